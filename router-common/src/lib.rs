@@ -1,0 +1,279 @@
+//! The map ABI shared by the collecte XDP program and its userspace.
+//!
+//! Everything here is plain `#[repr(C)]` integers with explicit padding, so
+//! the kernel and user sides agree on every byte. There are no enums and no
+//! `Option`: raw codes are compared to the constants below.
+//!
+//! # The tables
+//! - [`IfaceInfo`] per interface slot, found from the ingress ifindex through
+//!   `IFINDEX_SLOT`.
+//! - [`MemberInfo`] per member slot, in two halves (see [`Globals::active`]).
+//! - The prefix table (`ROUTES`): a multibit trie of `u32` entries, also in two
+//!   halves. See [`route`] for its layout.
+//! - Per-CPU counters: [`MemberCounters`] per member slot and a `u64` packet
+//!   counter per (interface slot, [`reason`]).
+//!
+//! Tables that change together (members and routes) are double-buffered:
+//! userspace writes the inactive half, then flips [`Globals::active`], so a
+//! packet sees either the whole old or the whole new table.
+#![no_std]
+
+/// Bumped whenever a layout below changes; userspace refuses pinned maps of
+/// another version instead of misreading them.
+pub const ABI_VERSION: u32 = 1;
+
+/// Highest ingress ifindex the datapath can classify (`IFINDEX_SLOT` size).
+pub const MAX_IFINDEX: u32 = 1 << 16;
+/// Number of interface slots. Slot 0 is reserved for "unknown interface".
+pub const MAX_IFACES: u32 = 64;
+/// Interface slot used for frames from an interface that is not configured.
+pub const IFACE_SLOT_UNKNOWN: u32 = 0;
+
+/// What an interface is for ([`IfaceInfo::kind`]).
+pub mod kind {
+    pub const NONE: u8 = 0;
+    pub const UPLINK: u8 = 1;
+    pub const ACCESS: u8 = 2;
+}
+
+/// [`IfaceInfo::flags`] bits.
+pub mod iface_flags {
+    /// `gw4_mac` holds the resolved MAC of the IPv4 gateway.
+    pub const GW4_VALID: u8 = 1 << 0;
+    /// `gw6_mac` holds the resolved MAC of the IPv6 gateway.
+    pub const GW6_VALID: u8 = 1 << 1;
+}
+
+/// One configured interface. Indexed by interface slot in `IFACES`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IfaceInfo {
+    /// Kernel ifindex (also the `EGRESS` devmap value at this slot).
+    pub ifindex: u32,
+    /// Layer-3 MTU of the interface.
+    pub mtu: u16,
+    /// 802.1Q tag pushed on frames to this uplink, and expected on frames from
+    /// it; 0 for untagged.
+    pub vlan: u16,
+    /// The interface's own MAC: source of frames we send, destination of
+    /// frames addressed to the router.
+    pub mac: [u8; 6],
+    /// One of [`kind`].
+    pub kind: u8,
+    /// [`iface_flags`] bits.
+    pub flags: u8,
+    /// Uplinks: the IPv4 gateway's MAC.
+    pub gw4_mac: [u8; 6],
+    /// Uplinks: the IPv6 gateway's MAC.
+    pub gw6_mac: [u8; 6],
+    pub _pad: [u8; 4],
+}
+
+/// [`MemberInfo::flags`] bits.
+pub mod member_flags {
+    /// The slot holds a member.
+    pub const PRESENT: u16 = 1 << 0;
+    /// `mac` is known: it is the downstream destination MAC, and upstream
+    /// frames must come from it.
+    pub const HAS_MAC: u16 = 1 << 1;
+    /// The member also checks upstream frames' source MAC against `mac`.
+    pub const CHECK_MAC: u16 = 1 << 2;
+}
+
+/// One member's attachment. Indexed by `half * max_members + slot` in
+/// `MEMBERS`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemberInfo {
+    /// Interface slot of the member's access interface.
+    pub iface: u32,
+    /// Outer tag (S-tag, 802.1ad) VLAN id, 0 for none.
+    pub s_vlan: u16,
+    /// Inner tag (C-tag, 802.1Q) VLAN id, 0 for none.
+    pub c_vlan: u16,
+    /// The member's CPE MAC.
+    pub mac: [u8; 6],
+    /// [`member_flags`] bits.
+    pub flags: u16,
+}
+
+/// Per-CPU counters of one member. Indexed by member slot in
+/// `MEMBER_COUNTERS`. Byte counts are IP packet lengths (layer 3), so they do
+/// not depend on how the member's line is tagged.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemberCounters {
+    /// Packets from the member that passed the source check.
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    /// Packets forwarded to the member.
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    /// Packets sent from the member's attachment with a source it does not own.
+    pub spoofed_packets: u64,
+}
+
+/// Global switches, in the single entry of `GLOBALS`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Globals {
+    /// Which half (0 or 1) of `MEMBERS` and `ROUTES` is in force.
+    pub active: u32,
+    /// Members per half of `MEMBERS` (the `max_members` setting).
+    pub max_members: u32,
+    /// Entries per half of `ROUTES`.
+    pub route_half: u32,
+    /// Interface slot of the uplink that carries upstream IPv4, 0 for none.
+    pub uplink4: u32,
+    /// Interface slot of the uplink that carries upstream IPv6, 0 for none.
+    pub uplink6: u32,
+    /// [`ABI_VERSION`] of the userspace that filled the tables.
+    pub abi_version: u32,
+}
+
+/// The multibit trie that maps addresses to members (`ROUTES`).
+///
+/// It is DIR-24-8 generalised (as in DPDK's rte_lpm6) with a 16-bit root and
+/// 8-bit strides: an IPv4 lookup reads at most 3 entries, an IPv6 /64 at most
+/// 7, and the upper levels are shared by every member of a pool, so they stay
+/// in cache. Groups of 256 entries are numbered; group `g` occupies entries
+/// `g * 256 .. g * 256 + 256` of a half. Groups `0..256` are the IPv4 root
+/// (indexed by the top 16 bits), groups `256..512` the IPv6 root.
+///
+/// An entry is [`EMPTY`](route::EMPTY), a leaf (a member slot + 1, or
+/// [`LOCAL`](route::LOCAL)), or a pointer to the group holding the next 8
+/// bits ([`PTR`](route::PTR) | group). Leaves are fully expanded, so the
+/// first leaf met is the longest match.
+pub mod route {
+    pub const STRIDE: u32 = 8;
+    pub const GROUP_ENTRIES: u32 = 1 << STRIDE;
+    pub const ROOT_BITS: u32 = 16;
+    /// First group of the IPv4 root.
+    pub const ROOT4_GROUP: u32 = 0;
+    /// First group of the IPv6 root.
+    pub const ROOT6_GROUP: u32 = (1 << ROOT_BITS) / GROUP_ENTRIES;
+    /// First group that can be allocated below a root.
+    pub const FIRST_GROUP: u32 = 2 * ROOT6_GROUP;
+    /// No prefix covers the address.
+    pub const EMPTY: u32 = 0;
+    /// The address is one of the router's own.
+    pub const LOCAL: u32 = 0x7fff_ffff;
+    /// The entry points to a group: the low 31 bits are its number.
+    pub const PTR: u32 = 0x8000_0000;
+    /// Levels below the root an IPv6 lookup may walk (bits 16..128).
+    pub const MAX_V6_LEVELS: u32 = 14;
+    /// Levels below the root an IPv4 lookup may walk (bits 16..32).
+    pub const MAX_V4_LEVELS: u32 = 2;
+
+    /// Entries in one half of the table for `groups` allocatable groups.
+    pub const fn half_entries(groups: u32) -> u32 {
+        (FIRST_GROUP + groups) * GROUP_ENTRIES
+    }
+
+    /// The leaf value of member slot `slot`.
+    pub const fn member_leaf(slot: u32) -> u32 {
+        slot + 1
+    }
+}
+
+/// Highest member slot (exclusive) a leaf can encode.
+pub const MAX_MEMBERS_LIMIT: u32 = route::LOCAL - 1;
+
+/// Why the program did what it did: the counter index within an interface's
+/// row of `IFACE_COUNTERS`, and the code the tracer reports.
+pub mod reason {
+    pub const FWD_DOWNSTREAM: u32 = 0;
+    pub const FWD_UPSTREAM: u32 = 1;
+    pub const FWD_HAIRPIN: u32 = 2;
+    pub const PASS_NOT_IP: u32 = 3;
+    pub const PASS_NOT_TO_ROUTER: u32 = 4;
+    pub const PASS_LOCAL: u32 = 5;
+    pub const PASS_TTL_EXCEEDED: u32 = 6;
+    pub const PASS_TOO_BIG: u32 = 7;
+    pub const PASS_NO_ROUTE: u32 = 8;
+    pub const PASS_NO_NEIGHBOR: u32 = 9;
+    pub const PASS_IPV6_EXTENSION: u32 = 10;
+    pub const PASS_LINK_LOCAL: u32 = 11;
+    pub const PASS_MULTICAST: u32 = 12;
+    pub const PASS_BROADCAST: u32 = 13;
+    pub const PASS_UNKNOWN_ATTACHMENT: u32 = 14;
+    pub const DROP_SPOOFED: u32 = 15;
+    pub const DROP_MALFORMED: u32 = 16;
+    /// Number of reasons: the width of an interface's counter row.
+    pub const COUNT: u32 = 17;
+
+    /// `(action, reason)` names, as the metrics and the tracer spell them.
+    pub const NAMES: [(&str, &str); COUNT as usize] = [
+        ("forward", "downstream"),
+        ("forward", "upstream"),
+        ("forward", "hairpin"),
+        ("pass", "not-ip"),
+        ("pass", "not-to-router"),
+        ("pass", "local"),
+        ("pass", "ttl-exceeded"),
+        ("pass", "too-big"),
+        ("pass", "no-route"),
+        ("pass", "no-neighbor"),
+        ("pass", "ipv6-extension"),
+        ("pass", "link-local"),
+        ("pass", "multicast"),
+        ("pass", "broadcast"),
+        ("pass", "unknown-attachment"),
+        ("drop", "spoofed"),
+        ("drop", "malformed"),
+    ];
+}
+
+/// Marker for "no member" in [`TraceVerdict::member`].
+pub const NO_MEMBER: u32 = u32::MAX;
+
+/// Key of `ATTACHMENTS`: where a frame entered (interface slot and tags), in
+/// one half of the table.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AttachKey {
+    pub iface: u16,
+    pub half: u16,
+    pub s_vlan: u16,
+    pub c_vlan: u16,
+}
+
+/// Value of `ATTACHMENTS` when several members share one attachment (an
+/// untagged shared segment): spoofed packets from it are not attributed.
+pub const ATTACH_SHARED: u32 = u32::MAX - 1;
+
+/// What the program decided for one packet, recorded only by the tracer's
+/// instance of the program (global `TRACE` set at load time).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TraceVerdict {
+    /// One of [`reason`].
+    pub reason: u32,
+    /// Interface slot the packet was redirected to (forwards only).
+    pub egress: u32,
+    /// Member slot the packet was attributed to, or [`NO_MEMBER`].
+    pub member: u32,
+    /// Ingress ifindex to use instead of the context's (tracer input).
+    pub ingress_ifindex: u32,
+}
+
+// The ABI has no implicit padding: each size is the sum of its fields.
+const _: () = assert!(core::mem::size_of::<IfaceInfo>() == 32);
+const _: () = assert!(core::mem::size_of::<MemberInfo>() == 16);
+const _: () = assert!(core::mem::size_of::<MemberCounters>() == 40);
+const _: () = assert!(core::mem::size_of::<Globals>() == 24);
+const _: () = assert!(core::mem::size_of::<TraceVerdict>() == 16);
+const _: () = assert!(core::mem::size_of::<AttachKey>() == 8);
+const _: () = assert!(route::FIRST_GROUP == 512);
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: each type is repr(C), made only of integers, with no padding
+    // (checked by the size asserts above), so every bit pattern is valid.
+    unsafe impl aya::Pod for super::IfaceInfo {}
+    unsafe impl aya::Pod for super::MemberInfo {}
+    unsafe impl aya::Pod for super::MemberCounters {}
+    unsafe impl aya::Pod for super::Globals {}
+    unsafe impl aya::Pod for super::TraceVerdict {}
+    unsafe impl aya::Pod for super::AttachKey {}
+}

@@ -1,0 +1,704 @@
+//! The collecte XDP program: forwards member traffic between uplinks and
+//! access interfaces, drops spoofed and malformed packets, and passes
+//! everything else to the kernel unchanged.
+//!
+//! The program reads like the path of a packet: [`parse`] the headers,
+//! [`classify`] the frame by its ingress interface, look the addresses up in
+//! the prefix table ([`lookup4`], [`lookup6`]), [`rewrite`] the frame for its
+//! next hop, then [`count`] and act.
+#![no_std]
+#![no_main]
+
+use aya_ebpf::{
+    bindings::xdp_action,
+    helpers::bpf_xdp_adjust_head,
+    macros::{map, xdp},
+    maps::{Array, DevMap, HashMap, PerCpuArray},
+    programs::XdpContext,
+};
+use core::mem::size_of;
+use router_common::{
+    ATTACH_SHARED, AttachKey, Globals, IFACE_SLOT_UNKNOWN, IfaceInfo, MAX_IFACES, MAX_IFINDEX,
+    MemberCounters, MemberInfo, NO_MEMBER, TraceVerdict, iface_flags, kind, member_flags, reason,
+    route,
+};
+
+/// Set to 1 by the tracer's instance of the program: the ingress interface
+/// comes from `TRACE_VERDICT`, the verdict is written there, no counter moves
+/// and nothing is redirected. The verifier removes the branches it guards
+/// from the datapath's instance, where it stays 0.
+#[unsafe(no_mangle)]
+static TRACE: u8 = 0;
+
+#[map]
+static GLOBALS: Array<Globals> = Array::with_max_entries(1, 0);
+#[map]
+static IFINDEX_SLOT: Array<u32> = Array::with_max_entries(MAX_IFINDEX, 0);
+#[map]
+static IFACES: Array<IfaceInfo> = Array::with_max_entries(MAX_IFACES, 0);
+#[map]
+static EGRESS: DevMap = DevMap::with_max_entries(MAX_IFACES, 0);
+/// Two halves of `max_members` entries; sized by the loader.
+#[map]
+static MEMBERS: Array<MemberInfo> = Array::with_max_entries(2, 0);
+/// Two halves of `route::half_entries(groups)` entries; sized by the loader.
+#[map]
+static ROUTES: Array<u32> = Array::with_max_entries(2 * route::FIRST_GROUP * 256, 0);
+/// Sized by the loader to twice the members, plus room for shared segments.
+#[map]
+static ATTACHMENTS: HashMap<AttachKey, u32> = HashMap::with_max_entries(2, 0);
+/// `max_members` entries; sized by the loader.
+#[map]
+static MEMBER_COUNTERS: PerCpuArray<MemberCounters> = PerCpuArray::with_max_entries(1, 0);
+#[map]
+static IFACE_COUNTERS: PerCpuArray<u64> =
+    PerCpuArray::with_max_entries(MAX_IFACES * reason::COUNT, 0);
+#[map]
+static TRACE_VERDICT: Array<TraceVerdict> = Array::with_max_entries(1, 0);
+
+const ETH_HLEN: usize = 14;
+const VLAN_HLEN: usize = 4;
+const ETH_P_IP: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86dd;
+const ETH_P_8021Q: u16 = 0x8100;
+const ETH_P_8021AD: u16 = 0x88a8;
+const ETH_P_QINQ_9100: u16 = 0x9100;
+const VID_MASK: u16 = 0x0fff;
+const IPV6_HLEN: usize = 40;
+const NEXTHDR_HOP: u8 = 0;
+
+#[repr(C)]
+struct EthHdr {
+    dst: [u8; 6],
+    src: [u8; 6],
+    proto: [u8; 2],
+}
+
+#[repr(C)]
+struct VlanHdr {
+    tci: [u8; 2],
+    proto: [u8; 2],
+}
+
+#[repr(C)]
+struct Ipv4Hdr {
+    version_ihl: u8,
+    tos: u8,
+    tot_len: [u8; 2],
+    id: [u8; 2],
+    frag_off: [u8; 2],
+    ttl: u8,
+    protocol: u8,
+    check: [u8; 2],
+    src: [u8; 4],
+    dst: [u8; 4],
+}
+
+#[repr(C)]
+struct Ipv6Hdr {
+    vtc_flow: [u8; 4],
+    payload_len: [u8; 2],
+    next_hdr: u8,
+    hop_limit: u8,
+    src: [u8; 16],
+    dst: [u8; 16],
+}
+
+/// The one bounds-checked accessor: a pointer to a `T` at `offset` bytes into
+/// the frame, or `None` when the frame is too short.
+#[inline(always)]
+fn header<T>(ctx: &XdpContext, offset: usize) -> Option<*mut T> {
+    let start = ctx.data();
+    if start + offset + size_of::<T>() > ctx.data_end() {
+        return None;
+    }
+    Some((start + offset) as *mut T)
+}
+
+/// What the program decided, before it is counted and acted on.
+struct Verdict {
+    reason: u32,
+    /// Interface slot to redirect to (forwards).
+    egress: u32,
+    /// Member the packet came from (counted as receive, or as spoofed).
+    from: u32,
+    /// Member the packet goes to (counted as transmit).
+    to: u32,
+    /// IP packet length, for the byte counters.
+    bytes: u32,
+}
+
+impl Verdict {
+    const fn new(reason: u32) -> Self {
+        Verdict {
+            reason,
+            egress: 0,
+            from: NO_MEMBER,
+            to: NO_MEMBER,
+            bytes: 0,
+        }
+    }
+    const fn from(mut self, member: u32, bytes: u32) -> Self {
+        self.from = member;
+        self.bytes = bytes;
+        self
+    }
+}
+
+/// The layer-2 envelope and layer-3 essentials of a frame.
+struct Packet {
+    /// Number of VLAN tags (0..=2).
+    tags: u32,
+    /// Outer tag of a double-tagged frame, else 0.
+    s_vlan: u16,
+    /// The only tag of a single-tagged frame, or the inner tag; else 0.
+    c_vlan: u16,
+    /// Offset of the IP header.
+    l3: usize,
+    /// IPv6 (else IPv4).
+    v6: bool,
+    /// IP packet length from its header.
+    len: u32,
+    /// TTL or hop limit.
+    ttl: u8,
+    /// Addresses: IPv4 in `[0]`, IPv6 in big-endian 64-bit halves.
+    src: [u64; 2],
+    dst: [u64; 2],
+}
+
+#[xdp]
+pub fn collecte(ctx: XdpContext) -> u32 {
+    let trace = unsafe { core::ptr::read_volatile(&TRACE) } != 0;
+    let ifindex = if trace {
+        match TRACE_VERDICT.get(0) {
+            Some(t) => t.ingress_ifindex,
+            None => 0,
+        }
+    } else {
+        unsafe { (*ctx.ctx).ingress_ifindex }
+    };
+    let slot = match IFINDEX_SLOT.get(ifindex) {
+        Some(&s) if s < MAX_IFACES => s,
+        _ => IFACE_SLOT_UNKNOWN,
+    };
+    let verdict = process(&ctx, slot);
+    if trace {
+        record(&verdict);
+    } else {
+        count(slot, &verdict);
+    }
+    act(&verdict, trace)
+}
+
+/// Turns a verdict into an XDP action.
+#[inline(always)]
+fn act(v: &Verdict, trace: bool) -> u32 {
+    if v.reason <= reason::FWD_HAIRPIN {
+        if trace {
+            return xdp_action::XDP_REDIRECT;
+        }
+        // The egress slot always has a devmap entry (userspace fills both
+        // together); should it not, the rewritten frame is dropped rather
+        // than handed to the kernel altered.
+        return match EGRESS.redirect(v.egress, xdp_action::XDP_DROP as u64) {
+            Ok(a) | Err(a) => a,
+        };
+    }
+    if v.reason >= reason::DROP_SPOOFED {
+        return xdp_action::XDP_DROP;
+    }
+    xdp_action::XDP_PASS
+}
+
+/// Adds the verdict to the per-CPU counters.
+#[inline(always)]
+fn count(slot: u32, v: &Verdict) {
+    if let Some(c) = IFACE_COUNTERS.get_ptr_mut(slot * reason::COUNT + v.reason) {
+        unsafe { *c += 1 };
+    }
+    if v.from != NO_MEMBER
+        && let Some(c) = MEMBER_COUNTERS.get_ptr_mut(v.from)
+    {
+        let c = unsafe { &mut *c };
+        if v.reason == reason::DROP_SPOOFED {
+            c.spoofed_packets += 1;
+        } else {
+            c.rx_packets += 1;
+            c.rx_bytes += v.bytes as u64;
+        }
+    }
+    if v.to != NO_MEMBER
+        && let Some(c) = MEMBER_COUNTERS.get_ptr_mut(v.to)
+    {
+        let c = unsafe { &mut *c };
+        c.tx_packets += 1;
+        c.tx_bytes += v.bytes as u64;
+    }
+}
+
+/// Writes the verdict for the tracer.
+#[inline(always)]
+fn record(v: &Verdict) {
+    if let Some(t) = TRACE_VERDICT.get_ptr_mut(0) {
+        let t = unsafe { &mut *t };
+        t.reason = v.reason;
+        t.egress = v.egress;
+        t.member = if v.to != NO_MEMBER { v.to } else { v.from };
+    }
+}
+
+#[inline(always)]
+fn process(ctx: &XdpContext, slot: u32) -> Verdict {
+    let Some(iface) = IFACES.get(slot) else {
+        return Verdict::new(reason::PASS_UNKNOWN_ATTACHMENT);
+    };
+    let Some(g) = GLOBALS.get(0) else {
+        return Verdict::new(reason::PASS_UNKNOWN_ATTACHMENT);
+    };
+    let Some(eth) = header::<EthHdr>(ctx, 0) else {
+        return Verdict::new(reason::DROP_MALFORMED);
+    };
+    let dst_mac = unsafe { (*eth).dst };
+    if dst_mac[0] & 1 != 0 {
+        return Verdict::new(if dst_mac == [0xff; 6] {
+            reason::PASS_BROADCAST
+        } else {
+            reason::PASS_MULTICAST
+        });
+    }
+    if iface.kind == kind::NONE {
+        return Verdict::new(reason::PASS_UNKNOWN_ATTACHMENT);
+    }
+    if dst_mac != iface.mac {
+        return Verdict::new(reason::PASS_NOT_TO_ROUTER);
+    }
+    let p = match parse(ctx) {
+        Ok(p) => p,
+        Err(r) => return Verdict::new(r),
+    };
+    if let Some(r) = special_addresses(&p) {
+        return Verdict::new(r);
+    }
+    if iface.kind == kind::UPLINK {
+        downstream(ctx, &p, iface, g)
+    } else {
+        upstream(ctx, &p, slot, g)
+    }
+}
+
+/// Parses the VLAN tags and the IP header. Errors are verdict reasons.
+#[inline(always)]
+fn parse(ctx: &XdpContext) -> Result<Packet, u32> {
+    let eth = header::<EthHdr>(ctx, 0).ok_or(reason::DROP_MALFORMED)?;
+    let mut proto = u16::from_be_bytes(unsafe { (*eth).proto });
+    let mut p = Packet {
+        tags: 0,
+        s_vlan: 0,
+        c_vlan: 0,
+        l3: ETH_HLEN,
+        v6: false,
+        len: 0,
+        ttl: 0,
+        src: [0; 2],
+        dst: [0; 2],
+    };
+    if proto == ETH_P_8021AD || proto == ETH_P_8021Q || proto == ETH_P_QINQ_9100 {
+        let tag = header::<VlanHdr>(ctx, ETH_HLEN).ok_or(reason::DROP_MALFORMED)?;
+        p.c_vlan = u16::from_be_bytes(unsafe { (*tag).tci }) & VID_MASK;
+        proto = u16::from_be_bytes(unsafe { (*tag).proto });
+        p.tags = 1;
+        p.l3 = ETH_HLEN + VLAN_HLEN;
+        if proto == ETH_P_8021Q {
+            let inner =
+                header::<VlanHdr>(ctx, ETH_HLEN + VLAN_HLEN).ok_or(reason::DROP_MALFORMED)?;
+            p.s_vlan = p.c_vlan;
+            p.c_vlan = u16::from_be_bytes(unsafe { (*inner).tci }) & VID_MASK;
+            proto = u16::from_be_bytes(unsafe { (*inner).proto });
+            p.tags = 2;
+            p.l3 = ETH_HLEN + 2 * VLAN_HLEN;
+        }
+    }
+    let frame_len = (ctx.data_end() - ctx.data()) as u32;
+    if proto == ETH_P_IP {
+        let ip = header::<Ipv4Hdr>(ctx, p.l3).ok_or(reason::DROP_MALFORMED)?;
+        let ip = unsafe { &*ip };
+        let ihl = (ip.version_ihl & 0x0f) as u32 * 4;
+        p.len = u16::from_be_bytes(ip.tot_len) as u32;
+        if ip.version_ihl >> 4 != 4
+            || ihl < 20
+            || p.len < ihl
+            || p.l3 as u32 + p.len > frame_len
+        {
+            return Err(reason::DROP_MALFORMED);
+        }
+        p.ttl = ip.ttl;
+        p.src[0] = u32::from_be_bytes(ip.src) as u64;
+        p.dst[0] = u32::from_be_bytes(ip.dst) as u64;
+        Ok(p)
+    } else if proto == ETH_P_IPV6 {
+        let ip = header::<Ipv6Hdr>(ctx, p.l3).ok_or(reason::DROP_MALFORMED)?;
+        let ip = unsafe { &*ip };
+        p.len = IPV6_HLEN as u32 + u16::from_be_bytes(ip.payload_len) as u32;
+        if ip.vtc_flow[0] >> 4 != 6 || p.l3 as u32 + p.len > frame_len {
+            return Err(reason::DROP_MALFORMED);
+        }
+        if ip.next_hdr == NEXTHDR_HOP {
+            return Err(reason::PASS_IPV6_EXTENSION);
+        }
+        p.v6 = true;
+        p.ttl = ip.hop_limit;
+        p.src = addr6(&ip.src);
+        p.dst = addr6(&ip.dst);
+        Ok(p)
+    } else {
+        Err(reason::PASS_NOT_IP)
+    }
+}
+
+#[inline(always)]
+fn addr6(a: &[u8; 16]) -> [u64; 2] {
+    let mut hi = [0u8; 8];
+    let mut lo = [0u8; 8];
+    hi.copy_from_slice(&a[..8]);
+    lo.copy_from_slice(&a[8..]);
+    [u64::from_be_bytes(hi), u64::from_be_bytes(lo)]
+}
+
+/// Addresses the kernel handles: link-local, multicast and broadcast.
+#[inline(always)]
+fn special_addresses(p: &Packet) -> Option<u32> {
+    if p.v6 {
+        let link_local = |a: u64| a >> 54 == 0xfe80 >> 6;
+        if link_local(p.src[0]) || link_local(p.dst[0]) {
+            return Some(reason::PASS_LINK_LOCAL);
+        }
+        if p.dst[0] >> 56 == 0xff {
+            return Some(reason::PASS_MULTICAST);
+        }
+    } else {
+        let (src, dst) = (p.src[0] as u32, p.dst[0] as u32);
+        if src >> 16 == 0xa9fe || dst >> 16 == 0xa9fe {
+            return Some(reason::PASS_LINK_LOCAL);
+        }
+        if dst == u32::MAX {
+            return Some(reason::PASS_BROADCAST);
+        }
+        if dst >> 28 == 0xe {
+            return Some(reason::PASS_MULTICAST);
+        }
+    }
+    None
+}
+
+/// Longest-prefix match of an IPv4 address in half `base`.
+#[inline(always)]
+fn lookup4(base: u32, addr: u32) -> u32 {
+    let mut v = entry(base + (addr >> 16));
+    let mut shift = 8u32;
+    for _ in 0..route::MAX_V4_LEVELS {
+        if v & route::PTR == 0 {
+            return v;
+        }
+        let group = v & !route::PTR;
+        v = entry(base + group * route::GROUP_ENTRIES + ((addr >> shift) & 0xff));
+        shift = shift.wrapping_sub(8);
+    }
+    leaf_or_empty(v)
+}
+
+/// Longest-prefix match of an IPv6 address in half `base`.
+#[inline(always)]
+fn lookup6(base: u32, addr: &[u64; 2]) -> u32 {
+    let root = route::ROOT6_GROUP * route::GROUP_ENTRIES + (addr[0] >> 48) as u32;
+    let mut v = entry(base + root);
+    let mut level = 0u32;
+    while level < route::MAX_V6_LEVELS {
+        if v & route::PTR == 0 {
+            return v;
+        }
+        // Byte 2 + level of the address.
+        let byte = 2 + level;
+        let word = addr[(byte >> 3) as usize & 1];
+        let b = (word >> (56 - 8 * (byte & 7))) as u32 & 0xff;
+        let group = v & !route::PTR;
+        v = entry(base + group * route::GROUP_ENTRIES + b);
+        level += 1;
+    }
+    leaf_or_empty(v)
+}
+
+/// A pointer left after the deepest level means a broken table: no match.
+#[inline(always)]
+fn leaf_or_empty(v: u32) -> u32 {
+    if v & route::PTR != 0 { route::EMPTY } else { v }
+}
+
+#[inline(always)]
+fn entry(index: u32) -> u32 {
+    match ROUTES.get(index) {
+        Some(&v) => v,
+        None => route::EMPTY,
+    }
+}
+
+#[inline(always)]
+fn lookup(g: &Globals, p: &Packet, addr: &[u64; 2]) -> u32 {
+    let base = g.active * g.route_half;
+    if p.v6 {
+        lookup6(base, addr)
+    } else {
+        lookup4(base, addr[0] as u32)
+    }
+}
+
+#[inline(always)]
+fn member(g: &Globals, slot: u32) -> Option<&'static MemberInfo> {
+    let m = MEMBERS.get(g.active * g.max_members + slot)?;
+    if m.flags & member_flags::PRESENT == 0 {
+        return None;
+    }
+    Some(m)
+}
+
+/// From an uplink towards a member.
+#[inline(always)]
+fn downstream(ctx: &XdpContext, p: &Packet, uplink: &IfaceInfo, g: &Globals) -> Verdict {
+    let expected_tags = if uplink.vlan == 0 { 0 } else { 1 };
+    if p.tags != expected_tags || p.c_vlan != uplink.vlan {
+        return Verdict::new(reason::PASS_UNKNOWN_ATTACHMENT);
+    }
+    let leaf = lookup(g, p, &p.dst);
+    if leaf == route::LOCAL {
+        return Verdict::new(reason::PASS_LOCAL);
+    }
+    if leaf == route::EMPTY {
+        return Verdict::new(reason::PASS_NO_ROUTE);
+    }
+    let slot = leaf - 1;
+    let mut v = Verdict::new(reason::FWD_DOWNSTREAM);
+    to_member(ctx, p, g, slot, &mut v);
+    v
+}
+
+/// From a member: the source check, then to another member or the uplink.
+#[inline(always)]
+fn upstream(ctx: &XdpContext, p: &Packet, slot: u32, g: &Globals) -> Verdict {
+    let src_leaf = lookup(g, p, &p.src);
+    let sender = if src_leaf != route::EMPTY && src_leaf != route::LOCAL {
+        src_leaf - 1
+    } else {
+        NO_MEMBER
+    };
+    if !attached_here(ctx, p, slot, g, sender) {
+        return spoofed(p, slot, g, sender);
+    }
+    let bytes = p.len;
+    let leaf = lookup(g, p, &p.dst);
+    if leaf == route::LOCAL {
+        return Verdict::new(reason::PASS_LOCAL).from(sender, bytes);
+    }
+    if leaf != route::EMPTY {
+        let mut v = Verdict::new(reason::FWD_HAIRPIN).from(sender, bytes);
+        to_member(ctx, p, g, leaf - 1, &mut v);
+        return v;
+    }
+    let mut v = Verdict::new(reason::FWD_UPSTREAM).from(sender, bytes);
+    to_uplink(ctx, p, g, &mut v);
+    v
+}
+
+/// Is `sender` attached at the frame's interface and tags, with its MAC?
+#[inline(always)]
+fn attached_here(ctx: &XdpContext, p: &Packet, slot: u32, g: &Globals, sender: u32) -> bool {
+    if sender == NO_MEMBER {
+        return false;
+    }
+    let Some(m) = member(g, sender) else {
+        return false;
+    };
+    if m.iface != slot || m.s_vlan != p.s_vlan || m.c_vlan != p.c_vlan {
+        return false;
+    }
+    if m.flags & member_flags::CHECK_MAC != 0 {
+        let Some(eth) = header::<EthHdr>(ctx, 0) else {
+            return false;
+        };
+        if unsafe { (*eth).src } != m.mac {
+            return false;
+        }
+    }
+    true
+}
+
+/// A frame whose source is not its sender's: dropped, attributed to the
+/// member attached where it came from. From an attachment where no member
+/// lives, a frame of unknown source goes to the kernel instead.
+#[inline(always)]
+fn spoofed(p: &Packet, slot: u32, g: &Globals, sender: u32) -> Verdict {
+    let key = AttachKey {
+        iface: slot as u16,
+        half: g.active as u16,
+        s_vlan: p.s_vlan,
+        c_vlan: p.c_vlan,
+    };
+    let attached = unsafe { ATTACHMENTS.get(&key) }.copied();
+    let mut v = Verdict::new(reason::DROP_SPOOFED);
+    match attached {
+        None if sender == NO_MEMBER => Verdict::new(reason::PASS_UNKNOWN_ATTACHMENT),
+        Some(m) if m != ATTACH_SHARED => {
+            v.from = m;
+            v
+        }
+        _ => v,
+    }
+}
+
+/// Rewrites the frame for member `slot`'s attachment.
+#[inline(always)]
+fn to_member(ctx: &XdpContext, p: &Packet, g: &Globals, slot: u32, v: &mut Verdict) {
+    v.to = slot;
+    v.bytes = p.len;
+    let Some(m) = member(g, slot) else {
+        v.reason = reason::PASS_NO_ROUTE;
+        v.to = NO_MEMBER;
+        return;
+    };
+    if m.flags & member_flags::HAS_MAC == 0 {
+        v.reason = reason::PASS_NO_NEIGHBOR;
+        v.to = NO_MEMBER;
+        return;
+    }
+    let Some(out) = IFACES.get(m.iface) else {
+        v.reason = reason::PASS_NO_ROUTE;
+        v.to = NO_MEMBER;
+        return;
+    };
+    v.egress = m.iface;
+    let tags = (m.s_vlan != 0) as u32 + (m.c_vlan != 0) as u32;
+    let outer = if tags == 2 { ETH_P_8021AD } else { ETH_P_8021Q };
+    let first = if tags == 2 { m.s_vlan } else { m.c_vlan };
+    if let Err(r) = rewrite(ctx, p, out, &m.mac, tags, outer, first, m.c_vlan) {
+        v.reason = r;
+        v.to = NO_MEMBER;
+    }
+}
+
+/// Rewrites the frame for the uplink's gateway.
+#[inline(always)]
+fn to_uplink(ctx: &XdpContext, p: &Packet, g: &Globals, v: &mut Verdict) {
+    let (slot, valid) = if p.v6 {
+        (g.uplink6, iface_flags::GW6_VALID)
+    } else {
+        (g.uplink4, iface_flags::GW4_VALID)
+    };
+    let Some(up) = IFACES.get(slot) else {
+        v.reason = reason::PASS_NO_NEIGHBOR;
+        return;
+    };
+    if slot == IFACE_SLOT_UNKNOWN || up.flags & valid == 0 {
+        v.reason = reason::PASS_NO_NEIGHBOR;
+        return;
+    }
+    v.egress = slot;
+    let gw = if p.v6 { up.gw6_mac } else { up.gw4_mac };
+    let tags = (up.vlan != 0) as u32;
+    if let Err(r) = rewrite(ctx, p, up, &gw, tags, ETH_P_8021Q, up.vlan, 0) {
+        v.reason = r;
+    }
+}
+
+/// Checks TTL and MTU, then replaces the layer-2 header (MACs and `tags`
+/// tags: `first` under TPID `outer`, then `second` under 0x8100) and
+/// decrements the TTL or hop limit. Fails with the reason the frame goes to
+/// the kernel instead, in which case the frame is untouched.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn rewrite(
+    ctx: &XdpContext,
+    p: &Packet,
+    out: &IfaceInfo,
+    dst_mac: &[u8; 6],
+    tags: u32,
+    outer: u16,
+    first: u16,
+    second: u16,
+) -> Result<(), u32> {
+    if p.ttl <= 1 {
+        return Err(reason::PASS_TTL_EXCEEDED);
+    }
+    // The kernel accepts a redirected frame of up to MTU + one tag.
+    let mtu = out.mtu as u32;
+    if p.len > mtu || p.len + VLAN_HLEN as u32 * tags > mtu + VLAN_HLEN as u32 {
+        return Err(reason::PASS_TOO_BIG);
+    }
+    let new_l3 = ETH_HLEN + VLAN_HLEN * tags as usize;
+    let delta = p.l3 as i32 - new_l3 as i32;
+    if delta != 0 && unsafe { bpf_xdp_adjust_head(ctx.ctx, delta) } != 0 {
+        return Err(reason::PASS_TOO_BIG);
+    }
+    let Some(eth) = header::<EthHdr>(ctx, 0) else {
+        return Err(reason::DROP_MALFORMED);
+    };
+    let eth = unsafe { &mut *eth };
+    eth.dst = *dst_mac;
+    eth.src = out.mac;
+    let l3_proto = if p.v6 { ETH_P_IPV6 } else { ETH_P_IP };
+    if tags == 0 {
+        eth.proto = l3_proto.to_be_bytes();
+    } else {
+        eth.proto = outer.to_be_bytes();
+        let Some(t) = header::<VlanHdr>(ctx, ETH_HLEN) else {
+            return Err(reason::DROP_MALFORMED);
+        };
+        let t = unsafe { &mut *t };
+        t.tci = first.to_be_bytes();
+        if tags == 1 {
+            t.proto = l3_proto.to_be_bytes();
+        } else {
+            t.proto = ETH_P_8021Q.to_be_bytes();
+            let Some(t2) = header::<VlanHdr>(ctx, ETH_HLEN + VLAN_HLEN) else {
+                return Err(reason::DROP_MALFORMED);
+            };
+            let t2 = unsafe { &mut *t2 };
+            t2.tci = second.to_be_bytes();
+            t2.proto = l3_proto.to_be_bytes();
+        }
+    }
+    if p.v6 {
+        let Some(ip) = header::<Ipv6Hdr>(ctx, new_l3) else {
+            return Err(reason::DROP_MALFORMED);
+        };
+        unsafe { (*ip).hop_limit -= 1 };
+    } else {
+        let Some(ip) = header::<Ipv4Hdr>(ctx, new_l3) else {
+            return Err(reason::DROP_MALFORMED);
+        };
+        decrement_ttl(unsafe { &mut *ip });
+    }
+    Ok(())
+}
+
+/// Decrements the TTL and updates the checksum incrementally (RFC 1624,
+/// equation 3: HC' = ~(~HC + ~m + m')), which gives the same bytes as a full
+/// recomputation.
+#[inline(always)]
+fn decrement_ttl(ip: &mut Ipv4Hdr) {
+    let old = u16::from_be_bytes([ip.ttl, ip.protocol]) as u32;
+    ip.ttl -= 1;
+    let new = u16::from_be_bytes([ip.ttl, ip.protocol]) as u32;
+    let hc = u16::from_be_bytes(ip.check) as u32;
+    let mut sum = (!hc & 0xffff) + (!old & 0xffff) + new;
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    ip.check = (!(sum as u16)).to_be_bytes();
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";

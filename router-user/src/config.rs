@@ -1,0 +1,2107 @@
+//! The collecte configuration: its TOML schema, its defaults and its
+//! validation.
+//!
+//! The daemon reads one TOML file. Every table rejects unknown keys, so a
+//! typo is an error rather than a silently ignored setting.
+//!
+//! ```toml
+//! [datapath]
+//! pin_dir = "/sys/fs/bpf/collecte"   # default
+//! max_members = 65536                # default 65536, at most router_common::MAX_MEMBERS_LIMIT
+//! route_groups = 20480               # default: max_members / 4 + 4096 (see below)
+//!
+//! [metrics]
+//! listen = "127.0.0.1:9570"          # default
+//!
+//! [api]                              # optional, off unless `listen` is set
+//! listen = "127.0.0.1:9571"
+//! token_file = "/etc/collecte/api-token"
+//!
+//! [log]
+//! level = "info"                     # default
+//!
+//! [[uplink]]                         # faces the core
+//! interface = "core0"
+//! gateway4 = "192.0.2.1"             # optional
+//! gateway6 = "2001:db8::1"           # optional
+//! gateway_mac = "02:00:00:00:00:01"  # optional: static next-hop MAC
+//! vlan = 200                         # optional 802.1Q tag on the uplink
+//!
+//! [[access]]                         # where members' lines arrive
+//! interface = "acc0"
+//!
+//! [[member]]
+//! id = "alice"                       # 1-64 chars of [A-Za-z0-9_.-], unique
+//! interface = "acc0"                 # one of the [[access]] interfaces
+//! s_vlan = 10                        # optional outer tag (802.1ad); needs c_vlan
+//! c_vlan = 101                       # optional inner tag; alone it is a single 802.1Q tag
+//! mac = "02:00:00:00:01:01"          # optional: the member's router (CPE) MAC
+//! prefixes = ["198.51.100.7/32", "2001:db8:100::/48"]
+//! ```
+//!
+//! # Defaults
+//! - `datapath.pin_dir`: [`DEFAULT_PIN_DIR`].
+//! - `datapath.max_members`: [`DEFAULT_MAX_MEMBERS`].
+//! - `datapath.route_groups`: `max_members / 4 + 4096`, capped at
+//!   [`MAX_ROUTE_GROUPS`] (see [`DatapathConfig::default_route_groups`]). A
+//!   route group is 256 entries (1 KiB) of the prefix table; the 512 root
+//!   groups come on top of this number.
+//! - `metrics.listen`: [`DEFAULT_METRICS_LISTEN`].
+//! - `api`: disabled (no `listen`).
+//! - `log.level`: [`DEFAULT_LOG_LEVEL`].
+//!
+//! # Rules
+//! [`Config::validate`] checks, and every [`ConfigError`] names the member or
+//! section and the field at fault and says what is allowed:
+//! - `max_members` is in `1..=MAX_MEMBERS_LIMIT`, `route_groups` in
+//!   `1..=MAX_ROUTE_GROUPS`, `pin_dir` is absolute.
+//! - Interface names are valid Linux names, each is declared once across
+//!   `[[uplink]]` and `[[access]]`, and there are at most [`MAX_INTERFACES`].
+//! - VLAN ids are in `1..=4094`; a member's `s_vlan` needs a `c_vlan`.
+//! - MACs (member and gateway) are unicast and not all zeros; gateways are
+//!   unicast addresses.
+//! - Member ids are unique; a member's interface is an `[[access]]`
+//!   interface; a member has at least one prefix; prefixes have no host bits
+//!   set, avoid reserved ranges (multicast, loopback, link-local, ...) and
+//!   overlap no other prefix, of the same member or another.
+//! - There are at most `max_members` members.
+//!
+//! Several members may share one attachment (interface, s_vlan, c_vlan): a
+//! shared untagged segment is legitimate.
+//!
+//! Member checks are also available one member at a time, against the rest,
+//! through [`MemberSet`] (for the provisioning API); the whole-configuration
+//! check [`validate_members`] is the same code and runs in O(n log n).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use router_common::{MAX_IFACES, MAX_MEMBERS_LIMIT, route};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Default `[datapath] pin_dir`.
+pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/collecte";
+/// Default `[datapath] max_members`.
+pub const DEFAULT_MAX_MEMBERS: u32 = 65536;
+/// Default `[metrics] listen`.
+pub const DEFAULT_METRICS_LISTEN: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 1), 9570));
+/// Default `[log] level`.
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+/// Lowest usable VLAN id.
+pub const VLAN_MIN: u16 = 1;
+/// Highest usable VLAN id (4095 is reserved).
+pub const VLAN_MAX: u16 = 4094;
+/// Longest member id.
+pub const MAX_ID_LEN: usize = 64;
+/// Longest Linux interface name (`IFNAMSIZ - 1`).
+pub const MAX_IFNAME_LEN: usize = 15;
+/// Most interfaces (uplinks and access together) the datapath has slots for:
+/// slot 0 is reserved for "unknown interface".
+pub const MAX_INTERFACES: usize = MAX_IFACES as usize - 1;
+/// Most route groups: both halves of the prefix table, root groups included,
+/// must stay addressable by a `u32` entry index.
+pub const MAX_ROUTE_GROUPS: u32 = u32::MAX / 2 / route::GROUP_ENTRIES - route::FIRST_GROUP;
+
+// ---------------------------------------------------------------------------
+// Configuration types
+// ---------------------------------------------------------------------------
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[datapath]`.
+    #[serde(default)]
+    pub datapath: DatapathConfig,
+    /// `[metrics]`.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    /// `[api]`.
+    #[serde(default)]
+    pub api: ApiConfig,
+    /// `[log]`.
+    #[serde(default)]
+    pub log: LogConfig,
+    /// `[[uplink]]` tables.
+    #[serde(rename = "uplink", default, skip_serializing_if = "Vec::is_empty")]
+    pub uplinks: Vec<Uplink>,
+    /// `[[access]]` tables.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access: Vec<Access>,
+    /// `[[member]]` tables.
+    #[serde(rename = "member", default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<Member>,
+}
+
+/// `[datapath]`: sizes and location of the kernel maps.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatapathConfig {
+    /// bpffs directory where the program and maps are pinned.
+    pub pin_dir: PathBuf,
+    /// Member slots per half of the member table.
+    pub max_members: u32,
+    /// Allocatable groups of 256 prefix-table entries (1 KiB each) per half;
+    /// `None` for [`DatapathConfig::default_route_groups`]. Read it through
+    /// [`DatapathConfig::route_groups`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route_groups: Option<u32>,
+}
+
+impl Default for DatapathConfig {
+    fn default() -> Self {
+        DatapathConfig {
+            pin_dir: PathBuf::from(DEFAULT_PIN_DIR),
+            max_members: DEFAULT_MAX_MEMBERS,
+            route_groups: None,
+        }
+    }
+}
+
+impl DatapathConfig {
+    /// The default number of route groups for `max_members` members:
+    /// `max_members / 4 + 4096`, capped at [`MAX_ROUTE_GROUPS`].
+    ///
+    /// A member's prefix needs at most a few groups below the root, but
+    /// members of one pool share most of them; a quarter of a group per
+    /// member plus a fixed 4 MiB reserve covers dense pools of /32s and /48s
+    /// with room to spare.
+    pub const fn default_route_groups(max_members: u32) -> u32 {
+        let groups = (max_members / 4).saturating_add(4096);
+        if groups > MAX_ROUTE_GROUPS {
+            MAX_ROUTE_GROUPS
+        } else {
+            groups
+        }
+    }
+
+    /// The configured number of route groups, or the default for
+    /// `max_members`.
+    pub fn route_groups(&self) -> u32 {
+        self.route_groups
+            .unwrap_or_else(|| Self::default_route_groups(self.max_members))
+    }
+
+    /// Checks `[datapath]` alone.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_members == 0 || self.max_members > MAX_MEMBERS_LIMIT {
+            return Err(ConfigError::BadMaxMembers {
+                value: self.max_members,
+            });
+        }
+        if let Some(groups) = self.route_groups
+            && (groups == 0 || groups > MAX_ROUTE_GROUPS)
+        {
+            return Err(ConfigError::BadRouteGroups { value: groups });
+        }
+        if !self.pin_dir.is_absolute() {
+            return Err(ConfigError::BadPinDir {
+                path: self.pin_dir.clone(),
+                why: "must be an absolute path (on a bpffs mount)",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// `[metrics]`: the Prometheus endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address the metrics HTTP server listens on.
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: DEFAULT_METRICS_LISTEN,
+        }
+    }
+}
+
+/// `[api]`: the provisioning API, disabled unless `listen` is set.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Where the API listens (an address or a socket path; interpreted by the
+    /// API module).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// File holding the bearer token clients must present.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<PathBuf>,
+}
+
+/// `[log]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter directive, e.g. `info` or `collecte=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: DEFAULT_LOG_LEVEL.to_owned(),
+        }
+    }
+}
+
+/// `[[uplink]]`: an interface facing the core.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Uplink {
+    /// Linux interface name.
+    pub interface: String,
+    /// IPv4 next hop for upstream traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway4: Option<Ipv4Addr>,
+    /// IPv6 next hop for upstream traffic (may be link-local).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway6: Option<Ipv6Addr>,
+    /// Static next-hop MAC, instead of resolving the gateways.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_mac: Option<MacAddr>,
+    /// 802.1Q tag on the uplink.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<u16>,
+}
+
+impl Uplink {
+    fn owner(&self) -> Owner {
+        Owner::Uplink(self.interface.clone())
+    }
+
+    /// Checks this uplink's own fields (not its interface's uniqueness).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_ifname(Section::Uplink, &self.interface)?;
+        if let Some(vlan) = self.vlan {
+            check_vlan(|| self.owner(), "vlan", vlan)?;
+        }
+        if let Some(mac) = self.gateway_mac {
+            check_mac(|| self.owner(), "gateway_mac", mac)?;
+        }
+        if let Some(gw) = self.gateway4
+            && (gw.is_unspecified() || gw.is_broadcast() || gw.is_multicast() || gw.is_loopback())
+        {
+            return Err(ConfigError::BadGateway {
+                uplink: self.interface.clone(),
+                field: "gateway4",
+                value: gw.into(),
+            });
+        }
+        if let Some(gw) = self.gateway6
+            && (gw.is_unspecified() || gw.is_multicast() || gw.is_loopback())
+        {
+            return Err(ConfigError::BadGateway {
+                uplink: self.interface.clone(),
+                field: "gateway6",
+                value: gw.into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// `[[access]]`: an interface where members' lines arrive.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Access {
+    /// Linux interface name.
+    pub interface: String,
+}
+
+/// `[[member]]`: one member, its attachment and its addresses.
+///
+/// Serializes back to the same shape as the configuration table (absent
+/// options are omitted, prefixes are strings).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    /// Unique id: 1-64 characters of `[A-Za-z0-9_.-]`.
+    pub id: String,
+    /// One of the `[[access]]` interfaces.
+    pub interface: String,
+    /// Outer tag (802.1ad S-tag); requires `c_vlan`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s_vlan: Option<u16>,
+    /// Inner tag (C-tag); alone, a single 802.1Q tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub c_vlan: Option<u16>,
+    /// The member's CPE MAC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<MacAddr>,
+    /// The member's addresses, IPv4 and IPv6, without host bits.
+    #[serde(default, with = "prefix_list")]
+    pub prefixes: Vec<IpNet>,
+}
+
+impl Member {
+    fn owner(&self) -> Owner {
+        Owner::Member(self.id.clone())
+    }
+
+    /// Validates this member against the members already in `existing`, as
+    /// if it were to be added to them: [`MemberSet::check`].
+    pub fn validate(&self, existing: &MemberSet) -> Result<(), ConfigError> {
+        existing.check(self)
+    }
+
+    /// Checks everything about this member that depends neither on the
+    /// interfaces nor on other members: id, VLANs, MAC, and prefixes (host
+    /// bits, reserved ranges, overlap among its own prefixes).
+    pub fn validate_fields(&self) -> Result<(), ConfigError> {
+        check_id(&self.id)?;
+        if let Some(v) = self.s_vlan {
+            check_vlan(|| self.owner(), "s_vlan", v)?;
+        }
+        if let Some(v) = self.c_vlan {
+            check_vlan(|| self.owner(), "c_vlan", v)?;
+        }
+        if self.s_vlan.is_some() && self.c_vlan.is_none() {
+            return Err(ConfigError::SVlanWithoutCVlan {
+                member: self.id.clone(),
+            });
+        }
+        if let Some(mac) = self.mac {
+            check_mac(|| self.owner(), "mac", mac)?;
+        }
+        if self.prefixes.is_empty() {
+            return Err(ConfigError::NoPrefixes {
+                member: self.id.clone(),
+            });
+        }
+        for net in &self.prefixes {
+            self.check_prefix(net)?;
+        }
+        // Overlap among the member's own prefixes: sort, compare neighbours.
+        let mut own: Vec<(PrefixKey, u128, usize)> = self
+            .prefixes
+            .iter()
+            .enumerate()
+            .map(|(i, net)| {
+                let (key, end) = PrefixKey::of(net);
+                (key, end, i)
+            })
+            .collect();
+        own.sort_unstable();
+        for pair in own.windows(2) {
+            let (a, a_end, ai) = pair[0];
+            let (b, _, bi) = pair[1];
+            if a.family == b.family && b.start <= a_end {
+                // Name the one listed later as the culprit.
+                let (later, earlier) = if ai < bi { (bi, ai) } else { (ai, bi) };
+                return Err(ConfigError::Overlap {
+                    member: self.id.clone(),
+                    prefix: self.prefixes[later],
+                    other_member: self.id.clone(),
+                    other_prefix: self.prefixes[earlier],
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn check_prefix(&self, net: &IpNet) -> Result<(), ConfigError> {
+        if net.addr() != net.network() {
+            return Err(ConfigError::BadPrefix {
+                member: self.id.clone(),
+                prefix: net.to_string(),
+                why: format!("has host bits set; did you mean {}?", net.trunc()),
+            });
+        }
+        let (key, end) = PrefixKey::of(net);
+        for (reserved, label) in reserved_ranges() {
+            let (rkey, rend) = PrefixKey::of(&reserved);
+            if rkey.family == key.family && key.start <= rend && rkey.start <= end {
+                return Err(ConfigError::BadPrefix {
+                    member: self.id.clone(),
+                    prefix: net.to_string(),
+                    why: format!(
+                        "overlaps {reserved} ({label}), which is never routed to a member; \
+                         use unicast addresses"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Ranges no member prefix may touch: the datapath hands these to the kernel
+/// or they are not unicast.
+fn reserved_ranges() -> [(IpNet, &'static str); 8] {
+    let v4 = |a, b, c, d, len| IpNet::V4(Ipv4Net::new(Ipv4Addr::new(a, b, c, d), len).unwrap());
+    let v6 =
+        |seg0, len| IpNet::V6(Ipv6Net::new(Ipv6Addr::new(seg0, 0, 0, 0, 0, 0, 0, 0), len).unwrap());
+    [
+        (v4(0, 0, 0, 0, 8), "\"this network\""),
+        (v4(127, 0, 0, 0, 8), "loopback"),
+        (v4(169, 254, 0, 0, 16), "link-local"),
+        (v4(224, 0, 0, 0, 4), "multicast"),
+        (v4(240, 0, 0, 0, 4), "reserved and broadcast"),
+        (v6(0, 8), "reserved: unspecified, loopback and IPv4-mapped"),
+        (v6(0xfe80, 10), "link-local"),
+        (v6(0xff00, 8), "multicast"),
+    ]
+}
+
+/// Validates the whole `[datapath]`, the interfaces, the uplinks and the
+/// members.
+impl Config {
+    /// Parses and validates a configuration.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Toml {
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads, parses and validates a configuration file. Errors name the file.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|error| ConfigError::InFile {
+            path: path.to_owned(),
+            error: Box::new(error),
+        })
+    }
+
+    /// Checks every rule of the [module documentation](self).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.datapath.validate()?;
+
+        let mut seen: HashMap<&str, Section> = HashMap::new();
+        let declared = self
+            .uplinks
+            .iter()
+            .map(|u| (Section::Uplink, u.interface.as_str()))
+            .chain(
+                self.access
+                    .iter()
+                    .map(|a| (Section::Access, a.interface.as_str())),
+            );
+        for (section, name) in declared {
+            check_ifname(section, name)?;
+            if let Some(first) = seen.insert(name, section) {
+                return Err(ConfigError::DuplicateInterface {
+                    interface: name.to_owned(),
+                    first,
+                    second: section,
+                });
+            }
+        }
+        if seen.len() > MAX_INTERFACES {
+            return Err(ConfigError::TooManyInterfaces { count: seen.len() });
+        }
+        for uplink in &self.uplinks {
+            uplink.validate()?;
+        }
+
+        validate_members(
+            &self.members,
+            &self.access_interfaces(),
+            self.datapath.max_members,
+        )
+    }
+
+    /// Names of the `[[access]]` interfaces.
+    pub fn access_interfaces(&self) -> HashSet<&str> {
+        self.access.iter().map(|a| a.interface.as_str()).collect()
+    }
+
+    /// A [`MemberSet`] holding this configuration's members, to validate
+    /// changes one member at a time.
+    pub fn member_set(&self) -> Result<MemberSet, ConfigError> {
+        let mut set = MemberSet::new(
+            self.access.iter().map(|a| a.interface.as_str()),
+            self.datapath.max_members,
+        );
+        check_count(self.members.len(), self.datapath.max_members)?;
+        for member in &self.members {
+            set.insert(member)?;
+        }
+        Ok(set)
+    }
+}
+
+/// Validates `members` against each other, the access interfaces and
+/// `max_members`, in O(n log n).
+///
+/// When two members conflict, the error names the later one (in slice order)
+/// as `member` and the earlier one as `other_member`.
+pub fn validate_members(
+    members: &[Member],
+    access_interfaces: &HashSet<&str>,
+    max_members: u32,
+) -> Result<(), ConfigError> {
+    check_count(members.len(), max_members)?;
+    let mut set = MemberSet::new(access_interfaces.iter().copied(), max_members);
+    for member in members {
+        set.insert(member)?;
+    }
+    Ok(())
+}
+
+fn check_count(count: usize, max: u32) -> Result<(), ConfigError> {
+    if count > max as usize {
+        return Err(ConfigError::TooManyMembers { count, max });
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// MemberSet: incremental member validation
+// ---------------------------------------------------------------------------
+
+/// The validated members of a configuration, indexed to check one more (or
+/// one changed) member in O(k log n) for a member with k prefixes.
+///
+/// It keeps member ids and every prefix with its owner in an ordered map.
+/// Because the prefixes it holds are pairwise disjoint, a new prefix overlaps
+/// one of them exactly when it overlaps its predecessor or successor in
+/// (family, first address, length) order.
+#[derive(Clone, Debug, Default)]
+pub struct MemberSet {
+    access: BTreeSet<String>,
+    max_members: u32,
+    ids: HashMap<String, Vec<IpNet>>,
+    prefixes: BTreeMap<PrefixKey, Claim>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct PrefixKey {
+    family: u8,
+    start: u128,
+    len: u8,
+}
+
+impl PrefixKey {
+    /// The key of `net` (assumed without host bits) and its last address.
+    fn of(net: &IpNet) -> (PrefixKey, u128) {
+        let (family, start, end) = match net {
+            IpNet::V4(n) => (
+                4,
+                u128::from(u32::from(n.network())),
+                u128::from(u32::from(n.broadcast())),
+            ),
+            IpNet::V6(n) => (6, u128::from(n.network()), u128::from(n.broadcast())),
+        };
+        let key = PrefixKey {
+            family,
+            start,
+            len: net.prefix_len(),
+        };
+        (key, end)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Claim {
+    end: u128,
+    net: IpNet,
+    owner: String,
+}
+
+impl MemberSet {
+    /// An empty set for members on `access_interfaces`, holding at most
+    /// `max_members`.
+    pub fn new<I, S>(access_interfaces: I, max_members: u32) -> MemberSet
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        MemberSet {
+            access: access_interfaces.into_iter().map(Into::into).collect(),
+            max_members,
+            ids: HashMap::new(),
+            prefixes: BTreeMap::new(),
+        }
+    }
+
+    /// Number of members.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether there are no members.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Whether a member has this id.
+    pub fn contains(&self, id: &str) -> bool {
+        self.ids.contains_key(id)
+    }
+
+    /// The member owning a prefix that overlaps `net`, and that prefix.
+    pub fn overlapping(&self, net: &IpNet) -> Option<(&str, IpNet)> {
+        let net = net.trunc();
+        let (key, end) = PrefixKey::of(&net);
+        // A prefix containing (or equal to) `net` sorts at or before it.
+        if let Some((k, claim)) = self.prefixes.range(..=key).next_back()
+            && k.family == key.family
+            && claim.end >= key.start
+        {
+            return Some((claim.owner.as_str(), claim.net));
+        }
+        // A prefix inside `net` sorts after it.
+        if let Some((k, claim)) = self
+            .prefixes
+            .range((Bound::Excluded(key), Bound::Unbounded))
+            .next()
+            && k.family == key.family
+            && k.start <= end
+        {
+            return Some((claim.owner.as_str(), claim.net));
+        }
+        None
+    }
+
+    /// Checks that `member` could be added: its own fields, its interface, a
+    /// free id, a free slot and prefixes overlapping no other member's.
+    pub fn check(&self, member: &Member) -> Result<(), ConfigError> {
+        member.validate_fields()?;
+        if !self.access.contains(&member.interface) {
+            return Err(ConfigError::UnknownInterface {
+                member: member.id.clone(),
+                interface: member.interface.clone(),
+                allowed: self.access.iter().cloned().collect(),
+            });
+        }
+        if self.ids.contains_key(&member.id) {
+            return Err(ConfigError::DuplicateId {
+                member: member.id.clone(),
+            });
+        }
+        check_count(self.ids.len() + 1, self.max_members)?;
+        for net in &member.prefixes {
+            if let Some((other, other_net)) = self.overlapping(net) {
+                return Err(ConfigError::Overlap {
+                    member: member.id.clone(),
+                    prefix: *net,
+                    other_member: other.to_owned(),
+                    other_prefix: other_net,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks `member` as [`MemberSet::check`] does, then adds it.
+    pub fn insert(&mut self, member: &Member) -> Result<(), ConfigError> {
+        self.check(member)?;
+        self.add_unchecked(&member.id, &member.prefixes);
+        Ok(())
+    }
+
+    /// Removes the member `id`; returns whether it was there.
+    pub fn remove(&mut self, id: &str) -> bool {
+        match self.ids.remove(id) {
+            Some(prefixes) => {
+                for net in &prefixes {
+                    self.prefixes.remove(&PrefixKey::of(net).0);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Adds `member`, or replaces the member with the same id, checking it
+    /// against all the others. On error the set is unchanged. Returns whether
+    /// a member was replaced.
+    pub fn replace(&mut self, member: &Member) -> Result<bool, ConfigError> {
+        let old = self.ids.get(&member.id).cloned();
+        if old.is_some() {
+            self.remove(&member.id);
+        }
+        match self.insert(member) {
+            Ok(()) => Ok(old.is_some()),
+            Err(e) => {
+                if let Some(prefixes) = old {
+                    self.add_unchecked(&member.id, &prefixes);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn add_unchecked(&mut self, id: &str, prefixes: &[IpNet]) {
+        for net in prefixes {
+            let (key, end) = PrefixKey::of(net);
+            self.prefixes.insert(
+                key,
+                Claim {
+                    end,
+                    net: *net,
+                    owner: id.to_owned(),
+                },
+            );
+        }
+        self.ids.insert(id.to_owned(), prefixes.to_vec());
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Field checks
+// ---------------------------------------------------------------------------
+
+fn check_id(id: &str) -> Result<(), ConfigError> {
+    let why = if id.is_empty() {
+        "is empty".to_owned()
+    } else if id.len() > MAX_ID_LEN {
+        format!("is {} characters long", id.len())
+    } else if let Some(c) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+    {
+        format!("contains {c:?}")
+    } else {
+        return Ok(());
+    };
+    Err(ConfigError::BadId {
+        id: id.to_owned(),
+        why,
+    })
+}
+
+fn check_vlan(
+    owner: impl FnOnce() -> Owner,
+    field: &'static str,
+    value: u16,
+) -> Result<(), ConfigError> {
+    if (VLAN_MIN..=VLAN_MAX).contains(&value) {
+        Ok(())
+    } else {
+        Err(ConfigError::BadVlan {
+            member_or_section: owner(),
+            field,
+            value,
+        })
+    }
+}
+
+fn check_mac(
+    owner: impl FnOnce() -> Owner,
+    field: &'static str,
+    mac: MacAddr,
+) -> Result<(), ConfigError> {
+    let why = if mac.is_zero() {
+        "all zeros"
+    } else if mac.is_multicast() {
+        "a multicast (group) address"
+    } else {
+        return Ok(());
+    };
+    Err(ConfigError::BadMac {
+        member_or_section: owner(),
+        field,
+        value: mac,
+        why,
+    })
+}
+
+/// Linux's `dev_valid_name`.
+fn check_ifname(section: Section, name: &str) -> Result<(), ConfigError> {
+    let why = if name.is_empty() {
+        "is empty"
+    } else if name.len() > MAX_IFNAME_LEN {
+        "is longer than 15 bytes"
+    } else if name == "." || name == ".." {
+        "is not a valid name"
+    } else if name
+        .chars()
+        .any(|c| c == '/' || c == ':' || c.is_whitespace())
+    {
+        "contains '/', ':' or whitespace"
+    } else {
+        return Ok(());
+    };
+    Err(ConfigError::BadInterface {
+        section,
+        interface: name.to_owned(),
+        why,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------
+
+/// A configuration section holding interfaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Section {
+    /// `[[uplink]]`.
+    Uplink,
+    /// `[[access]]`.
+    Access,
+}
+
+impl fmt::Display for Section {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Section::Uplink => "[[uplink]]",
+            Section::Access => "[[access]]",
+        })
+    }
+}
+
+/// What a field belongs to: a member (by id) or an uplink (by interface).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// `[[member]]` with this id.
+    Member(String),
+    /// `[[uplink]]` with this interface.
+    Uplink(String),
+}
+
+impl fmt::Display for Owner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Owner::Member(id) => write!(f, "member {id:?}"),
+            Owner::Uplink(interface) => write!(f, "[[uplink]] {interface:?}"),
+        }
+    }
+}
+
+/// Why a configuration is refused. Every message names the member (by id)
+/// or section, the field, and what is allowed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read configuration file {}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// An error in the file `path` (wraps any other variant).
+    #[error("{}: {error}", path.display())]
+    InFile {
+        path: PathBuf,
+        error: Box<ConfigError>,
+    },
+    /// Not valid TOML, an unknown key, or a value of the wrong type or form.
+    /// The message gives the line and column.
+    #[error("{message}")]
+    Toml { message: String },
+    /// A prefix with host bits set or in a reserved range.
+    #[error("member {member:?}, prefixes: {prefix} {why}")]
+    BadPrefix {
+        member: String,
+        prefix: String,
+        why: String,
+    },
+    /// Two prefixes overlap, of two members or of the same one.
+    #[error(
+        "member {member:?}, prefixes: {prefix} overlaps {other_prefix} {}",
+        overlap_tail(member, other_member)
+    )]
+    Overlap {
+        member: String,
+        prefix: IpNet,
+        other_member: String,
+        other_prefix: IpNet,
+    },
+    /// Two members with the same id.
+    #[error("member {member:?}, id: declared more than once; member ids must be unique")]
+    DuplicateId { member: String },
+    /// A member on an interface that is not an `[[access]]` interface.
+    #[error(
+        "member {member:?}, interface: {interface:?} is not one of the [[access]] interfaces ({})",
+        list_or_none(allowed)
+    )]
+    UnknownInterface {
+        member: String,
+        interface: String,
+        allowed: Vec<String>,
+    },
+    /// A VLAN id outside 1..=4094.
+    #[error(
+        "{member_or_section}, {field}: {value} is not a usable VLAN id; allowed are {min}..={max}",
+        min = VLAN_MIN,
+        max = VLAN_MAX
+    )]
+    BadVlan {
+        member_or_section: Owner,
+        field: &'static str,
+        value: u16,
+    },
+    /// `s_vlan` without `c_vlan`.
+    #[error(
+        "member {member:?}, s_vlan: an outer tag needs an inner tag; set c_vlan too \
+         (or use c_vlan alone for a single 802.1Q tag)"
+    )]
+    SVlanWithoutCVlan { member: String },
+    /// More members than `max_members`.
+    #[error(
+        "[datapath] max_members: {count} members are configured but max_members is {max}; \
+         raise max_members (at most {limit})",
+        limit = MAX_MEMBERS_LIMIT
+    )]
+    TooManyMembers { count: usize, max: u32 },
+    /// A member id that is empty, too long or has a forbidden character.
+    #[error(
+        "member id {id:?} {why}; ids are 1-{max} characters of A-Z a-z 0-9 _ . -",
+        max = MAX_ID_LEN
+    )]
+    BadId { id: String, why: String },
+    /// A multicast or all-zero MAC.
+    #[error("{member_or_section}, {field}: {value} is {why}; a unicast MAC address is required")]
+    BadMac {
+        member_or_section: Owner,
+        field: &'static str,
+        value: MacAddr,
+        why: &'static str,
+    },
+    /// An interface declared twice (in `[[uplink]]` and/or `[[access]]`).
+    #[error(
+        "{second} interface: {interface:?} is already declared in {first}; \
+         each interface may be declared once"
+    )]
+    DuplicateInterface {
+        interface: String,
+        first: Section,
+        second: Section,
+    },
+    /// An interface name Linux would refuse.
+    #[error(
+        "{section} interface: {interface:?} {why}; interface names are 1-{max} bytes \
+         without '/', ':' or whitespace",
+        max = MAX_IFNAME_LEN
+    )]
+    BadInterface {
+        section: Section,
+        interface: String,
+        why: &'static str,
+    },
+    /// More interfaces than the datapath has slots.
+    #[error(
+        "[[uplink]]/[[access]]: {count} interfaces are declared; at most {max} are supported",
+        max = MAX_INTERFACES
+    )]
+    TooManyInterfaces { count: usize },
+    /// `max_members` out of range.
+    #[error(
+        "[datapath] max_members: {value} is out of range; allowed are 1..={max}",
+        max = MAX_MEMBERS_LIMIT
+    )]
+    BadMaxMembers { value: u32 },
+    /// `route_groups` out of range.
+    #[error(
+        "[datapath] route_groups: {value} is out of range; allowed are 1..={max} \
+         (or leave it out for max_members / 4 + 4096)",
+        max = MAX_ROUTE_GROUPS
+    )]
+    BadRouteGroups { value: u32 },
+    /// `pin_dir` unusable.
+    #[error("[datapath] pin_dir: {} {why}", path.display())]
+    BadPinDir { path: PathBuf, why: &'static str },
+    /// A member without prefixes.
+    #[error("member {member:?}, prefixes: a member needs at least one prefix")]
+    NoPrefixes { member: String },
+    /// A gateway that is not a unicast address.
+    #[error(
+        "[[uplink]] {uplink:?}, {field}: {value} is not a unicast address; \
+         the gateway must be a unicast neighbour on the uplink"
+    )]
+    BadGateway {
+        uplink: String,
+        field: &'static str,
+        value: IpAddr,
+    },
+}
+
+impl ConfigError {
+    /// The error itself, without the [`ConfigError::InFile`] wrapping.
+    pub fn innermost(&self) -> &ConfigError {
+        match self {
+            ConfigError::InFile { error, .. } => error.innermost(),
+            other => other,
+        }
+    }
+}
+
+fn overlap_tail(member: &str, other: &str) -> String {
+    if member == other {
+        "of the same member; a member's prefixes must be disjoint".to_owned()
+    } else {
+        format!("of member {other:?}; prefixes of different members must not overlap")
+    }
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none is declared".to_owned()
+    } else {
+        items.join(", ")
+    }
+}
+
+// ---------------------------------------------------------------------------
+// MacAddr
+// ---------------------------------------------------------------------------
+
+/// An Ethernet MAC address. Parses `02:00:00:00:01:01` or `02-00-00-00-01-01`
+/// in any case; displays (and serializes) as lowercase with colons.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct MacAddr(pub [u8; 6]);
+
+impl MacAddr {
+    /// `00:00:00:00:00:00`.
+    pub const ZERO: MacAddr = MacAddr([0; 6]);
+    /// `ff:ff:ff:ff:ff:ff`.
+    pub const BROADCAST: MacAddr = MacAddr([0xff; 6]);
+
+    /// The six octets.
+    pub const fn octets(self) -> [u8; 6] {
+        self.0
+    }
+
+    /// All zeros.
+    pub const fn is_zero(self) -> bool {
+        u64::from_be_bytes([
+            0, 0, self.0[0], self.0[1], self.0[2], self.0[3], self.0[4], self.0[5],
+        ]) == 0
+    }
+
+    /// The group bit is set (multicast, broadcast included).
+    pub const fn is_multicast(self) -> bool {
+        self.0[0] & 1 != 0
+    }
+
+    /// Neither multicast nor all zeros: usable as a station's address.
+    pub const fn is_unicast(self) -> bool {
+        !self.is_zero() && !self.is_multicast()
+    }
+}
+
+impl From<[u8; 6]> for MacAddr {
+    fn from(octets: [u8; 6]) -> Self {
+        MacAddr(octets)
+    }
+}
+
+impl From<MacAddr> for [u8; 6] {
+    fn from(mac: MacAddr) -> Self {
+        mac.0
+    }
+}
+
+impl fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [a, b, c, d, e, g] = self.0;
+        write!(f, "{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{g:02x}")
+    }
+}
+
+impl fmt::Debug for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MacAddr({self})")
+    }
+}
+
+/// A string that is not a MAC address.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid MAC address {input:?}: expected six two-digit hex octets separated by ':' or '-', \
+     e.g. 02:00:00:00:01:01"
+)]
+pub struct MacParseError {
+    /// The refused text.
+    pub input: String,
+}
+
+impl FromStr for MacAddr {
+    type Err = MacParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || MacParseError {
+            input: s.to_owned(),
+        };
+        let bytes = s.as_bytes();
+        if bytes.len() != 17 {
+            return Err(err());
+        }
+        let sep = bytes[2];
+        if sep != b':' && sep != b'-' {
+            return Err(err());
+        }
+        let hex = |c: u8| -> Option<u8> {
+            match c {
+                b'0'..=b'9' => Some(c - b'0'),
+                b'a'..=b'f' => Some(c - b'a' + 10),
+                b'A'..=b'F' => Some(c - b'A' + 10),
+                _ => None,
+            }
+        };
+        let mut octets = [0u8; 6];
+        for (i, octet) in octets.iter_mut().enumerate() {
+            let at = i * 3;
+            if i > 0 && bytes[at - 1] != sep {
+                return Err(err());
+            }
+            let hi = hex(bytes[at]).ok_or_else(err)?;
+            let lo = hex(bytes[at + 1]).ok_or_else(err)?;
+            *octet = hi << 4 | lo;
+        }
+        Ok(MacAddr(octets))
+    }
+}
+
+impl Serialize for MacAddr {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for MacAddr {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = MacAddr;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a MAC address such as \"02:00:00:00:01:01\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<MacAddr, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
+/// Serde for `prefixes`: a list of "address/length" strings. (ipnet's own
+/// serde support is a feature this workspace does not enable.)
+mod prefix_list {
+    use ipnet::IpNet;
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(prefixes: &[IpNet], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(prefixes.iter().map(ToString::to_string))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D::Error> {
+        let raw = Vec::<String>::deserialize(deserializer)?;
+        raw.iter()
+            .map(|s| {
+                s.parse::<IpNet>().map_err(|_| {
+                    D::Error::custom(format!(
+                        "invalid prefix {s:?}: expected address/length, \
+                         e.g. 198.51.100.7/32 or 2001:db8:100::/48"
+                    ))
+                })
+            })
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+[[uplink]]
+interface = "core0"
+
+[[access]]
+interface = "acc0"
+
+[[access]]
+interface = "acc1"
+"#;
+
+    /// `BASE` plus `extra`, parsed and validated.
+    fn parse_with(extra: &str) -> Result<Config, ConfigError> {
+        Config::parse(&format!("{BASE}\n{extra}"))
+    }
+
+    fn member(id: &str, prefixes: &[&str]) -> Member {
+        Member {
+            id: id.to_owned(),
+            interface: "acc0".to_owned(),
+            s_vlan: None,
+            c_vlan: None,
+            mac: None,
+            prefixes: prefixes.iter().map(|p| p.parse().unwrap()).collect(),
+        }
+    }
+
+    fn net(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
+    const FULL: &str = r#"
+[datapath]
+pin_dir = "/sys/fs/bpf/test"
+max_members = 1000
+route_groups = 5000
+
+[metrics]
+listen = "[::1]:9100"
+
+[api]
+listen = "127.0.0.1:9571"
+token_file = "/etc/collecte/token"
+
+[log]
+level = "collecte=debug,info"
+
+[[uplink]]
+interface = "core0"
+gateway4 = "192.0.2.1"
+gateway6 = "fe80::1"
+gateway_mac = "02:00:00:00:00:01"
+vlan = 200
+
+[[access]]
+interface = "acc0"
+
+[[member]]
+id = "alice"
+interface = "acc0"
+s_vlan = 10
+c_vlan = 101
+mac = "02-00-00-00-01-0A"
+prefixes = ["198.51.100.7/32", "2001:db8:100::/48"]
+
+[[member]]
+id = "bob.b-2_"
+interface = "acc0"
+prefixes = ["198.51.100.8/29"]
+"#;
+
+    #[test]
+    fn full_example_parses_and_round_trips() {
+        let config = Config::parse(FULL).unwrap();
+        assert_eq!(config.datapath.pin_dir, Path::new("/sys/fs/bpf/test"));
+        assert_eq!(config.datapath.max_members, 1000);
+        assert_eq!(config.datapath.route_groups(), 5000);
+        assert_eq!(config.metrics.listen, "[::1]:9100".parse().unwrap());
+        assert_eq!(config.api.listen.as_deref(), Some("127.0.0.1:9571"));
+        assert_eq!(
+            config.api.token_file.as_deref(),
+            Some(Path::new("/etc/collecte/token"))
+        );
+        assert_eq!(config.log.level, "collecte=debug,info");
+        let up = &config.uplinks[0];
+        assert_eq!(up.interface, "core0");
+        assert_eq!(up.gateway4, Some(Ipv4Addr::new(192, 0, 2, 1)));
+        assert_eq!(up.gateway6, Some("fe80::1".parse().unwrap()));
+        assert_eq!(up.gateway_mac, Some(MacAddr([2, 0, 0, 0, 0, 1])));
+        assert_eq!(up.vlan, Some(200));
+        assert_eq!(
+            config.access,
+            vec![Access {
+                interface: "acc0".into()
+            }]
+        );
+        let alice = &config.members[0];
+        assert_eq!(alice.s_vlan, Some(10));
+        assert_eq!(alice.c_vlan, Some(101));
+        assert_eq!(alice.mac, Some(MacAddr([2, 0, 0, 0, 1, 0x0a])));
+        assert_eq!(
+            alice.prefixes,
+            vec![net("198.51.100.7/32"), net("2001:db8:100::/48")]
+        );
+        assert_eq!(config.members[1].id, "bob.b-2_");
+
+        let text = toml::to_string(&config).unwrap();
+        assert!(text.contains("mac = \"02:00:00:00:01:0a\""), "{text}");
+        let again = Config::parse(&text).unwrap();
+        assert_eq!(again, config);
+    }
+
+    #[test]
+    fn member_serializes_in_config_shape() {
+        let mut m = member("carol", &["203.0.113.0/28", "2001:db8:200::/56"]);
+        m.c_vlan = Some(7);
+        let json = serde_json::to_value(&m).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "id": "carol",
+                "interface": "acc0",
+                "c_vlan": 7,
+                "prefixes": ["203.0.113.0/28", "2001:db8:200::/56"],
+            })
+        );
+        let back: Member = serde_json::from_value(json).unwrap();
+        assert_eq!(back, m);
+    }
+
+    #[test]
+    fn defaults_applied() {
+        let config = Config::parse("").unwrap();
+        assert_eq!(config.datapath.pin_dir, Path::new(DEFAULT_PIN_DIR));
+        assert_eq!(config.datapath.max_members, 65536);
+        assert_eq!(config.datapath.route_groups, None);
+        assert_eq!(config.datapath.route_groups(), 65536 / 4 + 4096);
+        assert_eq!(config.metrics.listen, "127.0.0.1:9570".parse().unwrap());
+        assert_eq!(config.api, ApiConfig::default());
+        assert!(config.api.listen.is_none() && config.api.token_file.is_none());
+        assert_eq!(config.log.level, "info");
+        assert!(config.uplinks.is_empty() && config.access.is_empty() && config.members.is_empty());
+        assert_eq!(config, Config::default());
+
+        let config = Config::parse("[datapath]\nmax_members = 1000\n").unwrap();
+        assert_eq!(config.datapath.pin_dir, Path::new(DEFAULT_PIN_DIR));
+        assert_eq!(config.datapath.route_groups(), 1000 / 4 + 4096);
+        assert_eq!(
+            DatapathConfig::default_route_groups(MAX_MEMBERS_LIMIT),
+            MAX_ROUTE_GROUPS
+        );
+    }
+
+    #[test]
+    fn unknown_field_rejected() {
+        for (text, key) in [
+            ("[datapath]\nmax_member = 5\n", "max_member"),
+            ("[metrics]\nlisten = \"127.0.0.1:1\"\nport = 3\n", "port"),
+            (
+                "[[uplink]]\ninterface = \"core0\"\ngateway = \"192.0.2.1\"\n",
+                "gateway",
+            ),
+            ("[bogus]\n", "bogus"),
+        ] {
+            let err = Config::parse(text).unwrap_err();
+            assert!(matches!(err, ConfigError::Toml { .. }), "{err:?}");
+            assert!(err.to_string().contains(key), "{err}");
+        }
+        let err = parse_with(
+            "[[member]]\nid = \"alice\"\ninterface = \"acc0\"\nprefix = [\"198.51.100.7/32\"]\n",
+        )
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::Toml { .. }), "{err:?}");
+        assert!(err.to_string().contains("prefix"), "{err}");
+    }
+
+    #[test]
+    fn toml_error_has_position() {
+        let err = Config::parse("[datapath]\nmax_members = \"many\"\n").unwrap_err();
+        assert!(matches!(err, ConfigError::Toml { .. }), "{err:?}");
+        assert!(err.to_string().contains("line 2"), "{err}");
+
+        let err = parse_with(
+            "[[member]]\nid = \"alice\"\ninterface = \"acc0\"\nprefixes = [\"198.51.100.7\"]\n",
+        )
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::Toml { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("invalid prefix \"198.51.100.7\""),
+            "{err}"
+        );
+
+        let err = parse_with(
+            "[[member]]\nid = \"alice\"\ninterface = \"acc0\"\nmac = \"02:00:00:00:01\"\nprefixes = [\"198.51.100.7/32\"]\n",
+        )
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::Toml { .. }), "{err:?}");
+        assert!(err.to_string().contains("invalid MAC address"), "{err}");
+    }
+
+    #[test]
+    fn io_error_names_file() {
+        let path = Path::new("/nonexistent/collecte-test.toml");
+        let err = Config::from_file(path).unwrap_err();
+        assert!(matches!(err, ConfigError::Io { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("/nonexistent/collecte-test.toml"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn file_errors_name_file() {
+        let dir = std::env::temp_dir().join(format!("collecte-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad.toml");
+        std::fs::write(&path, "[datapath]\nmax_members = 0\n").unwrap();
+        let err = Config::from_file(&path).unwrap_err();
+        assert!(matches!(err, ConfigError::InFile { .. }), "{err:?}");
+        assert!(
+            matches!(err.innermost(), ConfigError::BadMaxMembers { value: 0 }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("bad.toml"), "{err}");
+        assert!(err.to_string().contains("max_members"), "{err}");
+
+        let good = dir.join("good.toml");
+        std::fs::write(&good, FULL).unwrap();
+        assert_eq!(
+            Config::from_file(&good).unwrap(),
+            Config::parse(FULL).unwrap()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn bad_prefix_host_bits() {
+        let err = parse_with(
+            "[[member]]\nid = \"alice\"\ninterface = \"acc0\"\nprefixes = [\"198.51.100.7/24\"]\n",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::BadPrefix { member, prefix, .. }
+            if member == "alice" && prefix == "198.51.100.7/24"),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(msg.contains("alice") && msg.contains("prefixes"), "{msg}");
+        assert!(
+            msg.contains("198.51.100.7/24 has host bits set; did you mean 198.51.100.0/24?"),
+            "{msg}"
+        );
+
+        let err = member("bob", &["2001:db8:100:1::/48"])
+            .validate_fields()
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("did you mean 2001:db8:100::/48?"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_prefix_reserved() {
+        for p in [
+            "224.0.0.1/32",
+            "0.0.0.0/0",
+            "127.0.0.1/32",
+            "169.254.1.0/24",
+            "fe80::/64",
+            "ff02::1/128",
+            "::1/128",
+            "::ffff:198.51.100.7/128",
+        ] {
+            let err = member("alice", &[p]).validate_fields().unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::BadPrefix { member, .. } if member == "alice"),
+                "{p}: {err:?}"
+            );
+            assert!(
+                err.to_string().contains("never routed to a member"),
+                "{err}"
+            );
+        }
+        for p in [
+            "10.0.0.0/8",
+            "100.64.0.1/32",
+            "2001:db8::/32",
+            "fc00::/7",
+            "223.255.255.0/24",
+        ] {
+            member("alice", &[p]).validate_fields().unwrap();
+        }
+    }
+
+    #[test]
+    fn overlap_between_members() {
+        let err = parse_with(
+            r#"
+[[member]]
+id = "alice"
+interface = "acc0"
+prefixes = ["198.51.100.0/24"]
+
+[[member]]
+id = "bob"
+interface = "acc1"
+prefixes = ["2001:db8::/48", "198.51.100.128/25"]
+"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Overlap { member, prefix, other_member, other_prefix }
+                if member == "bob" && *prefix == net("198.51.100.128/25")
+                && other_member == "alice" && *other_prefix == net("198.51.100.0/24")),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains("\"bob\"") && msg.contains("\"alice\"") && msg.contains("prefixes"),
+            "{msg}"
+        );
+
+        // The wider prefix coming second is caught too.
+        let members = [
+            member("a", &["2001:db8:1:2::/64"]),
+            member("b", &["2001:db8::/32"]),
+        ];
+        let err = validate_members(&members, &HashSet::from(["acc0"]), 10).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Overlap { member, other_member, .. }
+            if member == "b" && other_member == "a"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn overlap_within_member() {
+        let err = member(
+            "alice",
+            &["198.51.100.0/24", "2001:db8::/48", "198.51.100.7/32"],
+        )
+        .validate_fields()
+        .unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Overlap { member, prefix, other_member, other_prefix }
+                if member == "alice" && other_member == "alice"
+                && *prefix == net("198.51.100.7/32") && *other_prefix == net("198.51.100.0/24")),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("same member"), "{err}");
+
+        let err = member("alice", &["2001:db8::/48", "2001:db8::/48"])
+            .validate_fields()
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::Overlap { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn disjoint_neighbours_accepted() {
+        let members = [
+            member("a", &["198.51.100.0/25", "2001:db8::/48"]),
+            member("b", &["198.51.100.128/25", "2001:db8:1::/48"]),
+            member("c", &["198.51.101.0/24", "2001:db8:0:ffff::/64"]),
+        ];
+        let err = validate_members(&members, &HashSet::from(["acc0"]), 10).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Overlap { member, other_member, .. }
+            if member == "c" && other_member == "a"),
+            "{err:?}"
+        );
+
+        let members = [
+            member("a", &["198.51.100.0/25", "2001:db8::/48"]),
+            member("b", &["198.51.100.128/25", "2001:db8:1::/48"]),
+            member("c", &["198.51.101.0/24", "2001:db8:2::/47"]),
+        ];
+        validate_members(&members, &HashSet::from(["acc0"]), 10).unwrap();
+
+        // The same numeric range in the other family does not collide.
+        let mut set = MemberSet::new(["acc0"], 10);
+        set.insert(&member("a", &["10.0.0.0/8"])).unwrap();
+        assert_eq!(
+            set.overlapping(&net("10.1.0.0/16")).map(|(o, _)| o),
+            Some("a")
+        );
+        assert_eq!(set.overlapping(&net("::a00:0/104")), None);
+        assert_eq!(set.overlapping(&net("::/0")), None);
+    }
+
+    #[test]
+    fn duplicate_id() {
+        let err = parse_with(
+            r#"
+[[member]]
+id = "alice"
+interface = "acc0"
+prefixes = ["198.51.100.7/32"]
+
+[[member]]
+id = "alice"
+interface = "acc1"
+prefixes = ["198.51.100.8/32"]
+"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::DuplicateId { member } if member == "alice"),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("\"alice\"") && err.to_string().contains("unique"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_interface() {
+        // An uplink is not an access interface.
+        let err = parse_with(
+            "[[member]]\nid = \"alice\"\ninterface = \"core0\"\nprefixes = [\"198.51.100.7/32\"]\n",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::UnknownInterface { member, interface, allowed }
+            if member == "alice" && interface == "core0" && allowed == &["acc0", "acc1"]),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains("\"alice\"") && msg.contains("interface") && msg.contains("acc0, acc1"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn bad_vlan() {
+        for (field, value) in [
+            ("c_vlan", 0u16),
+            ("c_vlan", 4095),
+            ("s_vlan", 4095),
+            ("s_vlan", 0),
+        ] {
+            let mut m = member("alice", &["198.51.100.7/32"]);
+            m.c_vlan = Some(100);
+            match field {
+                "c_vlan" => m.c_vlan = Some(value),
+                _ => m.s_vlan = Some(value),
+            }
+            let err = m.validate_fields().unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::BadVlan { member_or_section: Owner::Member(id), field: f, value: v }
+                if id == "alice" && *f == field && *v == value),
+                "{err:?}"
+            );
+            let msg = err.to_string();
+            assert!(
+                msg.contains("alice") && msg.contains(field) && msg.contains("1..=4094"),
+                "{msg}"
+            );
+        }
+
+        let err = Config::parse("[[uplink]]\ninterface = \"core0\"\nvlan = 4095\n").unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::BadVlan { member_or_section: Owner::Uplink(i), field: "vlan", value: 4095 }
+            if i == "core0"),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(msg.contains("[[uplink]] \"core0\", vlan"), "{msg}");
+
+        let mut m = member("alice", &["198.51.100.7/32"]);
+        m.s_vlan = Some(4094);
+        m.c_vlan = Some(1);
+        m.validate_fields().unwrap();
+    }
+
+    #[test]
+    fn s_vlan_without_c_vlan() {
+        let err = parse_with(
+            "[[member]]\nid = \"alice\"\ninterface = \"acc0\"\ns_vlan = 10\nprefixes = [\"198.51.100.7/32\"]\n",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::SVlanWithoutCVlan { member } if member == "alice"),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains("alice") && msg.contains("s_vlan") && msg.contains("c_vlan"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn too_many_members() {
+        let text = format!(
+            "[datapath]\nmax_members = 2\n{BASE}{}",
+            (0..3)
+                .map(|i| format!("[[member]]\nid = \"m{i}\"\ninterface = \"acc0\"\nprefixes = [\"198.51.100.{i}/32\"]\n"))
+                .collect::<String>()
+        );
+        let err = Config::parse(&text).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::TooManyMembers { count: 3, max: 2 }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("max_members"), "{err}");
+
+        // One at a time: the third does not fit.
+        let mut set = MemberSet::new(["acc0"], 2);
+        set.insert(&member("a", &["198.51.100.1/32"])).unwrap();
+        set.insert(&member("b", &["198.51.100.2/32"])).unwrap();
+        let err = set.insert(&member("c", &["198.51.100.3/32"])).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::TooManyMembers { count: 3, max: 2 }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn bad_id() {
+        let long = "x".repeat(65);
+        for (id, why) in [
+            ("", "is empty"),
+            (long.as_str(), "65 characters"),
+            ("al ice", "' '"),
+            ("alice/1", "'/'"),
+            ("élise", "'é'"),
+        ] {
+            let err = member(id, &["198.51.100.7/32"])
+                .validate_fields()
+                .unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::BadId { id: i, .. } if i == id),
+                "{err:?}"
+            );
+            let msg = err.to_string();
+            assert!(
+                msg.contains(why) && msg.contains("A-Z a-z 0-9 _ . -"),
+                "{msg}"
+            );
+            assert!(msg.contains(&format!("{id:?}")), "{msg}");
+        }
+        member(&"x".repeat(64), &["198.51.100.7/32"])
+            .validate_fields()
+            .unwrap();
+        member("A.b-c_9", &["198.51.100.7/32"])
+            .validate_fields()
+            .unwrap();
+    }
+
+    #[test]
+    fn bad_mac() {
+        let mut m = member("alice", &["198.51.100.7/32"]);
+        m.mac = Some("01:00:5e:00:00:01".parse().unwrap());
+        let err = m.validate_fields().unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::BadMac { member_or_section: Owner::Member(id), field: "mac", .. }
+            if id == "alice"),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains("alice") && msg.contains("mac") && msg.contains("multicast"),
+            "{msg}"
+        );
+
+        m.mac = Some(MacAddr::BROADCAST);
+        assert!(matches!(
+            m.validate_fields(),
+            Err(ConfigError::BadMac { .. })
+        ));
+
+        let err = Config::parse(
+            "[[uplink]]\ninterface = \"core0\"\ngateway_mac = \"00:00:00:00:00:00\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::BadMac { member_or_section: Owner::Uplink(i), field: "gateway_mac", .. }
+            if i == "core0"),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains("core0") && msg.contains("gateway_mac") && msg.contains("all zeros"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn mac_parse_and_display() {
+        let mac: MacAddr = "02:AB:cd:00:01:ff".parse().unwrap();
+        assert_eq!(mac, MacAddr([0x02, 0xab, 0xcd, 0x00, 0x01, 0xff]));
+        assert_eq!(mac.to_string(), "02:ab:cd:00:01:ff");
+        assert_eq!("02-AB-CD-00-01-FF".parse::<MacAddr>().unwrap(), mac);
+        assert!(mac.is_unicast() && !mac.is_multicast() && !mac.is_zero());
+        assert!(MacAddr::ZERO.is_zero() && !MacAddr::ZERO.is_unicast());
+        assert!(MacAddr::BROADCAST.is_multicast());
+        for bad in [
+            "",
+            "02:00:00:00:01",
+            "02:00:00:00:01:01:01",
+            "02:00-00:00:01:01",
+            "02.00.00.00.01.01",
+            "0g:00:00:00:01:01",
+            "+2:00:00:00:01:01",
+            "0200:00:00:01:01:",
+        ] {
+            let err = bad.parse::<MacAddr>().unwrap_err();
+            assert_eq!(err.input, bad);
+            assert!(err.to_string().contains("02:00:00:00:01:01"), "{err}");
+        }
+    }
+
+    #[test]
+    fn duplicate_interface() {
+        let err =
+            Config::parse("[[uplink]]\ninterface = \"eth0\"\n[[access]]\ninterface = \"eth0\"\n")
+                .unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::DuplicateInterface { interface, first: Section::Uplink, second: Section::Access }
+            if interface == "eth0"),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains("\"eth0\"") && msg.contains("[[uplink]]") && msg.contains("[[access]]"),
+            "{msg}"
+        );
+
+        let err =
+            Config::parse("[[access]]\ninterface = \"acc0\"\n[[access]]\ninterface = \"acc0\"\n")
+                .unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                ConfigError::DuplicateInterface {
+                    first: Section::Access,
+                    second: Section::Access,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn bad_interface_name_and_count() {
+        for name in ["", "an-interface-name", "eth0:1", "a b", ".."] {
+            let err = Config::parse(&format!("[[access]]\ninterface = {name:?}\n")).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::BadInterface { section: Section::Access, interface, .. }
+                if interface == name),
+                "{name}: {err:?}"
+            );
+            assert!(err.to_string().contains("[[access]] interface"), "{err}");
+        }
+        let text: String = (0..MAX_INTERFACES + 1)
+            .map(|i| format!("[[access]]\ninterface = \"acc{i}\"\n"))
+            .collect();
+        let err = Config::parse(&text).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::TooManyInterfaces { count: 64 }),
+            "{err:?}"
+        );
+        let text: String = (0..MAX_INTERFACES)
+            .map(|i| format!("[[access]]\ninterface = \"acc{i}\"\n"))
+            .collect();
+        Config::parse(&text).unwrap();
+    }
+
+    #[test]
+    fn bad_max_members() {
+        for value in [0, MAX_MEMBERS_LIMIT + 1] {
+            let err = Config::parse(&format!("[datapath]\nmax_members = {value}\n")).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::BadMaxMembers { value: v } if v == value),
+                "{err:?}"
+            );
+            let msg = err.to_string();
+            assert!(
+                msg.contains("[datapath] max_members")
+                    && msg.contains(&format!("1..={MAX_MEMBERS_LIMIT}")),
+                "{msg}"
+            );
+        }
+        Config::parse(&format!("[datapath]\nmax_members = {MAX_MEMBERS_LIMIT}\n")).unwrap();
+    }
+
+    #[test]
+    fn bad_route_groups() {
+        for value in [0, MAX_ROUTE_GROUPS + 1] {
+            let err = Config::parse(&format!("[datapath]\nroute_groups = {value}\n")).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::BadRouteGroups { value: v } if v == value),
+                "{err:?}"
+            );
+            assert!(err.to_string().contains("[datapath] route_groups"), "{err}");
+        }
+        // Both halves of the largest table stay addressable.
+        assert!(2 * u64::from(route::half_entries(MAX_ROUTE_GROUPS)) <= u64::from(u32::MAX));
+    }
+
+    #[test]
+    fn bad_pin_dir() {
+        let err = Config::parse("[datapath]\npin_dir = \"relative/dir\"\n").unwrap_err();
+        assert!(matches!(err, ConfigError::BadPinDir { .. }), "{err:?}");
+        assert!(err.to_string().contains("pin_dir"), "{err}");
+    }
+
+    #[test]
+    fn bad_gateway() {
+        let err = Config::parse("[[uplink]]\ninterface = \"core0\"\ngateway4 = \"224.0.0.1\"\n")
+            .unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::BadGateway { uplink, field: "gateway4", .. } if uplink == "core0"),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("core0") && err.to_string().contains("gateway4"),
+            "{err}"
+        );
+        let err =
+            Config::parse("[[uplink]]\ninterface = \"core0\"\ngateway6 = \"::\"\n").unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                ConfigError::BadGateway {
+                    field: "gateway6",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn no_prefixes() {
+        for prefixes in ["prefixes = []\n", ""] {
+            let err = parse_with(&format!(
+                "[[member]]\nid = \"alice\"\ninterface = \"acc0\"\n{prefixes}"
+            ))
+            .unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::NoPrefixes { member } if member == "alice"),
+                "{err:?}"
+            );
+            let msg = err.to_string();
+            assert!(msg.contains("alice") && msg.contains("prefixes"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn shared_attachment_allowed() {
+        let config = parse_with(
+            r#"
+[[member]]
+id = "alice"
+interface = "acc0"
+prefixes = ["198.51.100.7/32"]
+
+[[member]]
+id = "bob"
+interface = "acc0"
+prefixes = ["198.51.100.8/32"]
+
+[[member]]
+id = "carol"
+interface = "acc1"
+s_vlan = 10
+c_vlan = 20
+prefixes = ["198.51.100.9/32"]
+
+[[member]]
+id = "dave"
+interface = "acc1"
+s_vlan = 10
+c_vlan = 20
+prefixes = ["198.51.100.10/32"]
+"#,
+        )
+        .unwrap();
+        assert_eq!(config.members.len(), 4);
+    }
+
+    #[test]
+    fn member_set_incremental() {
+        let config = Config::parse(FULL).unwrap();
+        let mut set = config.member_set().unwrap();
+        assert_eq!(set.len(), 2);
+        assert!(set.contains("alice") && !set.contains("carol"));
+
+        // A new member against the rest, through Member::validate.
+        let carol = member("carol", &["198.51.100.6/32"]);
+        carol.validate(&set).unwrap();
+        let clash = member("carol", &["2001:db8:100:42::/64"]);
+        let err = clash.validate(&set).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Overlap { member, other_member, .. }
+            if member == "carol" && other_member == "alice"),
+            "{err:?}"
+        );
+        assert_eq!(
+            set.overlapping(&net("2001:db8:100:42::/64"))
+                .map(|(o, _)| o),
+            Some("alice")
+        );
+        assert_eq!(set.overlapping(&net("2001:db8:101::/48")), None);
+
+        // Re-adding an existing id is a duplicate; replacing it is fine,
+        // also with prefixes that overlap its own previous ones.
+        let err = set
+            .insert(&member("alice", &["203.0.113.1/32"]))
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::DuplicateId { .. }), "{err:?}");
+        let alice2 = member("alice", &["198.51.100.0/30", "2001:db8:100::/56"]);
+        assert!(set.replace(&alice2).unwrap());
+        assert_eq!(set.overlapping(&net("198.51.100.7/32")), None);
+        assert_eq!(
+            set.overlapping(&net("198.51.100.1/32")).map(|(o, _)| o),
+            Some("alice")
+        );
+
+        // A failed replacement leaves the set unchanged.
+        let bad = member("alice", &["198.51.100.8/32"]); // bob's
+        assert!(matches!(
+            set.replace(&bad),
+            Err(ConfigError::Overlap { .. })
+        ));
+        assert_eq!(
+            set.overlapping(&net("198.51.100.1/32")).map(|(o, _)| o),
+            Some("alice")
+        );
+
+        assert!(set.remove("bob.b-2_"));
+        assert!(!set.remove("bob.b-2_"));
+        assert_eq!(set.overlapping(&net("198.51.100.8/32")), None);
+        set.insert(&bad.clone()).unwrap_err(); // alice still exists
+        assert!(!set.replace(&member("bob", &["198.51.100.8/32"])).unwrap());
+        assert_eq!(set.len(), 2);
+    }
+
+    #[test]
+    fn many_members_validate() {
+        const N: u32 = 100_000;
+        let members: Vec<Member> = (0..N)
+            .map(|i| {
+                let v4 = Ipv4Addr::from(0x0a00_0000 + i); // 10.0.0.0 + i
+                let v6 = Ipv6Addr::new(0x2001, 0xdb8, (i >> 16) as u16, i as u16, 0, 0, 0, 0);
+                Member {
+                    id: format!("m{i}"),
+                    interface: "acc0".to_owned(),
+                    s_vlan: Some((i % 4094 + 1) as u16),
+                    c_vlan: Some(((i / 4094) % 4094 + 1) as u16),
+                    mac: None,
+                    prefixes: vec![
+                        IpNet::V4(Ipv4Net::new(v4, 32).unwrap()),
+                        IpNet::V6(Ipv6Net::new(v6, 64).unwrap()),
+                    ],
+                }
+            })
+            .collect();
+        let access = HashSet::from(["acc0"]);
+        validate_members(&members, &access, N).unwrap();
+        let err = validate_members(&members, &access, N - 1).unwrap_err();
+        assert!(matches!(err, ConfigError::TooManyMembers { count, .. } if count == N as usize));
+
+        // One member in the middle overlapping another deep in the table.
+        let mut bad = members.clone();
+        bad[70_000].prefixes.push(net("10.0.0.0/24"));
+        let err = validate_members(&bad, &access, N).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Overlap { member, other_member, other_prefix, .. }
+            if member == "m70000" && other_member == "m0" && *other_prefix == net("10.0.0.0/32")),
+            "{err:?}"
+        );
+
+        let mut bad = members;
+        bad[N as usize - 1].prefixes[1] = net("2001:db8:0:1234::/64");
+        let err = validate_members(&bad, &access, N).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Overlap { member, other_member, .. }
+            if member == "m99999" && other_member == "m4660"),
+            "{err:?}"
+        );
+    }
+}

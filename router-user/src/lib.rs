@@ -1,0 +1,18 @@
+//! collecte: the userspace side of the collecte XDP router.
+//!
+//! One module per concern:
+//! - [`config`]: the TOML configuration and its validation.
+//! - [`routes`]: the prefix table (multibit trie) as the datapath reads it.
+//! - [`members`]: the desired state of every datapath table, from the
+//!   configuration and the interfaces.
+//! - [`datapath`]: the only module that touches aya and the kernel maps.
+//! - [`neighbors`]: interfaces and neighbours, from the kernel.
+//! - [`trace`]: runs packets through the real program (the packet tracer).
+//! - [`cli`]: the command line.
+pub mod cli;
+pub mod config;
+pub mod datapath;
+pub mod members;
+pub mod neighbors;
+pub mod routes;
+pub mod trace;

@@ -1,0 +1,469 @@
+//! The desired state of the datapath tables: which member sits in which
+//! counter slot, at which attachment, with which prefixes, and the interfaces.
+//!
+//! [`Tables`] is changed member by member (or by a whole-set [`Tables::sync`])
+//! and hands out the resulting [`Changes`] for the datapath to apply. It never
+//! touches the kernel.
+//!
+//! Slots are stable: a member keeps its counter slot for as long as it exists.
+//! A freed slot rests for one apply before reuse, and its counters are zeroed
+//! when it is given to a new member.
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::IpAddr,
+};
+
+use ipnet::IpNet;
+use router_common::{
+    ATTACH_SHARED, IfaceInfo, MAX_IFACES, MemberInfo, iface_flags, kind, member_flags, route,
+};
+
+use crate::{
+    config::{Config, Member},
+    datapath::Changes,
+    neighbors::LinkInfo,
+    routes::{RouteError, RouteTable},
+};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TablesError {
+    #[error("member {member}: all {max} member slots are in use; raise [datapath] max_members")]
+    SlotsExhausted { member: String, max: u32 },
+    #[error("member {member}: {source}")]
+    Route {
+        member: String,
+        #[source]
+        source: RouteError,
+    },
+    #[error("member {member}: interface {interface} is not an [[access]] interface")]
+    UnknownInterface { member: String, interface: String },
+    #[error("more than {} interfaces are configured", MAX_IFACES - 1)]
+    TooManyInterfaces,
+    #[error("no member has id {0}")]
+    UnknownMember(String),
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    slot: u32,
+    member: Member,
+}
+
+/// A configured interface and what the datapath knows of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Interface {
+    pub name: String,
+    pub slot: u32,
+    pub info: IfaceInfo,
+}
+
+/// The desired contents of every datapath table.
+#[derive(Clone, Debug)]
+pub struct Tables {
+    max_members: u32,
+    routes: RouteTable,
+    members: BTreeMap<String, Entry>,
+    /// Slot -> id, for counters and the tracer.
+    by_slot: BTreeMap<u32, String>,
+    /// Which member owns each member prefix.
+    owners: BTreeMap<IpNet, u32>,
+    locals: BTreeSet<IpNet>,
+    attachments: BTreeMap<(u16, u16, u16), BTreeSet<u32>>,
+    ifaces: BTreeMap<String, Interface>,
+    free: Vec<u32>,
+    resting: Vec<u32>,
+    next_slot: u32,
+    pending: Changes,
+}
+
+impl Tables {
+    pub fn new(max_members: u32, route_groups: u32) -> Self {
+        Tables {
+            max_members,
+            routes: RouteTable::new(route_groups),
+            members: BTreeMap::new(),
+            by_slot: BTreeMap::new(),
+            owners: BTreeMap::new(),
+            locals: BTreeSet::new(),
+            attachments: BTreeMap::new(),
+            ifaces: BTreeMap::new(),
+            free: Vec::new(),
+            resting: Vec::new(),
+            next_slot: 0,
+            pending: Changes::default(),
+        }
+    }
+
+    /// Builds the tables of a validated configuration. `links` gives the
+    /// kernel's view of each interface; `gateway_macs` the resolved MAC of
+    /// each uplink gateway address.
+    pub fn from_config(
+        config: &Config,
+        links: &BTreeMap<String, LinkInfo>,
+        gateway_macs: &BTreeMap<IpAddr, [u8; 6]>,
+    ) -> Result<Self, TablesError> {
+        let mut t = Tables::new(
+            config.datapath.max_members,
+            config.datapath.route_groups(),
+        );
+        t.set_interfaces(config, links, gateway_macs)?;
+        t.sync(&config.members)?;
+        Ok(t)
+    }
+
+    /// Declares the configured interfaces (slots are kept by name) and what
+    /// the kernel says of them. Interfaces without a [`LinkInfo`] are kept
+    /// with ifindex 0 and match no frame.
+    pub fn set_interfaces(
+        &mut self,
+        config: &Config,
+        links: &BTreeMap<String, LinkInfo>,
+        gateway_macs: &BTreeMap<IpAddr, [u8; 6]>,
+    ) -> Result<(), TablesError> {
+        let mut wanted: Vec<(String, IfaceInfo)> = Vec::new();
+        let link = |name: &str| links.get(name).copied();
+        for up in &config.uplinks {
+            let mut info = base_info(link(&up.interface), kind::UPLINK);
+            info.vlan = up.vlan.unwrap_or(0);
+            let static_mac = up.gateway_mac.map(|m| m.0);
+            let resolve = |gw: Option<IpAddr>| {
+                static_mac.or_else(|| gw.and_then(|g| gateway_macs.get(&g).copied()))
+            };
+            if up.gateway4.is_some()
+                && let Some(mac) = resolve(up.gateway4.map(IpAddr::V4))
+            {
+                info.gw4_mac = mac;
+                info.flags |= iface_flags::GW4_VALID;
+            }
+            if up.gateway6.is_some()
+                && let Some(mac) = resolve(up.gateway6.map(IpAddr::V6))
+            {
+                info.gw6_mac = mac;
+                info.flags |= iface_flags::GW6_VALID;
+            }
+            wanted.push((up.interface.clone(), info));
+        }
+        for acc in &config.access {
+            wanted.push((acc.interface.clone(), base_info(link(&acc.interface), kind::ACCESS)));
+        }
+        let names: BTreeSet<&str> = wanted.iter().map(|(n, _)| n.as_str()).collect();
+        self.ifaces.retain(|name, _| names.contains(name.as_str()));
+        for (name, info) in wanted {
+            let slot = match self.ifaces.get(&name) {
+                Some(i) => i.slot,
+                None => self.free_iface_slot()?,
+            };
+            self.ifaces.insert(name.clone(), Interface { name, slot, info });
+        }
+        self.pending.uplinks = self.pick_uplinks();
+        Ok(())
+    }
+
+    fn free_iface_slot(&self) -> Result<u32, TablesError> {
+        let used: BTreeSet<u32> = self.ifaces.values().map(|i| i.slot).collect();
+        (1..MAX_IFACES)
+            .find(|s| !used.contains(s))
+            .ok_or(TablesError::TooManyInterfaces)
+    }
+
+    /// The first uplink with a resolved gateway carries each family.
+    fn pick_uplinks(&self) -> (u32, u32) {
+        let mut ups: Vec<&Interface> = self
+            .ifaces
+            .values()
+            .filter(|i| i.info.kind == kind::UPLINK)
+            .collect();
+        ups.sort_by_key(|i| i.slot);
+        let first = |flag| {
+            ups.iter()
+                .find(|i| i.info.flags & flag != 0)
+                .map_or(0, |i| i.slot)
+        };
+        (first(iface_flags::GW4_VALID), first(iface_flags::GW6_VALID))
+    }
+
+    /// The configured interfaces, by name.
+    pub fn interfaces(&self) -> &BTreeMap<String, Interface> {
+        &self.ifaces
+    }
+
+    /// Makes the member set equal to `members` (validated beforehand):
+    /// absent members are removed, changed ones updated, unchanged ones left
+    /// alone. All-or-nothing.
+    pub fn sync(&mut self, members: &[Member]) -> Result<(), TablesError> {
+        let mut next = self.clone();
+        let wanted: BTreeSet<&str> = members.iter().map(|m| m.id.as_str()).collect();
+        let gone: Vec<String> = next
+            .members
+            .keys()
+            .filter(|id| !wanted.contains(id.as_str()))
+            .cloned()
+            .collect();
+        for id in gone {
+            next.delete_member(&id)?;
+        }
+        for m in members {
+            next.put_member(m)?;
+        }
+        *self = next;
+        Ok(())
+    }
+
+    /// Adds or replaces one member (validated beforehand against the others).
+    /// All-or-nothing.
+    pub fn set_member(&mut self, m: &Member) -> Result<(), TablesError> {
+        self.atomically(|t| t.put_member(m))
+    }
+
+    /// Removes one member. All-or-nothing.
+    pub fn remove_member(&mut self, id: &str) -> Result<(), TablesError> {
+        self.atomically(|t| t.delete_member(id))
+    }
+
+    fn atomically(
+        &mut self,
+        f: impl FnOnce(&mut Tables) -> Result<(), TablesError>,
+    ) -> Result<(), TablesError> {
+        let mut next = self.clone();
+        f(&mut next)?;
+        *self = next;
+        Ok(())
+    }
+
+    fn put_member(&mut self, m: &Member) -> Result<(), TablesError> {
+        if let Some(e) = self.members.get(&m.id)
+            && e.member == *m
+        {
+            return Ok(());
+        }
+        let iface = self
+            .ifaces
+            .get(&m.interface)
+            .filter(|i| i.info.kind == kind::ACCESS)
+            .map(|i| i.slot)
+            .ok_or_else(|| TablesError::UnknownInterface {
+                member: m.id.clone(),
+                interface: m.interface.clone(),
+            })?;
+        let (slot, old) = match self.members.get(&m.id) {
+            Some(e) => (e.slot, Some(e.member.clone())),
+            None => (self.alloc_slot(&m.id)?, None),
+        };
+        let old_prefixes: BTreeSet<IpNet> = old
+            .as_ref()
+            .map(|o| o.prefixes.iter().copied().collect())
+            .unwrap_or_default();
+        let new_prefixes: BTreeSet<IpNet> = m.prefixes.iter().copied().collect();
+        // Release first, so that a prefix moving between two of this
+        // member's entries never clashes with itself.
+        for p in old_prefixes.difference(&new_prefixes) {
+            self.owners.remove(p);
+            self.refresh_prefix(*p, &m.id)?;
+        }
+        for p in new_prefixes.difference(&old_prefixes) {
+            self.owners.insert(*p, slot);
+            self.refresh_prefix(*p, &m.id)?;
+        }
+        if let Some(o) = &old {
+            self.detach(attach_key(iface_slot_of(&self.ifaces, o), o), slot);
+        }
+        self.attach(attach_key(iface, m), slot);
+        self.pending.members.insert(slot, member_info(iface, m));
+        self.by_slot.insert(slot, m.id.clone());
+        self.members.insert(
+            m.id.clone(),
+            Entry {
+                slot,
+                member: m.clone(),
+            },
+        );
+        Ok(())
+    }
+
+    fn delete_member(&mut self, id: &str) -> Result<(), TablesError> {
+        let e = self
+            .members
+            .remove(id)
+            .ok_or_else(|| TablesError::UnknownMember(id.to_string()))?;
+        for p in &e.member.prefixes {
+            self.owners.remove(p);
+            self.refresh_prefix(*p, id)?;
+        }
+        self.detach(attach_key(iface_slot_of(&self.ifaces, &e.member), &e.member), e.slot);
+        self.pending.members.insert(e.slot, MemberInfo::default());
+        self.by_slot.remove(&e.slot);
+        self.resting.push(e.slot);
+        Ok(())
+    }
+
+    /// Sets the router's own addresses: they go to the kernel (`pass local`).
+    /// An address equal to a member prefix is left to the member.
+    pub fn set_locals(&mut self, addrs: &[IpAddr]) -> Result<(), TablesError> {
+        let wanted: BTreeSet<IpNet> = addrs.iter().map(|a| IpNet::from(*a)).collect();
+        let old = std::mem::replace(&mut self.locals, wanted.clone());
+        for p in old.symmetric_difference(&wanted) {
+            self.refresh_prefix(*p, "(local address)")?;
+        }
+        Ok(())
+    }
+
+    /// Puts the right leaf for `p` into the route table: its member's, else
+    /// local, else none.
+    fn refresh_prefix(&mut self, p: IpNet, who: &str) -> Result<(), TablesError> {
+        let leaf = match self.owners.get(&p) {
+            Some(slot) => Some(route::member_leaf(*slot)),
+            None if self.locals.contains(&p) => Some(route::LOCAL),
+            None => None,
+        };
+        let r = match leaf {
+            Some(l) => self.routes.insert(p, l),
+            None => match self.routes.remove(p) {
+                Err(RouteError::NotFound { .. }) => Ok(()),
+                other => other,
+            },
+        };
+        r.map_err(|source| TablesError::Route {
+            member: who.to_string(),
+            source,
+        })
+    }
+
+    fn alloc_slot(&mut self, id: &str) -> Result<u32, TablesError> {
+        let slot = if let Some(s) = self.free.pop() {
+            s
+        } else if self.next_slot < self.max_members {
+            self.next_slot += 1;
+            self.next_slot - 1
+        } else {
+            return Err(TablesError::SlotsExhausted {
+                member: id.to_string(),
+                max: self.max_members,
+            });
+        };
+        self.pending.zero_counters.insert(slot);
+        Ok(slot)
+    }
+
+    fn attach(&mut self, key: (u16, u16, u16), slot: u32) {
+        self.attachments.entry(key).or_default().insert(slot);
+        self.mark_attachment(key);
+    }
+
+    fn detach(&mut self, key: (u16, u16, u16), slot: u32) {
+        if let Some(set) = self.attachments.get_mut(&key) {
+            set.remove(&slot);
+            if set.is_empty() {
+                self.attachments.remove(&key);
+            }
+        }
+        self.mark_attachment(key);
+    }
+
+    fn mark_attachment(&mut self, key: (u16, u16, u16)) {
+        let v = self.attachments.get(&key).map(|set| match set.len() {
+            1 => *set.iter().next().expect("one element"),
+            _ => ATTACH_SHARED,
+        });
+        self.pending.attachments.insert(key, v);
+    }
+
+    /// Takes what changed since the last call. Slots freed before the
+    /// previous call become reusable.
+    pub fn take_changes(&mut self) -> Changes {
+        self.free.append(&mut self.resting);
+        let mut c = std::mem::take(&mut self.pending);
+        c.routes = self.routes.take_dirty().into_iter().collect();
+        c.uplinks = self.pick_uplinks();
+        self.pending.uplinks = c.uplinks;
+        c
+    }
+
+    /// Everything, as changes from empty tables (for a fresh datapath).
+    pub fn full_changes(&mut self) -> Changes {
+        let mut c = self.take_changes();
+        for e in self.members.values() {
+            let iface = iface_slot_of(&self.ifaces, &e.member);
+            c.members.insert(e.slot, member_info(iface, &e.member));
+        }
+        for (i, v) in self.routes.entries().iter().enumerate() {
+            if *v != route::EMPTY {
+                c.routes.insert(i as u32, *v);
+            }
+        }
+        for key in self.attachments.keys().copied().collect::<Vec<_>>() {
+            self.mark_attachment(key);
+        }
+        let attachments = std::mem::take(&mut self.pending.attachments);
+        c.attachments.extend(attachments);
+        c
+    }
+
+    /// Member slot of `id`.
+    pub fn slot(&self, id: &str) -> Option<u32> {
+        self.members.get(id).map(|e| e.slot)
+    }
+
+    /// Member id in `slot`.
+    pub fn id(&self, slot: u32) -> Option<&str> {
+        self.by_slot.get(&slot).map(String::as_str)
+    }
+
+    /// Members with their slots, by id.
+    pub fn members(&self) -> impl Iterator<Item = (&str, u32, &Member)> {
+        self.members
+            .iter()
+            .map(|(id, e)| (id.as_str(), e.slot, &e.member))
+    }
+
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// The prefix table, for lookups and statistics.
+    pub fn routes(&self) -> &RouteTable {
+        &self.routes
+    }
+}
+
+fn base_info(link: Option<LinkInfo>, kind: u8) -> IfaceInfo {
+    let link = link.unwrap_or(LinkInfo {
+        ifindex: 0,
+        mac: [0; 6],
+        mtu: 0,
+        up: false,
+    });
+    IfaceInfo {
+        ifindex: link.ifindex,
+        mtu: link.mtu.min(u16::MAX as u32) as u16,
+        mac: link.mac,
+        kind,
+        ..IfaceInfo::default()
+    }
+}
+
+fn iface_slot_of(ifaces: &BTreeMap<String, Interface>, m: &Member) -> u32 {
+    ifaces.get(&m.interface).map_or(0, |i| i.slot)
+}
+
+fn attach_key(iface: u32, m: &Member) -> (u16, u16, u16) {
+    (iface as u16, m.s_vlan.unwrap_or(0), m.c_vlan.unwrap_or(0))
+}
+
+fn member_info(iface: u32, m: &Member) -> MemberInfo {
+    let mut info = MemberInfo {
+        iface,
+        s_vlan: m.s_vlan.unwrap_or(0),
+        c_vlan: m.c_vlan.unwrap_or(0),
+        mac: [0; 6],
+        flags: member_flags::PRESENT,
+    };
+    if let Some(mac) = m.mac {
+        info.mac = mac.0;
+        info.flags |= member_flags::HAS_MAC | member_flags::CHECK_MAC;
+    }
+    info
+}

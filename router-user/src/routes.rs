@@ -1,0 +1,1258 @@
+//! The prefix table (`ROUTES`) as the datapath reads it, built in userspace.
+//!
+//! The layout is defined in [`router_common::route`] and read by `lookup4` and
+//! `lookup6` in the eBPF program: a multibit trie of `u32` entries ("DIR-24-8
+//! generalised", as DPDK's `rte_lpm6`) with a 16-bit root and 8-bit strides.
+//! Entries come in groups of 256; group `g` is entries `g * 256 .. g * 256 +
+//! 256` of a half. Groups `0..256` are the IPv4 root (indexed by the top 16
+//! bits of the address), groups `256..512` the IPv6 root, and groups from
+//! [`route::FIRST_GROUP`] on are allocated as prefixes need them.
+//!
+//! # Levels
+//! Level 0 is the root and resolves the address bits `0..16`; level `k >= 1`
+//! is a group reached through `k` pointers and resolves bits `8k + 8 ..
+//! 8k + 16`. A prefix of length `L` lives at the first level whose bits reach
+//! `L` (its *target level*) and covers `2^(end - L)` consecutive entries of one
+//! group there (prefix expansion). IPv4 has levels `0..=2`, IPv6 `0..=14`.
+//!
+//! # Shadow state
+//! Leaves are fully expanded, so an entry alone does not say which prefix it
+//! came from. The table keeps, next to every entry, its *depth*: `L + 1` for a
+//! leaf of a length-`L` prefix, `0` for [`route::EMPTY`]. For a pointer entry
+//! the depth and the group's *background* value describe what the entry would
+//! hold without the pointer: the longest prefix no longer than the entry's
+//! level that covers it. With these:
+//! - an insert of length `L` rewrites the entries of its range whose depth is
+//!   at most `L + 1`, and descends into pointers (whose subtrees it covers);
+//! - a remove of length `L` rewrites the entries (and backgrounds) whose depth
+//!   is exactly `L + 1` with the next shorter covering prefix;
+//! - a group whose 256 entries become one leaf of one prefix no longer than the
+//!   parent's level is collapsed back into its parent entry and its number is
+//!   reused (lowest first).
+//!
+//! # Prefixes
+//! A prefix whose length ends a level (`/16`, `/24`, `/32`, and every multiple
+//! of 8 from `/16` to `/128` for IPv6) — which is what member pools hand out —
+//! is recorded by the trie itself: its entry has its depth (or its pointer's
+//! background has). Only the other lengths are kept in a side map. This keeps
+//! a million members at about 5 bytes per trie entry and nothing more.
+//!
+//! # Changes
+//! Every entry write is tracked: [`RouteTable::take_dirty`] returns the entries
+//! whose value differs from what the previous call saw, so the caller can
+//! bring a copy of the table (the inactive half of the map) up to date. The
+//! entries that are not in [`RouteTable::entries`] are [`route::EMPTY`];
+//! freed groups are cleared, so the map never holds stale pointers.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use router_common::route;
+
+/// Entries per group, as a `usize`.
+const GE: usize = route::GROUP_ENTRIES as usize;
+/// Highest number of allocatable groups whose entries still have `u32` indices.
+const MAX_GROUPS: u32 = u32::MAX / route::GROUP_ENTRIES - route::FIRST_GROUP;
+
+/// Why the prefix table refused a change.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RouteError {
+    /// Not enough free groups for the prefix.
+    #[error(
+        "no room in the prefix table for {prefix}: it needs {needed} more trie group(s) \
+         but only {free} are free; raise `[datapath] route_groups`"
+    )]
+    GroupsExhausted { prefix: IpNet, needed: u32, free: u32 },
+    /// `remove()` of a prefix that is not in the table.
+    #[error("prefix {prefix} is not in the prefix table")]
+    NotFound { prefix: IpNet },
+    /// A leaf value that is EMPTY or has the PTR bit.
+    #[error(
+        "invalid leaf value {leaf:#x} for prefix {prefix}: a leaf is neither 0 (empty) \
+         nor has the pointer bit"
+    )]
+    BadLeaf { prefix: IpNet, leaf: u32 },
+}
+
+/// A prefix in the trie's terms.
+#[derive(Clone, Copy, Debug)]
+struct Key {
+    v6: bool,
+    /// The address, left-aligned (an IPv4 address is in the top 32 bits), with
+    /// host bits zero.
+    addr: u128,
+    len: u8,
+}
+
+impl Key {
+    fn of(prefix: IpNet) -> Key {
+        let prefix = prefix.trunc();
+        match prefix {
+            IpNet::V4(p) => Key {
+                v6: false,
+                addr: u128::from(u32::from(p.network())) << 96,
+                len: p.prefix_len(),
+            },
+            IpNet::V6(p) => Key {
+                v6: true,
+                addr: u128::from(p.network()),
+                len: p.prefix_len(),
+            },
+        }
+    }
+
+    /// The level the prefix's entries live at.
+    fn level(&self) -> u32 {
+        level_of(self.len)
+    }
+
+    /// Whether the length ends a level (the prefix is a single entry there).
+    fn aligned(&self) -> bool {
+        self.len >= 16 && self.len % 8 == 0
+    }
+
+    /// Index of the root entry on the prefix's path.
+    fn root_index(&self) -> usize {
+        let root = if self.v6 {
+            route::ROOT6_GROUP
+        } else {
+            route::ROOT4_GROUP
+        };
+        root as usize * GE + (self.addr >> 112) as usize
+    }
+
+    /// The address byte resolved at `level >= 1`.
+    fn byte(&self, level: u32) -> usize {
+        ((self.addr >> (112 - 8 * level)) & 0xff) as usize
+    }
+
+    /// How many entries the prefix covers at its level.
+    fn span(&self) -> usize {
+        1 << (end_bits(self.level()) - u32::from(self.len))
+    }
+
+    /// Key of the side map for the prefix's first `len` bits.
+    fn side_key(&self, len: u8) -> (bool, u8, u128) {
+        (self.v6, len, mask(self.addr, len))
+    }
+}
+
+/// The address bits resolved by levels `0..=level`.
+fn end_bits(level: u32) -> u32 {
+    16 + 8 * level
+}
+
+/// The level a prefix of length `len` lives at.
+fn level_of(len: u8) -> u32 {
+    (u32::from(len).saturating_sub(16)).div_ceil(8)
+}
+
+/// Depth code of a leaf from a length-`len` prefix (0 is EMPTY).
+fn code(len: u8) -> u8 {
+    len + 1
+}
+
+/// The first `len` bits of a left-aligned address.
+fn mask(addr: u128, len: u8) -> u128 {
+    match len {
+        0 => 0,
+        l => addr & (u128::MAX << (128 - u32::from(l))),
+    }
+}
+
+fn is_ptr(v: u32) -> bool {
+    v & route::PTR != 0
+}
+
+fn group_of(v: u32) -> usize {
+    (v & !route::PTR) as usize
+}
+
+/// The prefix table: a multibit trie as the datapath reads it, with the shadow
+/// state needed to change it. See the [module documentation](self).
+#[derive(Clone, Debug)]
+pub struct RouteTable {
+    /// One half of `ROUTES`: the roots, then every group allocated so far.
+    entries: Vec<u32>,
+    /// Per entry: depth code of its leaf (`len + 1`, 0 for EMPTY); for a
+    /// pointer, that of its background.
+    depth: Vec<u8>,
+    /// Per allocated group (index `g - FIRST_GROUP`): the background value of
+    /// the pointer to it.
+    background: Vec<u32>,
+    /// Allocatable groups.
+    groups: u32,
+    /// Allocated groups.
+    used: u32,
+    /// Freed group numbers, lowest first.
+    free: BinaryHeap<Reverse<u32>>,
+    /// Prefixes whose length does not end a level: (is IPv6, length, address).
+    unaligned: BTreeMap<(bool, u8, u128), u32>,
+    /// How many of `unaligned` there are per family and length.
+    unaligned_count: [[u32; 129]; 2],
+    /// Number of prefixes.
+    len: usize,
+    /// Entries written since the last `take_dirty`, with their value then.
+    dirty: Vec<(u32, u32)>,
+    /// Bit per entry: in `dirty`.
+    dirty_bits: Vec<u64>,
+}
+
+impl RouteTable {
+    /// An empty table. `groups`: how many groups can be allocated beyond the
+    /// roots (the datapath map holds
+    /// [`route::half_entries(groups)`](route::half_entries) entries per half).
+    /// More than fit `u32` indices are not used.
+    pub fn new(groups: u32) -> Self {
+        let roots = route::FIRST_GROUP as usize * GE;
+        RouteTable {
+            entries: vec![route::EMPTY; roots],
+            depth: vec![0; roots],
+            background: Vec::new(),
+            groups: groups.min(MAX_GROUPS),
+            used: 0,
+            free: BinaryHeap::new(),
+            unaligned: BTreeMap::new(),
+            unaligned_count: [[0; 129]; 2],
+            len: 0,
+            dirty: Vec::new(),
+            dirty_bits: vec![0; roots / 64],
+        }
+    }
+
+    /// Adds `prefix` (host bits are cleared) with leaf value `leaf`, or
+    /// replaces the leaf of the equal prefix already there. All-or-nothing:
+    /// on error nothing changes.
+    pub fn insert(&mut self, prefix: IpNet, leaf: u32) -> Result<(), RouteError> {
+        let prefix = prefix.trunc();
+        if leaf == route::EMPTY || is_ptr(leaf) {
+            return Err(RouteError::BadLeaf { prefix, leaf });
+        }
+        let k = Key::of(prefix);
+        let level = k.level();
+
+        // Count the groups the path lacks before touching anything.
+        let mut i = k.root_index();
+        let mut have = 0;
+        while have < level && is_ptr(self.entries[i]) {
+            have += 1;
+            i = group_of(self.entries[i]) * GE + k.byte(have);
+        }
+        let needed = level - have;
+        let free = self.groups - self.used;
+        if needed > free {
+            return Err(RouteError::GroupsExhausted {
+                prefix,
+                needed,
+                free,
+            });
+        }
+        let existed = self.get_key(&k).is_some();
+
+        let mut i = k.root_index();
+        for l in 1..=level {
+            let e = self.entries[i];
+            let g = if is_ptr(e) {
+                group_of(e)
+            } else {
+                let g = self.alloc(e, self.depth[i]);
+                self.set(i, route::PTR | g as u32);
+                g
+            };
+            i = g * GE + k.byte(l);
+        }
+        let c = code(k.len);
+        self.rewrite(i, k.span(), level, 0, c, leaf, c);
+
+        if !k.aligned() {
+            self.unaligned.insert(k.side_key(k.len), leaf);
+        }
+        if !existed {
+            if !k.aligned() {
+                self.unaligned_count[usize::from(k.v6)][usize::from(k.len)] += 1;
+            }
+            self.len += 1;
+        }
+        Ok(())
+    }
+
+    /// Removes `prefix` (host bits are cleared): the entries it covered fall
+    /// back to the next shorter covering prefix (or EMPTY), and groups that
+    /// become uniform are collapsed into their parent entry and freed.
+    pub fn remove(&mut self, prefix: IpNet) -> Result<(), RouteError> {
+        let prefix = prefix.trunc();
+        let k = Key::of(prefix);
+        if self.get_key(&k).is_none() {
+            return Err(RouteError::NotFound { prefix });
+        }
+        let level = k.level();
+        if !k.aligned() {
+            self.unaligned.remove(&k.side_key(k.len));
+            self.unaligned_count[usize::from(k.v6)][usize::from(k.len)] -= 1;
+        }
+        self.len -= 1;
+
+        // The pointer entries on the path, by level.
+        let mut path = [0usize; route::MAX_V6_LEVELS as usize];
+        let mut i = k.root_index();
+        for l in 1..=level {
+            let e = self.entries[i];
+            // The prefix exists, so its path does: a group holding part of a
+            // longer prefix (or a pointer) never collapses.
+            debug_assert!(is_ptr(e), "broken path to {prefix}");
+            if !is_ptr(e) {
+                return Ok(());
+            }
+            path[l as usize - 1] = i;
+            i = group_of(e) * GE + k.byte(l);
+        }
+
+        let (v, c) = self.covering(&k, &path);
+        let old = code(k.len);
+        self.rewrite(i, k.span(), level, old, old, v, c);
+        for l in (0..level).rev() {
+            if !self.try_collapse(path[l as usize], l) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The leaf of exactly `prefix` (host bits are cleared), if it is in the
+    /// table.
+    pub fn get(&self, prefix: IpNet) -> Option<u32> {
+        self.get_key(&Key::of(prefix))
+    }
+
+    /// Walks the table exactly as the datapath does and returns the leaf (or
+    /// EMPTY).
+    pub fn lookup(&self, addr: IpAddr) -> u32 {
+        let entry = |i: u32| self.entries.get(i as usize).copied().unwrap_or(route::EMPTY);
+        let leaf_or_empty = |v: u32| if is_ptr(v) { route::EMPTY } else { v };
+        match addr {
+            IpAddr::V4(a) => {
+                let addr = u32::from(a);
+                let mut v = entry(route::ROOT4_GROUP * route::GROUP_ENTRIES + (addr >> 16));
+                let mut shift = 8u32;
+                for _ in 0..route::MAX_V4_LEVELS {
+                    if !is_ptr(v) {
+                        return v;
+                    }
+                    let group = v & !route::PTR;
+                    v = entry(group * route::GROUP_ENTRIES + ((addr >> shift) & 0xff));
+                    shift = shift.wrapping_sub(8);
+                }
+                leaf_or_empty(v)
+            }
+            IpAddr::V6(a) => {
+                let bytes = a.octets();
+                let top = u32::from(u16::from_be_bytes([bytes[0], bytes[1]]));
+                let mut v = entry(route::ROOT6_GROUP * route::GROUP_ENTRIES + top);
+                for level in 0..route::MAX_V6_LEVELS {
+                    if !is_ptr(v) {
+                        return v;
+                    }
+                    let b = u32::from(bytes[2 + level as usize]);
+                    let group = v & !route::PTR;
+                    v = entry(group * route::GROUP_ENTRIES + b);
+                }
+                leaf_or_empty(v)
+            }
+        }
+    }
+
+    /// Indices (within one half) whose value changed since the last call, with
+    /// their new values, sorted by index, each once.
+    pub fn take_dirty(&mut self) -> Vec<(u32, u32)> {
+        let touched = std::mem::take(&mut self.dirty);
+        let mut out = Vec::with_capacity(touched.len());
+        for (i, before) in touched {
+            let i = i as usize;
+            self.dirty_bits[i / 64] &= !(1 << (i % 64));
+            if self.entries[i] != before {
+                out.push((i as u32, self.entries[i]));
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// All entries of one half as they currently are: the roots and the groups
+    /// allocated so far. Entries beyond the end (up to
+    /// [`route::half_entries`]`(groups_total())`) are EMPTY.
+    pub fn entries(&self) -> &[u32] {
+        &self.entries
+    }
+
+    /// Groups allocated beyond the roots.
+    pub fn groups_used(&self) -> u32 {
+        self.used
+    }
+
+    /// Groups that can be allocated beyond the roots.
+    pub fn groups_total(&self) -> u32 {
+        self.groups
+    }
+
+    /// Number of prefixes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the table has no prefix.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Approximate heap memory held by the table, in bytes.
+    pub fn memory_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.entries.capacity() * size_of::<u32>()
+            + self.depth.capacity()
+            + self.background.capacity() * size_of::<u32>()
+            + self.free.capacity() * size_of::<u32>()
+            // A B-tree node holds 6 to 11 pairs; count 8 plus the node overhead.
+            + self.unaligned.len() * (size_of::<((bool, u8, u128), u32)>() + 8)
+            + self.dirty.capacity() * size_of::<(u32, u32)>()
+            + self.dirty_bits.capacity() * size_of::<u64>()
+    }
+
+    fn get_key(&self, k: &Key) -> Option<u32> {
+        if !k.aligned() {
+            return self.unaligned.get(&k.side_key(k.len)).copied();
+        }
+        let mut i = k.root_index();
+        for l in 1..=k.level() {
+            let e = self.entries[i];
+            if !is_ptr(e) {
+                return None;
+            }
+            i = group_of(e) * GE + k.byte(l);
+        }
+        if self.depth[i] != code(k.len) {
+            return None;
+        }
+        let e = self.entries[i];
+        Some(if is_ptr(e) {
+            self.background[group_of(e) - route::FIRST_GROUP as usize]
+        } else {
+            e
+        })
+    }
+
+    /// Value and depth code of the longest prefix shorter than `k` covering
+    /// it. `path[l]` is the pointer entry at level `l` on `k`'s path, for each
+    /// level above `k`'s.
+    fn covering(&self, k: &Key, path: &[usize]) -> (u32, u8) {
+        let level = k.level();
+        // Shorter prefixes that still live at `k`'s level do not end a level:
+        // they are in the side map. The longest of the even shorter ones is
+        // the background of the last pointer on the path.
+        let floor = if level == 0 {
+            0
+        } else {
+            end_bits(level - 1) as u8 + 1
+        };
+        for len in (floor..k.len).rev() {
+            if self.unaligned_count[usize::from(k.v6)][usize::from(len)] == 0 {
+                continue;
+            }
+            if let Some(&v) = self.unaligned.get(&k.side_key(len)) {
+                return (v, code(len));
+            }
+        }
+        if level == 0 {
+            return (route::EMPTY, 0);
+        }
+        let p = path[level as usize - 1];
+        let g = group_of(self.entries[p]);
+        (
+            self.background[g - route::FIRST_GROUP as usize],
+            self.depth[p],
+        )
+    }
+
+    /// Gives the entries `first..first + span` at `level` (and everything
+    /// below them) whose depth code is within `lo..=hi` the value `v` and code
+    /// `c`, collapsing the groups below that become uniform.
+    #[allow(clippy::too_many_arguments)]
+    fn rewrite(&mut self, first: usize, span: usize, level: u32, lo: u8, hi: u8, v: u32, c: u8) {
+        for i in first..first + span {
+            let e = self.entries[i];
+            let hit = (lo..=hi).contains(&self.depth[i]);
+            if is_ptr(e) {
+                let g = group_of(e);
+                if hit {
+                    self.depth[i] = c;
+                    self.background[g - route::FIRST_GROUP as usize] = v;
+                }
+                self.rewrite(g * GE, GE, level + 1, lo, hi, v, c);
+                self.try_collapse(i, level);
+            } else if hit {
+                self.set(i, v);
+                self.depth[i] = c;
+            }
+        }
+    }
+
+    /// If entry `i` (at `level`) points to a group whose entries are all the
+    /// same leaf of one prefix no longer than `level`'s bits, puts that leaf
+    /// back into `i` and frees the group.
+    fn try_collapse(&mut self, i: usize, level: u32) -> bool {
+        let e = self.entries[i];
+        if !is_ptr(e) {
+            return false;
+        }
+        let g = group_of(e);
+        let base = g * GE;
+        let (v, d) = (self.entries[base], self.depth[base]);
+        if is_ptr(v) || u32::from(d) > end_bits(level) + 1 {
+            return false;
+        }
+        let uniform = self.entries[base..base + GE].iter().all(|&x| x == v)
+            && self.depth[base..base + GE].iter().all(|&x| x == d);
+        if !uniform {
+            return false;
+        }
+        // One prefix covers the whole group, and nothing longer: it is the
+        // pointer's background.
+        debug_assert_eq!(self.depth[i], d);
+        debug_assert_eq!(self.background[g - route::FIRST_GROUP as usize], v);
+        self.set(i, v);
+        self.depth[i] = d;
+        self.release(g);
+        true
+    }
+
+    /// Allocates a group filled with leaf `v` of depth code `d`.
+    fn alloc(&mut self, v: u32, d: u8) -> usize {
+        let g = match self.free.pop() {
+            Some(Reverse(g)) => g as usize,
+            None => {
+                let g = self.entries.len() / GE;
+                self.entries.resize(self.entries.len() + GE, route::EMPTY);
+                self.depth.resize(self.depth.len() + GE, 0);
+                self.dirty_bits
+                    .resize(self.dirty_bits.len() + GE / 64, 0);
+                self.background.push(route::EMPTY);
+                g
+            }
+        };
+        debug_assert!(g < route::FIRST_GROUP as usize + self.groups as usize);
+        self.used += 1;
+        self.background[g - route::FIRST_GROUP as usize] = v;
+        for i in g * GE..(g + 1) * GE {
+            self.set(i, v);
+            self.depth[i] = d;
+        }
+        g
+    }
+
+    /// Clears group `g` and makes it reusable.
+    fn release(&mut self, g: usize) {
+        for i in g * GE..(g + 1) * GE {
+            self.set(i, route::EMPTY);
+            self.depth[i] = 0;
+        }
+        self.background[g - route::FIRST_GROUP as usize] = route::EMPTY;
+        self.free.push(Reverse(g as u32));
+        self.used -= 1;
+    }
+
+    /// Writes entry `i`, remembering its previous value for `take_dirty`.
+    fn set(&mut self, i: usize, v: u32) {
+        let before = self.entries[i];
+        if before == v {
+            return;
+        }
+        let bit = 1u64 << (i % 64);
+        if self.dirty_bits[i / 64] & bit == 0 {
+            self.dirty_bits[i / 64] |= bit;
+            self.dirty.push((i as u32, before));
+        }
+        self.entries[i] = v;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    use std::collections::BTreeSet;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    fn net(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// The naive longest-prefix match the trie must agree with.
+    #[derive(Default)]
+    struct Reference {
+        rules: BTreeMap<IpNet, u32>,
+    }
+
+    impl Reference {
+        fn lookup(&self, addr: IpAddr) -> u32 {
+            self.rules
+                .iter()
+                .filter(|(p, _)| p.contains(&addr))
+                .max_by_key(|(p, _)| p.prefix_len())
+                .map_or(route::EMPTY, |(_, v)| *v)
+        }
+    }
+
+    /// Addresses around the edges of `p`: first, last, and their neighbours.
+    fn boundaries(p: IpNet) -> Vec<IpAddr> {
+        match p {
+            IpNet::V4(p) => {
+                let (a, b) = (u32::from(p.network()), u32::from(p.broadcast()));
+                [a, b, a.wrapping_sub(1), b.wrapping_add(1)]
+                    .into_iter()
+                    .map(|x| IpAddr::V4(Ipv4Addr::from(x)))
+                    .collect()
+            }
+            IpNet::V6(p) => {
+                let (a, b) = (u128::from(p.network()), u128::from(p.broadcast()));
+                [a, b, a.wrapping_sub(1), b.wrapping_add(1)]
+                    .into_iter()
+                    .map(|x| IpAddr::V6(Ipv6Addr::from(x)))
+                    .collect()
+            }
+        }
+    }
+
+    /// Checks the structure: every allocated group is reachable once, no
+    /// group could be collapsed, nothing points below the deepest level, the
+    /// freed groups are clear, and the counters add up.
+    fn check_structure(t: &RouteTable) {
+        let mut seen = BTreeSet::new();
+        let mut stack = Vec::new();
+        for (root, max) in [
+            (route::ROOT4_GROUP, route::MAX_V4_LEVELS),
+            (route::ROOT6_GROUP, route::MAX_V6_LEVELS),
+        ] {
+            for i in root as usize * GE..(root as usize + 256) * GE {
+                stack.push((i, 0u32, max));
+            }
+        }
+        while let Some((i, level, max)) = stack.pop() {
+            let e = t.entries[i];
+            if !is_ptr(e) {
+                continue;
+            }
+            assert!(level < max, "pointer at the deepest level, entry {i}");
+            let g = group_of(e);
+            assert!(g >= route::FIRST_GROUP as usize, "pointer to a root group");
+            assert!(seen.insert(g), "group {g} reached twice");
+            let base = g * GE;
+            let (v, d) = (t.entries[base], t.depth[base]);
+            let collapsible = !is_ptr(v)
+                && u32::from(d) <= end_bits(level) + 1
+                && t.entries[base..base + GE].iter().all(|&x| x == v)
+                && t.depth[base..base + GE].iter().all(|&x| x == d);
+            assert!(!collapsible, "group {g} should have been collapsed");
+            for j in base..base + GE {
+                stack.push((j, level + 1, max));
+            }
+        }
+        assert_eq!(seen.len(), t.groups_used() as usize);
+        assert!(t.groups_used() <= t.groups_total());
+        let allocated = t.entries.len() / GE - route::FIRST_GROUP as usize;
+        assert_eq!(allocated, t.used as usize + t.free.len());
+        for Reverse(g) in t.free.iter() {
+            let base = *g as usize * GE;
+            assert!(t.entries[base..base + GE].iter().all(|&x| x == 0));
+            assert!(!seen.contains(&(*g as usize)));
+        }
+    }
+
+    /// Applies `take_dirty` to `mirror`, checking that every reported entry
+    /// really changed and is reported once, in order.
+    fn apply_dirty(t: &mut RouteTable, mirror: &mut Vec<u32>) {
+        let dirty = t.take_dirty();
+        assert!(dirty.windows(2).all(|w| w[0].0 < w[1].0), "unsorted or repeated");
+        for (i, v) in dirty {
+            let i = i as usize;
+            if i >= mirror.len() {
+                mirror.resize(i + 1, route::EMPTY);
+            }
+            assert_ne!(mirror[i], v, "entry {i} reported but unchanged");
+            mirror[i] = v;
+        }
+    }
+
+    fn assert_mirror(t: &RouteTable, mirror: &[u32]) {
+        let n = mirror.len().max(t.entries().len());
+        for i in 0..n {
+            let want = t.entries().get(i).copied().unwrap_or(route::EMPTY);
+            let got = mirror.get(i).copied().unwrap_or(route::EMPTY);
+            assert_eq!(got, want, "entry {i}: dirty updates missed a change");
+        }
+    }
+
+    /// A random prefix near one of a few seeds, so that prefixes nest and
+    /// overlap; lengths mix all values with the level-ending ones.
+    fn random_prefix(rng: &mut StdRng, seeds4: &[u32], seeds6: &[u128]) -> IpNet {
+        let aligned = rng.gen_bool(0.3);
+        if rng.gen_bool(0.5) {
+            let seed = seeds4[rng.gen_range(0..seeds4.len())];
+            let addr = seed ^ (rng.r#gen::<u32>() >> rng.gen_range(0..=32u32).min(31))
+                & if rng.gen_bool(0.1) { 0 } else { u32::MAX };
+            let len = if aligned {
+                [16, 24, 32][rng.gen_range(0..3)]
+            } else {
+                rng.gen_range(0..=32)
+            };
+            IpNet::new(IpAddr::V4(Ipv4Addr::from(addr)), len)
+                .unwrap()
+                .trunc()
+        } else {
+            let seed = seeds6[rng.gen_range(0..seeds6.len())];
+            let shift = rng.gen_range(0..=127u32);
+            let addr = seed ^ (rng.r#gen::<u128>() >> shift);
+            let len = if aligned {
+                16 + 8 * rng.gen_range(0..=14u8)
+            } else {
+                rng.gen_range(0..=128)
+            };
+            IpNet::new(IpAddr::V6(Ipv6Addr::from(addr)), len)
+                .unwrap()
+                .trunc()
+        }
+    }
+
+    fn random_addr(rng: &mut StdRng, seeds4: &[u32], seeds6: &[u128]) -> IpAddr {
+        if rng.gen_bool(0.5) {
+            let seed = seeds4[rng.gen_range(0..seeds4.len())];
+            let shift = rng.gen_range(0..=31u32);
+            IpAddr::V4(Ipv4Addr::from(seed ^ (rng.r#gen::<u32>() >> shift)))
+        } else {
+            let seed = seeds6[rng.gen_range(0..seeds6.len())];
+            let shift = rng.gen_range(0..=127u32);
+            IpAddr::V6(Ipv6Addr::from(seed ^ (rng.r#gen::<u128>() >> shift)))
+        }
+    }
+
+    fn check_lookups(
+        t: &RouteTable,
+        r: &Reference,
+        rng: &mut StdRng,
+        seeds4: &[u32],
+        seeds6: &[u128],
+        all_boundaries: bool,
+    ) {
+        for _ in 0..200 {
+            let a = random_addr(rng, seeds4, seeds6);
+            assert_eq!(t.lookup(a), r.lookup(a), "lookup {a}");
+        }
+        let rules: Vec<IpNet> = r.rules.keys().copied().collect();
+        let sample: Vec<IpNet> = if all_boundaries {
+            rules
+        } else {
+            (0..40.min(rules.len()))
+                .map(|_| rules[rng.gen_range(0..rules.len())])
+                .collect()
+        };
+        for p in sample {
+            for a in boundaries(p) {
+                assert_eq!(t.lookup(a), r.lookup(a), "lookup {a} at the edge of {p}");
+            }
+            assert_eq!(t.get(p), r.rules.get(&p).copied(), "get {p}");
+        }
+    }
+
+    /// Random inserts, replaces and removes against the reference, checking
+    /// lookups, structure and dirty tracking as it goes, then removal of all.
+    fn randomized(seed: u64, groups: u32, ops: usize) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let seeds4: Vec<u32> = (0..4).map(|_| rng.r#gen()).collect();
+        let seeds6: Vec<u128> = (0..4).map(|_| rng.r#gen()).collect();
+        let mut t = RouteTable::new(groups);
+        let mut r = Reference::default();
+        let mut mirror = t.entries().to_vec();
+        let mut exhausted = 0;
+        for op in 0..ops {
+            let existing: Vec<IpNet> = r.rules.keys().copied().collect();
+            let remove = !existing.is_empty() && rng.gen_bool(0.4);
+            if remove {
+                let p = if rng.gen_bool(0.95) {
+                    existing[rng.gen_range(0..existing.len())]
+                } else {
+                    random_prefix(&mut rng, &seeds4, &seeds6)
+                };
+                let res = t.remove(p);
+                if r.rules.remove(&p).is_some() {
+                    assert_eq!(res, Ok(()), "remove {p}");
+                } else {
+                    assert_eq!(res, Err(RouteError::NotFound { prefix: p }));
+                }
+            } else {
+                let p = if !existing.is_empty() && rng.gen_bool(0.15) {
+                    existing[rng.gen_range(0..existing.len())]
+                } else {
+                    random_prefix(&mut rng, &seeds4, &seeds6)
+                };
+                let leaf = if rng.gen_bool(0.1) {
+                    route::LOCAL
+                } else {
+                    route::member_leaf(rng.gen_range(0..20))
+                };
+                let before = t.entries().to_vec();
+                let (used, len) = (t.groups_used(), t.len());
+                match t.insert(p, leaf) {
+                    Ok(()) => {
+                        r.rules.insert(p, leaf);
+                    }
+                    Err(RouteError::GroupsExhausted { needed, free, .. }) => {
+                        exhausted += 1;
+                        assert!(needed > free);
+                        assert_eq!(free, t.groups_total() - t.groups_used());
+                        assert_eq!(t.entries(), &before[..], "failed insert changed entries");
+                        assert_eq!((t.groups_used(), t.len()), (used, len));
+                    }
+                    Err(e) => panic!("insert {p}: {e}"),
+                }
+            }
+            assert_eq!(t.len(), r.rules.len());
+            apply_dirty(&mut t, &mut mirror);
+            if op % 25 == 0 {
+                check_lookups(&t, &r, &mut rng, &seeds4, &seeds6, op % 500 == 0);
+                check_structure(&t);
+                assert_mirror(&t, &mirror);
+            }
+        }
+        check_lookups(&t, &r, &mut rng, &seeds4, &seeds6, true);
+        check_structure(&t);
+        if groups < 100 {
+            assert!(exhausted > 0, "the small table never ran out of groups");
+        }
+
+        // Remove everything, in random order.
+        let mut all: Vec<IpNet> = r.rules.keys().copied().collect();
+        while !all.is_empty() {
+            let p = all.swap_remove(rng.gen_range(0..all.len()));
+            assert_eq!(t.remove(p), Ok(()));
+            r.rules.remove(&p);
+            if all.len() % 50 == 0 {
+                check_lookups(&t, &r, &mut rng, &seeds4, &seeds6, false);
+                check_structure(&t);
+            }
+        }
+        assert!(t.is_empty());
+        assert_eq!(t.groups_used(), 0);
+        assert!(t.entries().iter().all(|&e| e == route::EMPTY));
+        assert!(t.depth.iter().all(|&d| d == 0));
+        apply_dirty(&mut t, &mut mirror);
+        assert_mirror(&t, &mirror);
+        check_structure(&t);
+    }
+
+    #[test]
+    fn randomized_against_reference() {
+        for seed in 0..4 {
+            randomized(seed, 100_000, 1500);
+        }
+    }
+
+    #[test]
+    fn randomized_with_few_groups() {
+        for seed in 10..14 {
+            randomized(seed, 40, 1500);
+        }
+    }
+
+    /// Many member-like prefixes (level-ending lengths) in a dense region,
+    /// with shorter pools over them.
+    #[test]
+    fn randomized_dense_pools() {
+        let mut rng = StdRng::seed_from_u64(99);
+        let mut t = RouteTable::new(10_000);
+        let mut r = Reference::default();
+        let pools = [net("10.0.0.0/14"), net("10.1.0.0/16"), net("2001:db8::/44")];
+        for (i, p) in pools.iter().enumerate() {
+            t.insert(*p, route::member_leaf(1000 + i as u32)).unwrap();
+            r.rules.insert(*p, route::member_leaf(1000 + i as u32));
+        }
+        let mut mirror = Vec::new();
+        apply_dirty(&mut t, &mut mirror);
+        for step in 0..4000 {
+            let p = if rng.gen_bool(0.5) {
+                let a = 0x0a00_0000u32 | rng.gen_range(0..1 << 18);
+                let len = [32, 32, 30, 28, 24, 20][rng.gen_range(0..6)];
+                IpNet::new(IpAddr::V4(Ipv4Addr::from(a)), len).unwrap().trunc()
+            } else {
+                let a = 0x2001_0db8_0000_0000_0000_0000_0000_0000u128
+                    | (u128::from(rng.gen_range(0..1u32 << 20)) << 64)
+                    | u128::from(rng.gen_range(0..4u8));
+                let len = [64, 64, 56, 60, 48, 128][rng.gen_range(0..6)];
+                IpNet::new(IpAddr::V6(Ipv6Addr::from(a)), len).unwrap().trunc()
+            };
+            if r.rules.contains_key(&p) && rng.gen_bool(0.6) {
+                t.remove(p).unwrap();
+                r.rules.remove(&p);
+            } else {
+                let leaf = route::member_leaf(rng.gen_range(0..500));
+                t.insert(p, leaf).unwrap();
+                r.rules.insert(p, leaf);
+            }
+            apply_dirty(&mut t, &mut mirror);
+            if step % 200 == 0 {
+                for q in r.rules.keys() {
+                    for a in boundaries(*q) {
+                        assert_eq!(t.lookup(a), r.lookup(a), "lookup {a} at the edge of {q}");
+                    }
+                }
+                check_structure(&t);
+                assert_mirror(&t, &mirror);
+            }
+        }
+        for q in r.rules.keys().copied().collect::<Vec<_>>() {
+            t.remove(q).unwrap();
+        }
+        assert_eq!(t.groups_used(), 0);
+        assert!(t.entries().iter().all(|&e| e == route::EMPTY));
+        apply_dirty(&mut t, &mut mirror);
+        assert_mirror(&t, &mirror);
+    }
+
+    #[test]
+    fn slash24_then_slash32_inside() {
+        let mut t = RouteTable::new(16);
+        t.insert(net("192.0.2.0/24"), 7).unwrap();
+        assert_eq!(t.groups_used(), 1);
+        t.insert(net("192.0.2.9/32"), 8).unwrap();
+        assert_eq!(t.groups_used(), 2);
+        assert_eq!(t.lookup(ip("192.0.2.9")), 8);
+        assert_eq!(t.lookup(ip("192.0.2.8")), 7);
+        assert_eq!(t.lookup(ip("192.0.2.255")), 7);
+        assert_eq!(t.lookup(ip("192.0.3.0")), route::EMPTY);
+        assert_eq!(t.lookup(ip("192.0.1.255")), route::EMPTY);
+        assert_eq!(t.len(), 2);
+
+        t.remove(net("192.0.2.9/32")).unwrap();
+        assert_eq!(t.lookup(ip("192.0.2.9")), 7);
+        // The /32's group held nothing else: it went back into the /24 entry.
+        assert_eq!(t.groups_used(), 1);
+        assert_eq!(t.len(), 1);
+        assert_eq!(
+            t.remove(net("192.0.2.9/32")),
+            Err(RouteError::NotFound {
+                prefix: net("192.0.2.9/32")
+            })
+        );
+
+        t.remove(net("192.0.2.0/24")).unwrap();
+        assert_eq!(t.lookup(ip("192.0.2.9")), route::EMPTY);
+        assert_eq!(t.groups_used(), 0);
+        assert!(t.entries().iter().all(|&e| e == route::EMPTY));
+    }
+
+    #[test]
+    fn ipv6_48_with_56_and_64_inside() {
+        let mut t = RouteTable::new(64);
+        t.insert(net("2001:db8:1::/48"), 1).unwrap();
+        t.insert(net("2001:db8:1:100::/56"), 2).unwrap();
+        t.insert(net("2001:db8:1:142::/64"), 3).unwrap();
+        // bytes 2..5 for the /48, 6 for the /56, 7 for the /64.
+        assert_eq!(t.groups_used(), 6);
+        assert_eq!(t.lookup(ip("2001:db8:1::1")), 1);
+        assert_eq!(t.lookup(ip("2001:db8:1:ff::1")), 1);
+        assert_eq!(t.lookup(ip("2001:db8:1:100::")), 2);
+        assert_eq!(t.lookup(ip("2001:db8:1:1ff:ffff:ffff:ffff:ffff")), 2);
+        assert_eq!(t.lookup(ip("2001:db8:1:200::")), 1);
+        assert_eq!(t.lookup(ip("2001:db8:1:142::42")), 3);
+        assert_eq!(t.lookup(ip("2001:db8:1:141::42")), 1);
+        assert_eq!(t.lookup(ip("2001:db8:2::")), route::EMPTY);
+
+        // Removing the /56 leaves the /64 inside it and the /48 around it.
+        t.remove(net("2001:db8:1:100::/56")).unwrap();
+        assert_eq!(t.lookup(ip("2001:db8:1:100::")), 1);
+        assert_eq!(t.lookup(ip("2001:db8:1:142::42")), 3);
+        assert_eq!(t.groups_used(), 6);
+        t.remove(net("2001:db8:1:142::/64")).unwrap();
+        assert_eq!(t.lookup(ip("2001:db8:1:142::42")), 1);
+        assert_eq!(t.groups_used(), 4);
+        assert_eq!(t.get(net("2001:db8:1::/48")), Some(1));
+        t.remove(net("2001:db8:1::/48")).unwrap();
+        assert_eq!(t.groups_used(), 0);
+        assert!(t.is_empty());
+        assert!(t.entries().iter().all(|&e| e == route::EMPTY));
+    }
+
+    #[test]
+    fn ipv6_slash128() {
+        let mut t = RouteTable::new(64);
+        let p = net("2001:db8::42/128");
+        t.insert(p, route::LOCAL).unwrap();
+        assert_eq!(t.groups_used(), route::MAX_V6_LEVELS);
+        assert_eq!(t.lookup(ip("2001:db8::42")), route::LOCAL);
+        assert_eq!(t.lookup(ip("2001:db8::43")), route::EMPTY);
+        assert_eq!(t.lookup(ip("2001:db8::41")), route::EMPTY);
+        assert_eq!(t.get(p), Some(route::LOCAL));
+        // A /127 next to it shares every group.
+        t.insert(net("2001:db8::40/127"), 5).unwrap();
+        assert_eq!(t.groups_used(), route::MAX_V6_LEVELS);
+        assert_eq!(t.lookup(ip("2001:db8::41")), 5);
+        assert_eq!(t.lookup(ip("2001:db8::42")), route::LOCAL);
+        t.remove(p).unwrap();
+        assert_eq!(t.lookup(ip("2001:db8::42")), route::EMPTY);
+        t.remove(net("2001:db8::40/127")).unwrap();
+        assert_eq!(t.groups_used(), 0);
+        assert!(t.entries().iter().all(|&e| e == route::EMPTY));
+    }
+
+    #[test]
+    fn default_routes() {
+        let mut t = RouteTable::new(64);
+        t.insert(net("0.0.0.0/0"), 9).unwrap();
+        t.insert(net("::/0"), 10).unwrap();
+        assert_eq!(t.groups_used(), 0);
+        assert_eq!(t.lookup(ip("1.2.3.4")), 9);
+        assert_eq!(t.lookup(ip("255.255.255.255")), 9);
+        assert_eq!(t.lookup(ip("2001:db8::1")), 10);
+        assert_eq!(t.lookup(ip("::")), 10);
+        t.insert(net("10.0.0.0/8"), 1).unwrap();
+        t.insert(net("10.1.2.3/32"), 2).unwrap();
+        assert_eq!(t.lookup(ip("10.1.2.3")), 2);
+        assert_eq!(t.lookup(ip("10.1.2.4")), 1);
+        assert_eq!(t.lookup(ip("11.0.0.0")), 9);
+        // Replacing the default reaches into the groups below the /8.
+        t.insert(net("0.0.0.0/0"), 11).unwrap();
+        assert_eq!(t.len(), 5);
+        assert_eq!(t.lookup(ip("11.0.0.0")), 11);
+        assert_eq!(t.lookup(ip("10.1.2.4")), 1);
+        t.remove(net("10.0.0.0/8")).unwrap();
+        assert_eq!(t.lookup(ip("10.1.2.4")), 11);
+        assert_eq!(t.lookup(ip("10.1.2.3")), 2);
+        t.remove(net("10.1.2.3/32")).unwrap();
+        assert_eq!(t.lookup(ip("10.1.2.3")), 11);
+        assert_eq!(t.groups_used(), 0);
+        t.remove(net("0.0.0.0/0")).unwrap();
+        assert_eq!(t.lookup(ip("10.1.2.3")), route::EMPTY);
+        assert_eq!(t.lookup(ip("2001:db8::1")), 10);
+        t.remove(net("::/0")).unwrap();
+        assert!(t.entries().iter().all(|&e| e == route::EMPTY));
+    }
+
+    /// 256 /24s with one leaf make a uniform group, but of prefixes longer
+    /// than its parent entry: it must stay, so that each can be removed.
+    #[test]
+    fn uniform_group_of_longer_prefixes_stays() {
+        let mut t = RouteTable::new(16);
+        for i in 0..256 {
+            t.insert(net(&format!("198.51.{i}.0/24")), 4).unwrap();
+        }
+        assert_eq!(t.groups_used(), 1);
+        t.remove(net("198.51.7.0/24")).unwrap();
+        assert_eq!(t.lookup(ip("198.51.7.1")), route::EMPTY);
+        assert_eq!(t.lookup(ip("198.51.8.1")), 4);
+        // A /16 with the same leaf under them: removing them all collapses.
+        t.insert(net("198.51.0.0/16"), 4).unwrap();
+        assert_eq!(t.lookup(ip("198.51.7.1")), 4);
+        for i in 0..256 {
+            if i != 7 {
+                t.remove(net(&format!("198.51.{i}.0/24"))).unwrap();
+            }
+        }
+        assert_eq!(t.groups_used(), 0);
+        assert_eq!(t.lookup(ip("198.51.200.1")), 4);
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn host_bits_are_cleared() {
+        let mut t = RouteTable::new(16);
+        t.insert(net("192.0.2.77/24"), 3).unwrap();
+        assert_eq!(t.get(net("192.0.2.0/24")), Some(3));
+        assert_eq!(t.lookup(ip("192.0.2.1")), 3);
+        t.remove(net("192.0.2.1/24")).unwrap();
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn bad_leaves_are_refused() {
+        let mut t = RouteTable::new(16);
+        let p = net("192.0.2.0/24");
+        assert_eq!(
+            t.insert(p, route::EMPTY),
+            Err(RouteError::BadLeaf {
+                prefix: p,
+                leaf: route::EMPTY
+            })
+        );
+        assert_eq!(
+            t.insert(p, route::PTR | 3),
+            Err(RouteError::BadLeaf {
+                prefix: p,
+                leaf: route::PTR | 3
+            })
+        );
+        assert!(t.is_empty());
+        assert!(t.take_dirty().is_empty());
+        assert_eq!(t.groups_used(), 0);
+    }
+
+    #[test]
+    fn exhaustion_changes_nothing() {
+        let mut t = RouteTable::new(3);
+        t.insert(net("10.0.0.1/32"), 1).unwrap();
+        assert_eq!(t.groups_used(), 2);
+        t.take_dirty();
+        let before = t.entries().to_vec();
+        // A /32 in another /16 needs two more groups; one is left.
+        let p = net("10.1.0.1/32");
+        let err = t.insert(p, 2).unwrap_err();
+        assert_eq!(
+            err,
+            RouteError::GroupsExhausted {
+                prefix: p,
+                needed: 2,
+                free: 1
+            }
+        );
+        assert!(err.to_string().contains("route_groups"), "{err}");
+        assert_eq!(t.entries(), &before[..]);
+        assert!(t.take_dirty().is_empty());
+        assert_eq!((t.len(), t.groups_used()), (1, 2));
+        assert_eq!(t.lookup(ip("10.1.0.1")), route::EMPTY);
+        assert_eq!(t.get(p), None);
+        let p6 = net("2001:db8::/64");
+        assert_eq!(
+            t.insert(p6, 2),
+            Err(RouteError::GroupsExhausted {
+                prefix: p6,
+                needed: 6,
+                free: 1
+            })
+        );
+        assert_eq!(t.entries(), &before[..]);
+        // Replacing an existing prefix needs no group; nor does one sharing
+        // the path; a /24 needs exactly the one left.
+        t.insert(net("10.0.0.1/32"), 5).unwrap();
+        t.insert(net("10.0.0.2/32"), 6).unwrap();
+        t.insert(net("10.1.0.0/24"), 7).unwrap();
+        assert_eq!(t.groups_used(), 3);
+        assert_eq!(t.lookup(ip("10.0.0.1")), 5);
+        assert_eq!(t.lookup(ip("10.1.0.9")), 7);
+        // Freed groups are reused.
+        t.remove(net("10.1.0.0/24")).unwrap();
+        assert_eq!(t.groups_used(), 2);
+        t.insert(net("10.2.0.0/24"), 8).unwrap();
+        assert_eq!(t.entries().len(), route::half_entries(3) as usize);
+    }
+
+    #[test]
+    fn dirty_reports_exactly_the_changes() {
+        let mut t = RouteTable::new(16);
+        let start = t.entries().to_vec();
+        assert!(t.take_dirty().is_empty());
+        t.insert(net("10.0.0.0/8"), 1).unwrap();
+        t.insert(net("10.0.0.5/32"), 2).unwrap();
+        let dirty = t.take_dirty();
+        let mut copy = start.clone();
+        copy.resize(t.entries().len(), route::EMPTY);
+        for &(i, v) in &dirty {
+            assert_ne!(copy[i as usize], v);
+            copy[i as usize] = v;
+        }
+        assert_eq!(copy, t.entries());
+        // 256 root entries for the /8, the pointer replacing one of them, the
+        // two new groups filled with the /8's leaf, then the /32.
+        assert_eq!(dirty.len(), 256 + 256 + 256);
+        assert!(dirty.windows(2).all(|w| w[0].0 < w[1].0));
+
+        // A change undone before the next call is not reported.
+        t.insert(net("10.0.0.6/32"), 3).unwrap();
+        t.remove(net("10.0.0.6/32")).unwrap();
+        assert!(t.take_dirty().is_empty());
+
+        // Replacing a leaf reports just its entries.
+        t.insert(net("10.0.0.5/32"), 4).unwrap();
+        let g = group_of(t.entries()[group_of(t.entries()[0x0a00]) * GE]);
+        assert_eq!(t.take_dirty(), vec![((g * GE + 5) as u32, 4)]);
+    }
+
+    #[test]
+    fn lookup_matches_the_datapath_layout() {
+        let mut t = RouteTable::new(16);
+        t.insert(net("203.0.113.7/32"), 42).unwrap();
+        let e = t.entries();
+        let root = e[0xcb00];
+        assert!(is_ptr(root));
+        let l1 = e[group_of(root) * GE + 113];
+        assert!(is_ptr(l1));
+        assert_eq!(e[group_of(l1) * GE + 7], 42);
+        assert!(group_of(root) >= route::FIRST_GROUP as usize);
+
+        t.insert(net("2001:db8:ab00::/40"), 43).unwrap();
+        let e = t.entries();
+        let root = e[route::ROOT6_GROUP as usize * GE + 0x2001];
+        let l1 = e[group_of(root) * GE + 0x0d];
+        let l2 = e[group_of(l1) * GE + 0xb8];
+        assert_eq!(e[group_of(l2) * GE + 0xab], 43);
+        assert_eq!(t.lookup(ip("2001:db8:abff::1")), 43);
+    }
+
+    /// `cargo test --release -p router-user --lib routes::tests::scale -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn scale() {
+        fn rss_kib() -> u64 {
+            let status = std::fs::read_to_string("/proc/self/status").unwrap();
+            let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+            line.split_whitespace().nth(1).unwrap().parse().unwrap()
+        }
+        const N: u32 = 1_000_000;
+        let rss0 = rss_kib();
+        let mut t = RouteTable::new(40_000);
+        let start = std::time::Instant::now();
+        for i in 0..N {
+            let a = Ipv4Addr::from(0x6440_0000u32 + i); // from 100.64.0.0
+            t.insert(IpNet::from(IpAddr::V4(a)), route::member_leaf(i)).unwrap();
+        }
+        let v4 = start.elapsed();
+        let start = std::time::Instant::now();
+        for i in 0..N {
+            // /56 and /64 pools, from 2001:db8::/32.
+            let (base, len, shift) = if i % 2 == 0 {
+                (0x2001_0db8_0000_0000u64, 64, 0)
+            } else {
+                (0x2001_0db8_8000_0000u64, 56, 8)
+            };
+            let hi = base + (u64::from(i / 2) << shift);
+            let a = Ipv6Addr::from(u128::from(hi) << 64);
+            let p = IpNet::new(IpAddr::V6(a), len).unwrap();
+            t.insert(p, route::member_leaf(i)).unwrap();
+        }
+        let v6 = start.elapsed();
+        let dirty = t.take_dirty().len();
+        let rss1 = rss_kib();
+        eprintln!(
+            "1M IPv4 /32: {v4:?}; 1M IPv6 /56+/64: {v6:?}; groups used {}; \
+             entries {} ({} MiB); memory_bytes {} MiB; RSS +{} MiB; dirty {}",
+            t.groups_used(),
+            t.entries().len(),
+            t.entries().len() * 4 >> 20,
+            t.memory_bytes() >> 20,
+            (rss1 - rss0) >> 10,
+            dirty,
+        );
+        assert_eq!(t.len(), 2 * N as usize);
+        assert_eq!(t.lookup(ip("100.64.0.0")), route::member_leaf(0));
+        assert_eq!(t.lookup(ip("100.79.66.63")), route::member_leaf(N - 1));
+        let start = std::time::Instant::now();
+        for i in 0..N {
+            let a = Ipv4Addr::from(0x6440_0000u32 + i);
+            t.remove(IpNet::from(IpAddr::V4(a))).unwrap();
+        }
+        eprintln!("remove 1M IPv4 /32: {:?}", start.elapsed());
+        assert_eq!(t.len(), N as usize);
+    }
+}

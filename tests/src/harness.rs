@@ -1,0 +1,241 @@
+//! A router in a namespace of its own, with the real XDP program loaded twice
+//! (the forwarding instance and the tracer's), fed from a configuration, for
+//! table-driven fixture tests run through `BPF_PROG_TEST_RUN`.
+use std::collections::BTreeMap;
+
+use collecte::{
+    config::Config,
+    datapath::{Datapath, Mode, Sizing},
+    members::Tables,
+    neighbors,
+};
+use router_common::{MemberCounters, reason};
+
+use crate::{Netns, frames};
+
+/// The interfaces every fixture topology has, as (name, MAC, MTU): veth
+/// pairs whose peers (`<name>p`) stay idle.
+pub const IFACES: &[(&str, &str, u32)] = &[
+    ("up0", "02:00:00:00:00:10", 1500),
+    ("up1", "02:00:00:00:00:11", 1500),
+    ("acc0", "02:00:00:00:00:20", 1500),
+    ("acc1", "02:00:00:00:00:21", 1508),
+];
+
+/// Addresses of the router itself.
+pub const ROUTER_ADDRESSES: &[(&str, &str)] = &[
+    ("up0", "192.0.2.2/24"),
+    ("up0", "2001:db8::2/64"),
+    ("acc0", "198.51.100.1/32"),
+];
+
+/// One row of a fixture table.
+#[derive(Clone, Debug)]
+pub struct Fixture {
+    pub name: String,
+    pub ingress: &'static str,
+    pub input: Vec<u8>,
+    /// Expected XDP action (see `collecte::datapath::action`).
+    pub action: u32,
+    /// Expected reason (see `router_common::reason`).
+    pub reason: u32,
+    /// Expected frame after the program; for pass and drop, the input.
+    pub output: Vec<u8>,
+    /// Expected egress interface of forwards.
+    pub egress: Option<&'static str>,
+    /// Expected change of each member's counters (all others: none).
+    pub members: Vec<(&'static str, MemberCounters)>,
+}
+
+pub struct Harness {
+    /// Dropped last: the thread leaves and removes the namespace.
+    _ns: Netns,
+    forward: Datapath,
+    trace: Datapath,
+    tables: Tables,
+    ifindex: BTreeMap<String, u32>,
+    slots: BTreeMap<String, u32>,
+}
+
+impl Harness {
+    /// Creates the namespace and interfaces, enters it, and loads both
+    /// program instances with the tables of `config_toml`.
+    pub fn new(tag: &str, config_toml: &str) -> Harness {
+        crate::require_root();
+        let mut ns = Netns::new(tag);
+        for (name, mac, mtu) in IFACES {
+            let peer = format!("{name}p");
+            ns.veth(name, mac, &peer, "02:00:00:00:ee:ee");
+            ns.ip(&["link", "set", name, "mtu", &mtu.to_string()]);
+        }
+        for (dev, addr) in ROUTER_ADDRESSES {
+            ns.ip(&["addr", "add", addr, "dev", dev, "nodad"]);
+        }
+        ns.enter();
+        let config = Config::parse(config_toml).expect("fixture configuration is valid");
+        let system = neighbors::snapshot_blocking().expect("netlink snapshot");
+        let mut tables =
+            Tables::from_config(&config, &system.links, &BTreeMap::new()).expect("tables");
+        tables.set_locals(&system.addresses).expect("locals");
+        let sizing = Sizing {
+            max_members: config.datapath.max_members,
+            route_groups: config.datapath.route_groups(),
+        };
+        let changes = tables.full_changes();
+        let mut ifindex = BTreeMap::new();
+        let mut slots = BTreeMap::new();
+        let mut load = |mode| {
+            let mut dp = Datapath::load(sizing, mode).expect("program loads and verifies");
+            for (name, iface) in tables.interfaces() {
+                dp.set_iface(iface.slot, name, &iface.info, None)
+                    .expect("interface installs");
+                ifindex.insert(name.clone(), iface.info.ifindex);
+                slots.insert(name.clone(), iface.slot);
+            }
+            dp.apply(&changes).expect("tables apply");
+            dp
+        };
+        let forward = load(Mode::Forward);
+        let trace = load(Mode::Trace);
+        Harness {
+            _ns: ns,
+            forward,
+            trace,
+            tables,
+            ifindex,
+            slots,
+        }
+    }
+
+    fn all_counters(&self) -> (BTreeMap<String, [u64; reason::COUNT as usize]>, BTreeMap<String, MemberCounters>) {
+        let ifaces = self
+            .slots
+            .iter()
+            .map(|(n, s)| (n.clone(), self.forward.iface_counters(*s).expect("iface counters")))
+            .collect();
+        let members = self
+            .tables
+            .members()
+            .map(|(id, slot, _)| {
+                (id.to_string(), self.forward.member_counters(slot).expect("member counters"))
+            })
+            .collect();
+        (ifaces, members)
+    }
+
+    /// Runs one fixture through both instances; returns what went wrong.
+    pub fn check(&mut self, f: &Fixture) -> Vec<String> {
+        let mut errors = Vec::new();
+        let ifindex = self.ifindex[f.ingress];
+        let (if_before, m_before) = self.all_counters();
+        let out = match self.forward.run(&f.input, ifindex) {
+            Ok((out, _)) => out,
+            Err(e) => return vec![format!("the test run failed: {e}")],
+        };
+        let (if_after, m_after) = self.all_counters();
+        if out.action != f.action {
+            errors.push(format!("action {} (expected {})", out.action, f.action));
+        }
+        if out.frame != f.output {
+            errors.push(format!(
+                "output frame differs\n   got      {}\n   expected {}",
+                hex(&out.frame),
+                hex(&f.output)
+            ));
+        }
+        if f.action == collecte::datapath::action::REDIRECT {
+            let l3 = l3_offset(&out.frame);
+            frames::assert_ipv4_checksum(&out.frame, l3);
+        }
+        // Interface counters: exactly one step, on the ingress interface.
+        for (name, after) in &if_after {
+            for (r, a) in after.iter().enumerate() {
+                let want = u64::from(name == f.ingress && r as u32 == f.reason);
+                let got = a - if_before[name][r];
+                if got != want {
+                    errors.push(format!(
+                        "counter {name}/{:?} moved by {got} (expected {want})",
+                        reason::NAMES[r]
+                    ));
+                }
+            }
+        }
+        for (id, after) in &m_after {
+            let before = &m_before[id];
+            let got = MemberCounters {
+                rx_packets: after.rx_packets - before.rx_packets,
+                rx_bytes: after.rx_bytes - before.rx_bytes,
+                tx_packets: after.tx_packets - before.tx_packets,
+                tx_bytes: after.tx_bytes - before.tx_bytes,
+                spoofed_packets: after.spoofed_packets - before.spoofed_packets,
+            };
+            let want = f
+                .members
+                .iter()
+                .find(|(m, _)| m == id)
+                .map(|(_, c)| *c)
+                .unwrap_or_default();
+            if got != want {
+                errors.push(format!("member {id} counters moved by {got:?} (expected {want:?})"));
+            }
+        }
+        // The tracer's instance agrees, says why, and counts nothing.
+        let (t_out, verdict) = self.trace.run(&f.input, ifindex).expect("trace run");
+        let verdict = verdict.expect("trace verdict");
+        if t_out.action != out.action || t_out.frame != out.frame {
+            errors.push("the tracer's instance did something else".into());
+        }
+        if verdict.reason != f.reason {
+            errors.push(format!(
+                "reason {:?} (expected {:?})",
+                reason::NAMES.get(verdict.reason as usize),
+                reason::NAMES[f.reason as usize]
+            ));
+        }
+        if let Some(e) = f.egress
+            && verdict.egress != self.slots[e]
+        {
+            errors.push(format!("egress slot {} (expected {e})", verdict.egress));
+        }
+        let (if_after2, m_after2) = self.all_counters();
+        if if_after2 != if_after || m_after2 != m_after {
+            errors.push("the tracer's instance moved a counter".into());
+        }
+        errors
+    }
+
+    /// Runs a table; panics listing every failed row.
+    pub fn run_table(&mut self, table: &[Fixture]) {
+        let mut failures = Vec::new();
+        for f in table {
+            let errors = self.check(f);
+            if !errors.is_empty() {
+                failures.push(format!("{}:\n  {}", f.name, errors.join("\n  ")));
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} of {} fixtures failed:\n{}",
+            failures.len(),
+            table.len(),
+            failures.join("\n")
+        );
+    }
+}
+
+fn l3_offset(frame: &[u8]) -> usize {
+    let mut off = 12;
+    while frame.len() >= off + 2 {
+        let t = u16::from_be_bytes([frame[off], frame[off + 1]]);
+        if t == frames::ETH_P_8021Q || t == frames::ETH_P_8021AD || t == frames::ETH_P_9100 {
+            off += 4;
+        } else {
+            break;
+        }
+    }
+    off + 2
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

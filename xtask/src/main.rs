@@ -1,0 +1,189 @@
+//! Developer and operator tasks: `cargo xtask setup|build|test|demo`.
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask", about = "collecte's developer tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install everything the build and the tests need (idempotent).
+    Setup,
+    /// Build the workspace (the eBPF object is built and embedded by router-user).
+    Build,
+    /// Set up, then run every test (needs root: tests create namespaces).
+    Test {
+        /// Extra arguments for `cargo test` (e.g. a test name filter).
+        #[arg(trailing_var_arg = true)]
+        args: Vec<String>,
+    },
+    /// Set up, then trace sample traffic through the program with the demo
+    /// configuration.
+    Demo,
+}
+
+/// Debian packages: the LLVM that bpf-linker links against, and the tools
+/// the tests drive.
+const APT_PACKAGES: &[&str] = &[
+    "llvm-22-dev",
+    "libpolly-22-dev",
+    "zlib1g-dev",
+    "libzstd-dev",
+    "iproute2",
+    "iputils-ping",
+    "iperf3",
+    "tcpdump",
+    "bpftool",
+    "ethtool",
+];
+const BPF_LINKER_VERSION: &str = "0.13";
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let root = workspace_root();
+    std::env::set_current_dir(&root).context("entering the workspace")?;
+    match cli.task {
+        Task::Setup => setup(),
+        Task::Build => {
+            setup()?;
+            cargo(&["build", "--workspace", "--all-targets"])
+        }
+        Task::Test { args } => {
+            setup()?;
+            test(&args)
+        }
+        Task::Demo => {
+            setup()?;
+            demo(&root)
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+fn succeeds(cmd: &mut Command) -> bool {
+    cmd.output().map(|o| o.status.success()).unwrap_or(false)
+}
+
+fn output(cmd: &mut Command) -> String {
+    cmd.output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+fn cargo(args: &[&str]) -> anyhow::Result<()> {
+    run(Command::new(env!("CARGO")).args(args))
+}
+
+fn setup() -> anyhow::Result<()> {
+    let missing: Vec<&str> = APT_PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| {
+            !output(Command::new("dpkg-query").args(["-W", "-f=${Status}", p]))
+                .contains("install ok installed")
+        })
+        .collect();
+    if !missing.is_empty() {
+        eprintln!("setup: installing {}", missing.join(" "));
+        run(Command::new("apt-get").arg("update").arg("-qq"))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    if !output(Command::new("rustup").args(["component", "list", "--toolchain", "nightly", "--installed"]))
+        .lines()
+        .any(|l| l.starts_with("rust-src"))
+    {
+        eprintln!("setup: adding rust-src to the nightly toolchain");
+        run(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))?;
+    }
+    let linker = output(Command::new("bpf-linker").arg("--version"));
+    if !linker.contains(&format!("bpf-linker {BPF_LINKER_VERSION}")) {
+        eprintln!("setup: installing bpf-linker {BPF_LINKER_VERSION} against LLVM 22");
+        run(Command::new(env!("CARGO"))
+            .args([
+                "install",
+                "bpf-linker",
+                "--locked",
+                "--version",
+                &format!("~{BPF_LINKER_VERSION}"),
+                "--no-default-features",
+                "--features",
+                "llvm-22",
+            ])
+            .env("LLVM_PREFIX", "/usr/lib/llvm-22"))?;
+    }
+    mount_bpffs()
+}
+
+/// Pinning needs bpffs at /sys/fs/bpf; it is not mounted by default here.
+fn mount_bpffs() -> anyhow::Result<()> {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    if mounts
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some("/sys/fs/bpf"))
+    {
+        return Ok(());
+    }
+    if !succeeds(Command::new("mount").args(["-t", "bpf", "bpf", "/sys/fs/bpf"])) {
+        eprintln!("setup: warning: cannot mount bpffs at /sys/fs/bpf (tests that pin will mount it themselves)");
+    }
+    Ok(())
+}
+
+fn test(args: &[String]) -> anyhow::Result<()> {
+    let mut a: Vec<&str> = vec!["test", "--workspace"];
+    a.extend(args.iter().map(String::as_str));
+    cargo(&a)
+}
+
+fn demo(root: &Path) -> anyhow::Result<()> {
+    let dir = root.join("target/demo");
+    std::fs::create_dir_all(&dir)?;
+    cargo(&["build", "--quiet", "-p", "router-user", "-p", "tests", "--bins"])?;
+    let bin = root.join("target/debug");
+    for ingress in ["core0", "acc0"] {
+        let pcap = dir.join(format!("sample-{ingress}.pcap"));
+        let out = dir.join(format!("traced-{ingress}.pcap"));
+        run(Command::new(bin.join("sample-pcap"))
+            .arg("--ingress")
+            .arg(ingress)
+            .arg(&pcap))?;
+        println!("\n== packets arriving on {ingress} ({})", pcap.display());
+        run(Command::new(bin.join("collecte"))
+            .args(["trace", "--config"])
+            .arg(root.join("examples/demo.toml"))
+            .args(["--ingress", ingress])
+            .arg(&pcap)
+            .arg("--write")
+            .arg(&out))?;
+        println!("rewritten frames: {}", out.display());
+    }
+    Ok(())
+}
