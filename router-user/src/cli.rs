@@ -13,6 +13,18 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the router: load and attach the XDP program, keep its tables in
+    /// step with the configuration and the kernel, serve metrics. SIGHUP
+    /// reloads the configuration; SIGTERM or SIGINT detaches and exits.
+    Run {
+        /// The TOML configuration.
+        #[arg(long, short, value_name = "FILE", default_value = "/etc/collecte/collecte.toml")]
+        config: PathBuf,
+        /// Log level (error, warn, info, debug, trace), or a tracing filter;
+        /// overrides [log] level.
+        #[arg(long, value_name = "LEVEL")]
+        log_level: Option<String>,
+    },
     /// Check a configuration file and print what it declares.
     Check {
         /// The TOML configuration.

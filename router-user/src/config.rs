@@ -80,7 +80,7 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use ipnet::IpNet;
 use router_common::{MAX_IFACES, MAX_MEMBERS_LIMIT, route};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -152,6 +152,21 @@ pub struct DatapathConfig {
     /// [`DatapathConfig::route_groups`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub route_groups: Option<u32>,
+    /// How the XDP program attaches to the interfaces.
+    pub xdp_mode: XdpMode,
+}
+
+/// `[datapath] xdp_mode`: how the XDP program attaches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum XdpMode {
+    /// In the driver (fast); fails where the NIC's driver has no XDP support.
+    #[default]
+    Native,
+    /// In the generic network stack (slow, works everywhere).
+    Generic,
+    /// Native, falling back to generic with a warning.
+    Auto,
 }
 
 impl Default for DatapathConfig {
@@ -160,6 +175,7 @@ impl Default for DatapathConfig {
             pin_dir: PathBuf::from(DEFAULT_PIN_DIR),
             max_members: DEFAULT_MAX_MEMBERS,
             route_groups: None,
+            xdp_mode: XdpMode::Native,
         }
     }
 }
@@ -382,6 +398,9 @@ impl Member {
         for net in &self.prefixes {
             self.check_prefix(net)?;
         }
+        if self.prefixes.len() < 2 {
+            return Ok(());
+        }
         // Overlap among the member's own prefixes: sort, compare neighbours.
         let mut own: Vec<(PrefixKey, u128, usize)> = self
             .prefixes
@@ -419,15 +438,15 @@ impl Member {
             });
         }
         let (key, end) = PrefixKey::of(net);
-        for (reserved, label) in reserved_ranges() {
-            let (rkey, rend) = PrefixKey::of(&reserved);
-            if rkey.family == key.family && key.start <= rend && rkey.start <= end {
+        for r in &RESERVED {
+            if r.family == key.family && key.start <= r.last() && r.start <= end {
                 return Err(ConfigError::BadPrefix {
                     member: self.id.clone(),
                     prefix: net.to_string(),
                     why: format!(
-                        "overlaps {reserved} ({label}), which is never routed to a member; \
-                         use unicast addresses"
+                        "overlaps {} ({}), which is never routed to a member; \
+                         use unicast addresses",
+                        r.text, r.label
                     ),
                 });
             }
@@ -436,26 +455,63 @@ impl Member {
     }
 }
 
-/// Ranges no member prefix may touch: the datapath hands these to the kernel
-/// or they are not unicast.
-fn reserved_ranges() -> [(IpNet, &'static str); 8] {
-    let v4 = |a, b, c, d, len| IpNet::V4(Ipv4Net::new(Ipv4Addr::new(a, b, c, d), len).unwrap());
-    let v6 =
-        |seg0, len| IpNet::V6(Ipv6Net::new(Ipv6Addr::new(seg0, 0, 0, 0, 0, 0, 0, 0), len).unwrap());
-    [
-        (v4(0, 0, 0, 0, 8), "\"this network\""),
-        (v4(127, 0, 0, 0, 8), "loopback"),
-        (v4(169, 254, 0, 0, 16), "link-local"),
-        (v4(224, 0, 0, 0, 4), "multicast"),
-        (v4(240, 0, 0, 0, 4), "reserved and broadcast"),
-        (v6(0, 8), "reserved: unspecified, loopback and IPv4-mapped"),
-        (v6(0xfe80, 10), "link-local"),
-        (v6(0xff00, 8), "multicast"),
-    ]
+/// A range no member prefix may touch: the datapath hands these to the
+/// kernel, or they are not unicast.
+struct Reserved {
+    family: u8,
+    start: u128,
+    len: u8,
+    text: &'static str,
+    label: &'static str,
 }
 
-/// Validates the whole `[datapath]`, the interfaces, the uplinks and the
-/// members.
+impl Reserved {
+    fn last(&self) -> u128 {
+        let bits = if self.family == 4 { 32 } else { 128 };
+        self.start
+            | u128::MAX
+                .checked_shr(128 - bits + u32::from(self.len))
+                .unwrap_or(0)
+    }
+}
+
+const RESERVED: [Reserved; 8] = {
+    const fn v4(start: u32, len: u8, text: &'static str, label: &'static str) -> Reserved {
+        Reserved {
+            family: 4,
+            start: start as u128,
+            len,
+            text,
+            label,
+        }
+    }
+    const fn v6(start: u128, len: u8, text: &'static str, label: &'static str) -> Reserved {
+        Reserved {
+            family: 6,
+            start,
+            len,
+            text,
+            label,
+        }
+    }
+    [
+        v4(0x0000_0000, 8, "0.0.0.0/8", "\"this network\""),
+        v4(0x7f00_0000, 8, "127.0.0.0/8", "loopback"),
+        v4(0xa9fe_0000, 16, "169.254.0.0/16", "link-local"),
+        v4(0xe000_0000, 4, "224.0.0.0/4", "multicast"),
+        v4(0xf000_0000, 4, "240.0.0.0/4", "reserved and broadcast"),
+        v6(
+            0,
+            8,
+            "::/8",
+            "reserved: unspecified, loopback and IPv4-mapped",
+        ),
+        v6(0xfe80 << 112, 10, "fe80::/10", "link-local"),
+        v6(0xff00 << 112, 8, "ff00::/8", "multicast"),
+    ]
+};
+
+/// Reading and validating.
 impl Config {
     /// Parses and validates a configuration.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
@@ -537,21 +593,84 @@ impl Config {
 }
 
 /// Validates `members` against each other, the access interfaces and
-/// `max_members`, in O(n log n).
+/// `max_members`, in O(n log n): the prefixes of each family are sorted by
+/// (first address, length), and as CIDR prefixes are either nested or
+/// disjoint, any overlap shows between two neighbours.
 ///
-/// When two members conflict, the error names the later one (in slice order)
-/// as `member` and the earlier one as `other_member`.
+/// When two members' prefixes overlap, the error names the later member (in
+/// slice order) as `member` and the earlier as `other_member`.
 pub fn validate_members(
     members: &[Member],
     access_interfaces: &HashSet<&str>,
     max_members: u32,
 ) -> Result<(), ConfigError> {
     check_count(members.len(), max_members)?;
-    let mut set = MemberSet::new(access_interfaces.iter().copied(), max_members);
-    for member in members {
-        set.insert(member)?;
+    let mut ids: HashSet<&str> = HashSet::with_capacity(members.len());
+    // (first address, length, member index, prefix index); the count check
+    // above keeps member indexes below 2^31.
+    let mut v4: Vec<(u32, u8, u32, u32)> = Vec::with_capacity(members.len());
+    let mut v6: Vec<(u128, u8, u32, u32)> = Vec::with_capacity(members.len());
+    for (i, member) in members.iter().enumerate() {
+        member.validate_fields()?;
+        if !access_interfaces.contains(member.interface.as_str()) {
+            let mut allowed: Vec<String> =
+                access_interfaces.iter().map(|s| (*s).to_owned()).collect();
+            allowed.sort_unstable();
+            return Err(ConfigError::UnknownInterface {
+                member: member.id.clone(),
+                interface: member.interface.clone(),
+                allowed,
+            });
+        }
+        if !ids.insert(&member.id) {
+            return Err(ConfigError::DuplicateId {
+                member: member.id.clone(),
+            });
+        }
+        for (j, net) in member.prefixes.iter().enumerate() {
+            match net {
+                IpNet::V4(n) => v4.push((n.network().into(), n.prefix_len(), i as u32, j as u32)),
+                IpNet::V6(n) => v6.push((n.network().into(), n.prefix_len(), i as u32, j as u32)),
+            }
+        }
     }
-    Ok(())
+    let clash = first_overlap(&mut v4, |start, len| {
+        start | u32::MAX.checked_shr(u32::from(len)).unwrap_or(0)
+    })
+    .or_else(|| {
+        first_overlap(&mut v6, |start, len| {
+            start | u128::MAX.checked_shr(u32::from(len)).unwrap_or(0)
+        })
+    });
+    match clash {
+        None => Ok(()),
+        Some(((mi, pi), (oi, opi))) => {
+            let (m, o) = (&members[mi as usize], &members[oi as usize]);
+            Err(ConfigError::Overlap {
+                member: m.id.clone(),
+                prefix: m.prefixes[pi as usize],
+                other_member: o.id.clone(),
+                other_prefix: o.prefixes[opi as usize],
+            })
+        }
+    }
+}
+
+/// Sorts `claims` and returns the first overlapping neighbours, as
+/// ((member, prefix), (other member, other prefix)) with the later member
+/// first.
+fn first_overlap<T: Ord + Copy>(
+    claims: &mut [(T, u8, u32, u32)],
+    last: impl Fn(T, u8) -> T,
+) -> Option<((u32, u32), (u32, u32))> {
+    claims.sort_unstable();
+    claims
+        .windows(2)
+        .find(|w| w[1].0 <= last(w[0].0, w[0].1))
+        .map(|w| {
+            let (a, b) = ((w[0].2, w[0].3), (w[1].2, w[1].3));
+            if a > b { (a, b) } else { (b, a) }
+        })
 }
 
 fn check_count(count: usize, max: u32) -> Result<(), ConfigError> {
@@ -1216,6 +1335,8 @@ mod prefix_list {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ipnet::{Ipv4Net, Ipv6Net};
+    use rand::{Rng, SeedableRng};
 
     const BASE: &str = r#"
 [[uplink]]
@@ -2058,6 +2179,55 @@ prefixes = ["198.51.100.10/32"]
         set.insert(&bad.clone()).unwrap_err(); // alice still exists
         assert!(!set.replace(&member("bob", &["198.51.100.8/32"])).unwrap());
         assert_eq!(set.len(), 2);
+    }
+
+    /// The batch check and the incremental one agree, on random members
+    /// drawn from a small space so that overlaps are frequent.
+    #[test]
+    fn batch_and_incremental_agree() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let access = HashSet::from(["acc0"]);
+        let (mut oks, mut errs) = (0, 0);
+        for _ in 0..2000 {
+            let n = rng.gen_range(1..8);
+            let members: Vec<Member> = (0..n)
+                .map(|i| {
+                    let prefixes = (0..rng.gen_range(1..3))
+                        .map(|_| {
+                            if rng.gen_bool(0.5) {
+                                let len = rng.gen_range(22..=32);
+                                let addr = Ipv4Addr::from(0xc633_6400 | rng.gen_range(0..1024u32));
+                                IpNet::V4(Ipv4Net::new(addr, len).unwrap().trunc())
+                            } else {
+                                let len = rng.gen_range(44..=64);
+                                let seg = rng.gen_range(0..1024u16);
+                                let addr = Ipv6Addr::new(0x2001, 0xdb8, 0, seg << 6, 0, 0, 0, 0);
+                                IpNet::V6(Ipv6Net::new(addr, len).unwrap().trunc())
+                            }
+                        })
+                        .collect();
+                    Member {
+                        prefixes,
+                        ..member(&format!("m{i}"), &[])
+                    }
+                })
+                .collect();
+            let batch = validate_members(&members, &access, 100);
+            let mut set = MemberSet::new(["acc0"], 100);
+            let incremental = members.iter().try_for_each(|m| set.insert(m));
+            assert_eq!(
+                batch.is_ok(),
+                incremental.is_ok(),
+                "{members:?}: {batch:?} vs {incremental:?}"
+            );
+            // A brute-force O(n^2) reference.
+            let all: Vec<IpNet> = members.iter().flat_map(|m| m.prefixes.clone()).collect();
+            let brute = (0..all.len())
+                .any(|i| (0..i).any(|j| all[i].contains(&all[j]) || all[j].contains(&all[i])));
+            assert_eq!(batch.is_err(), brute, "{members:?}: {batch:?}");
+            if batch.is_ok() { oks += 1 } else { errs += 1 }
+        }
+        assert!(oks > 100 && errs > 100, "{oks} {errs}");
     }
 
     #[test]

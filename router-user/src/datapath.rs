@@ -461,6 +461,11 @@ impl Datapath {
         ))
     }
 
+    /// Detaches the program from an interface.
+    pub fn detach(&mut self, link: XdpLinkId) -> Result<(), DatapathError> {
+        self.program().detach(link).map_err(DatapathError::Program)
+    }
+
     /// Attaches the program to `interface`.
     pub fn attach(&mut self, interface: &str, mode: XdpMode) -> Result<XdpLinkId, DatapathError> {
         let mode_name = match mode {

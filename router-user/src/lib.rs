@@ -5,14 +5,18 @@
 //! - [`routes`]: the prefix table (multibit trie) as the datapath reads it.
 //! - [`members`]: the desired state of every datapath table, from the
 //!   configuration and the interfaces.
+//! - [`daemon`]: `collecte run`, the loop that keeps everything in step.
 //! - [`datapath`]: the only module that touches aya and the kernel maps.
+//! - [`metrics`]: the Prometheus text format of the counters.
 //! - [`neighbors`]: interfaces and neighbours, from the kernel.
 //! - [`trace`]: runs packets through the real program (the packet tracer).
 //! - [`cli`]: the command line.
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod datapath;
 pub mod members;
+pub mod metrics;
 pub mod neighbors;
 pub mod routes;
 pub mod trace;

@@ -4,13 +4,35 @@ use clap::Parser as _;
 use collecte::{
     cli::{Cli, Command},
     config::Config,
-    neighbors,
+    daemon, neighbors,
     trace::Tracer,
 };
+use tracing_subscriber::EnvFilter;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run { config, log_level } => {
+            // The level comes from --log-level, else the configuration's
+            // [log] level (read again, with its errors, by the daemon).
+            let level = log_level.unwrap_or_else(|| {
+                Config::from_file(&config)
+                    .map(|c| c.log.level)
+                    .unwrap_or_else(|_| "info".into())
+            });
+            // netlink-packet-route warns about every attribute newer than
+            // itself; that is noise for an operator.
+            let filter = EnvFilter::try_new(format!("{level},netlink_packet_route=error"))
+                .with_context(|| format!("bad log level {level:?}"))?;
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_writer(std::io::stderr)
+                .init();
+            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            rt.block_on(daemon::run(&config))
+                .with_context(|| format!("collecte run --config {}", config.display()))
+        }
         Command::Check { config } => {
             let cfg = Config::from_file(&config)?;
             println!(

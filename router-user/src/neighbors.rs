@@ -4,10 +4,11 @@
 //! netlink socket is opened there.
 use std::{collections::BTreeMap, net::IpAddr};
 
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use netlink_packet_route::{
     address::AddressAttribute,
     link::{LinkAttribute, LinkFlag},
+    neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourFlag, NeighbourState},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +41,15 @@ pub struct Snapshot {
     pub links: BTreeMap<String, LinkInfo>,
     /// Every address configured on any interface.
     pub addresses: Vec<IpAddr>,
+    /// Resolved neighbours: (ifindex, address) -> MAC.
+    pub neighbours: BTreeMap<(u32, IpAddr), [u8; 6]>,
+}
+
+impl Snapshot {
+    /// The MAC of `addr` on interface `ifindex`, when the kernel has resolved it.
+    pub fn neighbour(&self, ifindex: u32, addr: IpAddr) -> Option<[u8; 6]> {
+        self.neighbours.get(&(ifindex, addr)).copied()
+    }
 }
 
 /// Reads every interface and address of the calling thread's namespace.
@@ -82,7 +92,86 @@ pub async fn snapshot(handle: &rtnetlink::Handle) -> Result<Snapshot, NeighborEr
             }
         }
     }
+    let mut neighs = handle.neighbours().get().execute();
+    while let Some(msg) = neighs.try_next().await.map_err(|source| NeighborError::Request {
+        what: "the neighbour table".into(),
+        source,
+    })? {
+        let usable = matches!(
+            msg.header.state,
+            NeighbourState::Reachable
+                | NeighbourState::Stale
+                | NeighbourState::Delay
+                | NeighbourState::Probe
+                | NeighbourState::Permanent
+                | NeighbourState::Noarp
+        );
+        let mut dst = None;
+        let mut mac = None;
+        for attr in &msg.attributes {
+            match attr {
+                NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => {
+                    dst = Some(IpAddr::V4(*a))
+                }
+                NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => {
+                    dst = Some(IpAddr::V6(*a))
+                }
+                NeighbourAttribute::LinkLocalAddress(l) if l.len() == 6 => {
+                    let mut m = [0u8; 6];
+                    m.copy_from_slice(l);
+                    mac = Some(m);
+                }
+                _ => {}
+            }
+        }
+        if let (true, Some(dst), Some(mac)) = (usable, dst, mac) {
+            out.neighbours.insert((msg.header.ifindex, dst), mac);
+        }
+    }
     Ok(out)
+}
+
+/// Asks the kernel to resolve `addr` on interface `ifindex` (a neighbour
+/// entry with `NTF_USE`, as a packet to it would), without sending traffic.
+pub async fn resolve(handle: &rtnetlink::Handle, ifindex: u32, addr: IpAddr) -> Result<(), NeighborError> {
+    let mut req = handle.neighbours().add(ifindex, addr).replace();
+    let msg = req.message_mut();
+    msg.header.state = NeighbourState::None;
+    msg.header.flags = vec![NeighbourFlag::Use];
+    req.execute().await.map_err(|source| NeighborError::Request {
+        what: format!("resolving {addr} on ifindex {ifindex}"),
+        source,
+    })
+}
+
+/// Netlink multicast groups whose messages change what the datapath needs:
+/// links, neighbours, and addresses.
+const GROUPS: u32 = rtnetlink::constants::RTMGRP_LINK
+    | rtnetlink::constants::RTMGRP_NEIGH
+    | rtnetlink::constants::RTMGRP_IPV4_IFADDR
+    | rtnetlink::constants::RTMGRP_IPV6_IFADDR;
+
+/// A netlink connection for requests, plus a stream that yields once per
+/// link, neighbour or address change. Spawns the connection's task on the
+/// current runtime.
+pub fn connect() -> Result<(rtnetlink::Handle, tokio::sync::mpsc::UnboundedReceiver<()>), NeighborError> {
+    use netlink_sys::{AsyncSocket as _, SocketAddr};
+    let (mut conn, handle, mut messages) =
+        rtnetlink::new_connection().map_err(NeighborError::Socket)?;
+    conn.socket_mut()
+        .socket_mut()
+        .bind(&SocketAddr::new(0, GROUPS))
+        .map_err(NeighborError::Socket)?;
+    tokio::spawn(conn);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while messages.next().await.is_some() {
+            if tx.send(()).is_err() {
+                break;
+            }
+        }
+    });
+    Ok((handle, rx))
 }
 
 /// Opens a netlink connection in the calling thread's namespace and takes a

@@ -2,7 +2,10 @@
 //! wrapped in Ethernet frames with any tags.
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use etherparse::{IpNumber, Ipv4Header, Ipv6Header, UdpHeader};
+use etherparse::{
+    IcmpEchoHeader, Icmpv4Header, Icmpv4Type, Icmpv6Header, Icmpv6Type, IpNumber, Ipv4Header,
+    Ipv6Header, TcpHeader, UdpHeader,
+};
 
 pub const ETH_P_IP: u16 = 0x0800;
 pub const ETH_P_IPV6: u16 = 0x86dd;
@@ -118,4 +121,112 @@ pub fn assert_ipv4_checksum(frame: &[u8], l3: usize) {
         h.calc_header_checksum(),
         "IPv4 header checksum of the output frame is wrong"
     );
+}
+
+/// An IPv4 packet: header `h` (options kept; total length and checksum
+/// recomputed) followed by `l4` as it is, whatever `h.protocol` says.
+pub fn ipv4_raw(mut h: Ipv4Header, l4: &[u8]) -> Vec<u8> {
+    h.total_len = (h.header_len() + l4.len()) as u16;
+    h.header_checksum = h.calc_header_checksum();
+    let mut out = Vec::new();
+    h.write(&mut out).expect("write IPv4");
+    out.extend_from_slice(l4);
+    out
+}
+
+/// A TCP SYN carrying `payload`, in IPv4.
+pub fn ipv4_tcp(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, payload: &[u8]) -> Vec<u8> {
+    let mut h = ipv4_header(src, dst, ttl, 0);
+    h.protocol = IpNumber::TCP;
+    let mut tcp = TcpHeader::new(40000, 443, 0x0102_0304, 64240);
+    tcp.syn = true;
+    tcp.checksum = tcp
+        .calc_checksum_ipv4_raw(src.octets(), dst.octets(), payload)
+        .expect("TCP checksum");
+    let mut l4 = Vec::new();
+    tcp.write(&mut l4).expect("write TCP");
+    l4.extend_from_slice(payload);
+    ipv4_raw(h, &l4)
+}
+
+/// An ICMP echo request carrying `payload`, in IPv4.
+pub fn ipv4_icmp_echo(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, payload: &[u8]) -> Vec<u8> {
+    let mut h = ipv4_header(src, dst, ttl, 0);
+    h.protocol = IpNumber::ICMP;
+    let icmp = Icmpv4Header::with_checksum(
+        Icmpv4Type::EchoRequest(IcmpEchoHeader { id: 7, seq: 1 }),
+        payload,
+    );
+    let mut l4 = Vec::new();
+    icmp.write(&mut l4).expect("write ICMP");
+    l4.extend_from_slice(payload);
+    ipv4_raw(h, &l4)
+}
+
+/// An IPv6 packet whose first next header is `next_header`, followed by
+/// `payload` as it is (extension headers included, if any).
+pub fn ipv6_raw(
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    hop_limit: u8,
+    next_header: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let h = Ipv6Header {
+        traffic_class: 0,
+        flow_label: Default::default(),
+        payload_length: payload.len() as u16,
+        next_header: IpNumber(next_header),
+        hop_limit,
+        source: src.octets(),
+        destination: dst.octets(),
+    };
+    let mut out = Vec::new();
+    h.write(&mut out).expect("write IPv6");
+    out.extend_from_slice(payload);
+    out
+}
+
+/// An ICMPv6 echo request carrying `payload`.
+pub fn ipv6_icmp_echo(src: Ipv6Addr, dst: Ipv6Addr, hop_limit: u8, payload: &[u8]) -> Vec<u8> {
+    let icmp = Icmpv6Header::with_checksum(
+        Icmpv6Type::EchoRequest(IcmpEchoHeader { id: 7, seq: 1 }),
+        src.octets(),
+        dst.octets(),
+        payload,
+    )
+    .expect("ICMPv6 checksum");
+    let mut l4 = Vec::new();
+    icmp.write(&mut l4).expect("write ICMPv6");
+    l4.extend_from_slice(payload);
+    ipv6_raw(src, dst, hop_limit, IpNumber::IPV6_ICMP.0, &l4)
+}
+
+/// The frame padded with zeros to `len` bytes (60 is the Ethernet minimum
+/// without the FCS).
+pub fn pad(frame: &[u8], len: usize) -> Vec<u8> {
+    let mut out = frame.to_vec();
+    if out.len() < len {
+        out.resize(len, 0);
+    }
+    out
+}
+
+/// Rewrites the checksum of the IPv4 header at the start of `ip`, over the
+/// bytes its IHL announces (as far as `ip` goes), whatever else is wrong
+/// with it: for malformed headers that must differ from a good one in one
+/// way only.
+pub fn set_ipv4_checksum(ip: &mut [u8]) {
+    let ihl = ((ip[0] & 0x0f) as usize * 4).min(ip.len());
+    ip[10] = 0;
+    ip[11] = 0;
+    let mut sum: u32 = 0;
+    for chunk in ip[..ihl].chunks(2) {
+        let word = u16::from_be_bytes([chunk[0], *chunk.get(1).unwrap_or(&0)]);
+        sum += word as u32;
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    ip[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
 }

@@ -97,6 +97,24 @@ impl Harness {
         };
         let forward = load(Mode::Forward);
         let trace = load(Mode::Trace);
+        // Interfaces of the topology that the configuration leaves out: their
+        // frames meet the datapath's "unknown interface" slot 0. When exactly
+        // one is left out, slot 0's counters are checked under its name, so
+        // rows can use it as their ingress; otherwise under "(unknown)".
+        let unconfigured: Vec<&str> = IFACES
+            .iter()
+            .map(|(name, _, _)| *name)
+            .filter(|name| !slots.contains_key(*name))
+            .collect();
+        for name in &unconfigured {
+            let link = system.links.get(*name).expect("topology interface exists");
+            ifindex.insert(name.to_string(), link.ifindex);
+        }
+        let unknown = match unconfigured.as_slice() {
+            [only] => only.to_string(),
+            _ => "(unknown)".to_string(),
+        };
+        slots.insert(unknown, router_common::IFACE_SLOT_UNKNOWN);
         Harness {
             _ns: ns,
             forward,

@@ -1,0 +1,488 @@
+//! `collecte run`: keeps the datapath in step with the configuration and the
+//! kernel, and serves the metrics.
+//!
+//! One task owns the [`Router`] state behind a mutex. It reacts to:
+//! - netlink events (links, addresses, neighbours): a resync within ~50 ms;
+//! - a 1 s tick while a gateway is unresolved (the kernel is asked to
+//!   resolve it), and a 30 s safety resync;
+//! - SIGHUP: reload the configuration, apply only the difference;
+//! - SIGTERM / SIGINT: detach and exit.
+//!
+//! The metrics server reads counters under the same mutex; a scrape never
+//! touches the packets' path.
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::IpAddr,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use aya::programs::XdpMode as AyaXdpMode;
+use router_common::IfaceInfo;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{debug, error, info, warn};
+
+use crate::{
+    config::{Config, ConfigError, XdpMode},
+    datapath::{Changes, Datapath, DatapathError, Mode, Sizing},
+    members::{Tables, TablesError},
+    metrics,
+    neighbors::{self, NeighborError, Snapshot},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Tables(#[from] TablesError),
+    #[error(transparent)]
+    Datapath(#[from] DatapathError),
+    #[error(transparent)]
+    Netlink(#[from] NeighborError),
+    #[error(
+        "interface {0} does not exist; create it, or remove it from the configuration"
+    )]
+    MissingInterface(String),
+    #[error(
+        "cannot serve metrics on {addr}: {source}; choose a free address in [metrics] listen"
+    )]
+    Metrics {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot install signal handlers: {0}")]
+    Signals(#[source] std::io::Error),
+    #[error(
+        "[datapath] {field} changed from {old} to {new}: table sizes are fixed while running; restart collecte to apply it"
+    )]
+    SizingChanged {
+        field: &'static str,
+        old: u32,
+        new: u32,
+    },
+}
+
+/// The daemon's state: what is configured, what the datapath holds.
+pub struct Router {
+    config: Config,
+    tables: Tables,
+    datapath: Datapath,
+    /// Interfaces as installed in the datapath.
+    installed: BTreeMap<String, (u32, IfaceInfo)>,
+    /// Interfaces the program is attached to: name -> (ifindex, link).
+    attached: BTreeMap<String, (u32, aya::programs::xdp::XdpLinkId)>,
+    /// Uplink slots last written.
+    uplinks: (u32, u32),
+    /// Gateways already reported as unresolved.
+    unresolved: BTreeSet<IpAddr>,
+}
+
+impl Router {
+    /// Counters for a scrape.
+    pub fn metrics(&self) -> Result<metrics::Snapshot, DatapathError> {
+        let mut s = metrics::Snapshot::default();
+        for (id, slot, _) in self.tables.members() {
+            s.members
+                .push((id.to_string(), self.datapath.member_counters(slot)?));
+        }
+        for (name, iface) in self.tables.interfaces() {
+            s.interfaces
+                .push((name.clone(), self.datapath.iface_counters(iface.slot)?));
+        }
+        Ok(s)
+    }
+
+    /// Gateway MACs: static ones from the configuration, else the kernel's
+    /// neighbour entries on the uplink.
+    fn gateway_macs(&self, system: &Snapshot) -> BTreeMap<IpAddr, [u8; 6]> {
+        let mut out = BTreeMap::new();
+        for up in &self.config.uplinks {
+            let Some(link) = system.links.get(&up.interface) else {
+                continue;
+            };
+            let gws = [up.gateway4.map(IpAddr::V4), up.gateway6.map(IpAddr::V6)];
+            for gw in gws.into_iter().flatten() {
+                if let Some(mac) = system.neighbour(link.ifindex, gw) {
+                    out.insert(gw, mac);
+                }
+            }
+        }
+        out
+    }
+
+    /// Gateways that have neither a static MAC nor a neighbour entry, with
+    /// the ifindex of their uplink.
+    fn unresolved_gateways(&self, system: &Snapshot) -> Vec<(String, u32, IpAddr)> {
+        let known = self.gateway_macs(system);
+        let mut out = Vec::new();
+        for up in &self.config.uplinks {
+            if up.gateway_mac.is_some() {
+                continue;
+            }
+            let Some(link) = system.links.get(&up.interface) else {
+                continue;
+            };
+            let gws = [up.gateway4.map(IpAddr::V4), up.gateway6.map(IpAddr::V6)];
+            for gw in gws.into_iter().flatten() {
+                if !known.contains_key(&gw) {
+                    out.push((up.interface.clone(), link.ifindex, gw));
+                }
+            }
+        }
+        out
+    }
+
+    /// Brings interfaces, attachments and tables in line with `system`.
+    fn sync(&mut self, system: &Snapshot) -> Result<(), DaemonError> {
+        let gateways = self.gateway_macs(system);
+        let mut next = self.tables.clone();
+        next.set_interfaces(&self.config, &system.links, &gateways)?;
+        next.sync(&self.config.members)?;
+        next.set_locals(&system.addresses)?;
+        self.tables = next;
+        self.install_interfaces()?;
+        let changes = self.tables.take_changes();
+        self.apply(changes)
+    }
+
+    fn apply(&mut self, changes: Changes) -> Result<(), DaemonError> {
+        let empty = changes.members.is_empty()
+            && changes.routes.is_empty()
+            && changes.attachments.is_empty()
+            && changes.zero_counters.is_empty();
+        if empty && changes.uplinks == self.uplinks {
+            return Ok(());
+        }
+        debug!(
+            members = changes.members.len(),
+            routes = changes.routes.len(),
+            attachments = changes.attachments.len(),
+            "applying table changes"
+        );
+        self.datapath.apply(&changes)?;
+        self.uplinks = changes.uplinks;
+        Ok(())
+    }
+
+    /// Installs changed interfaces and attaches the program where needed.
+    fn install_interfaces(&mut self) -> Result<(), DaemonError> {
+        let wanted = self.tables.interfaces().clone();
+        for (name, (slot, info)) in self.installed.clone() {
+            if !wanted.contains_key(&name) {
+                info!(interface = %name, "interface removed from the configuration");
+                self.detach(&name);
+                self.datapath.clear_iface(slot, info.ifindex)?;
+                self.installed.remove(&name);
+            }
+        }
+        for (name, iface) in &wanted {
+            let previous = self.installed.get(name).map(|(_, i)| i.ifindex);
+            if self.installed.get(name) != Some(&(iface.slot, iface.info)) {
+                if iface.info.ifindex == 0 {
+                    warn!(interface = %name, "interface has disappeared; it is ignored until it returns");
+                    if let Some((slot, info)) = self.installed.remove(name) {
+                        self.datapath.clear_iface(slot, info.ifindex)?;
+                    }
+                    self.detach(name);
+                    continue;
+                }
+                self.datapath
+                    .set_iface(iface.slot, name, &iface.info, previous)?;
+                self.installed
+                    .insert(name.clone(), (iface.slot, iface.info));
+            }
+            let attached_at = self.attached.get(name).map(|(i, _)| *i);
+            if attached_at != Some(iface.info.ifindex) {
+                self.detach(name);
+                let link = self.attach(name)?;
+                self.attached
+                    .insert(name.clone(), (iface.info.ifindex, link));
+            }
+        }
+        Ok(())
+    }
+
+    fn attach(&mut self, name: &str) -> Result<aya::programs::xdp::XdpLinkId, DaemonError> {
+        let mode = self.config.datapath.xdp_mode;
+        let first = match mode {
+            XdpMode::Generic => AyaXdpMode::Skb,
+            XdpMode::Native | XdpMode::Auto => AyaXdpMode::Driver,
+        };
+        match self.datapath.attach(name, first) {
+            Ok(link) => {
+                info!(interface = %name, mode = ?mode, "XDP program attached");
+                Ok(link)
+            }
+            Err(e) if mode == XdpMode::Auto => {
+                warn!(interface = %name, error = %e, "native XDP is not available; falling back to generic XDP, which is much slower");
+                Ok(self.datapath.attach(name, AyaXdpMode::Skb)?)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn detach(&mut self, name: &str) {
+        if let Some((_, link)) = self.attached.remove(name)
+            && let Err(e) = self.datapath.detach(link)
+        {
+            warn!(interface = %name, error = %e, "cannot detach the XDP program");
+        }
+    }
+
+    /// Detaches the program from every interface.
+    pub fn shutdown(&mut self) {
+        for name in self.attached.keys().cloned().collect::<Vec<_>>() {
+            self.detach(&name);
+            info!(interface = %name, "XDP program detached");
+        }
+    }
+
+    /// Replaces the configuration with `new` if it can be applied live.
+    fn reload(&mut self, new: Config, system: &Snapshot) -> Result<(), DaemonError> {
+        let old = &self.config.datapath;
+        for (field, a, b) in [
+            ("max_members", old.max_members, new.datapath.max_members),
+            ("route_groups", old.route_groups(), new.datapath.route_groups()),
+        ] {
+            if a != b {
+                return Err(DaemonError::SizingChanged {
+                    field,
+                    old: a,
+                    new: b,
+                });
+            }
+        }
+        let previous = std::mem::replace(&mut self.config, new);
+        if let Err(e) = self.sync(system) {
+            self.config = previous;
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
+    let config = Config::from_file(config_path)?;
+    let (handle, mut events) = neighbors::connect()?;
+    let system = neighbors::snapshot(&handle).await?;
+    for name in config
+        .uplinks
+        .iter()
+        .map(|u| &u.interface)
+        .chain(config.access.iter().map(|a| &a.interface))
+    {
+        if !system.links.contains_key(name) {
+            return Err(DaemonError::MissingInterface(name.clone()));
+        }
+    }
+    let sizing = Sizing {
+        max_members: config.datapath.max_members,
+        route_groups: config.datapath.route_groups(),
+    };
+    let datapath = Datapath::load(sizing, Mode::Forward)?;
+    let listen = config.metrics.listen;
+    let mut router = Router {
+        tables: Tables::new(sizing.max_members, sizing.route_groups),
+        config,
+        datapath,
+        installed: BTreeMap::new(),
+        attached: BTreeMap::new(),
+        uplinks: (0, 0),
+        unresolved: BTreeSet::new(),
+    };
+    if let Err(e) = router.sync(&system) {
+        router.shutdown();
+        return Err(e);
+    }
+    info!(
+        members = router.tables.len(),
+        interfaces = router.attached.len(),
+        "datapath ready"
+    );
+    let router = Arc::new(Mutex::new(router));
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| DaemonError::Metrics {
+            addr: listen,
+            source,
+        });
+    let listener = match listener {
+        Ok(l) => l,
+        Err(e) => {
+            lock(&router).shutdown();
+            return Err(e);
+        }
+    };
+    info!(url = %format!("http://{listen}/metrics"), "serving metrics");
+    let server = tokio::spawn(serve_metrics(listener, router.clone()));
+
+    let signals = (|| {
+        Ok::<_, std::io::Error>((
+            signal(SignalKind::hangup())?,
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::interrupt())?,
+        ))
+    })();
+    let (mut hup, mut term, mut int) = match signals {
+        Ok(s) => s,
+        Err(e) => {
+            lock(&router).shutdown();
+            return Err(DaemonError::Signals(e));
+        }
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut ticks: u64 = 0;
+    let mut needs_resolution = true;
+    loop {
+        let mut resync = false;
+        let mut resolve = false;
+        tokio::select! {
+            _ = term.recv() => { info!("SIGTERM: stopping"); break; }
+            _ = int.recv() => { info!("SIGINT: stopping"); break; }
+            _ = hup.recv() => {
+                info!(config = %config_path.display(), "SIGHUP: reloading the configuration");
+                reload(&router, config_path, &handle).await;
+            }
+            Some(()) = events.recv() => {
+                // Let a burst of events settle, then resync once.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                while events.try_recv().is_ok() {}
+                resync = true;
+            }
+            _ = tick.tick() => {
+                ticks += 1;
+                resolve = needs_resolution;
+                resync = needs_resolution || ticks % 30 == 0;
+            }
+        }
+        if resync {
+            needs_resolution = resync_once(&router, &handle, resolve).await;
+        }
+    }
+    server.abort();
+    lock(&router).shutdown();
+    Ok(())
+}
+
+fn lock(router: &Arc<Mutex<Router>>) -> std::sync::MutexGuard<'_, Router> {
+    router.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Resyncs with the kernel and, when `resolve`, asks it to resolve the
+/// unresolved gateways (only on the 1 s tick: a request causes a neighbour
+/// event, which must not cause another request). Returns whether some
+/// gateway is still unresolved.
+async fn resync_once(
+    router: &Arc<Mutex<Router>>,
+    handle: &rtnetlink::Handle,
+    resolve: bool,
+) -> bool {
+    let system = match neighbors::snapshot(handle).await {
+        Ok(s) => s,
+        Err(e) => {
+            error!(error = %e, "cannot read the kernel's interfaces and neighbours; will retry");
+            return true;
+        }
+    };
+    let unresolved = {
+        let mut r = lock(router);
+        if let Err(e) = r.sync(&system) {
+            error!(error = %e, "cannot update the datapath; the previous tables stay in force");
+        }
+        let unresolved = r.unresolved_gateways(&system);
+        let now: BTreeSet<IpAddr> = unresolved.iter().map(|(_, _, gw)| *gw).collect();
+        for (iface, _, gw) in &unresolved {
+            if !r.unresolved.contains(gw) {
+                warn!(gateway = %gw, interface = %iface, "gateway MAC unknown: upstream packets go to the kernel (pass no-neighbor) until it resolves; check that the gateway answers ARP/ND, or set gateway_mac");
+            }
+        }
+        for gw in r.unresolved.difference(&now) {
+            info!(gateway = %gw, "gateway resolved");
+        }
+        r.unresolved = now;
+        unresolved
+    };
+    for (_, ifindex, gw) in unresolved.iter().filter(|_| resolve) {
+        if let Err(e) = neighbors::resolve(handle, *ifindex, *gw).await {
+            debug!(gateway = %gw, error = %e, "resolution request failed");
+        }
+    }
+    !unresolved.is_empty()
+}
+
+async fn reload(router: &Arc<Mutex<Router>>, path: &Path, handle: &rtnetlink::Handle) {
+    let config = match Config::from_file(path) {
+        Ok(c) => c,
+        Err(e) => {
+            error!(error = %e, "refusing the new configuration; the running one stays in force");
+            return;
+        }
+    };
+    let system = match neighbors::snapshot(handle).await {
+        Ok(s) => s,
+        Err(e) => {
+            error!(error = %e, "cannot read the kernel's interfaces; the running configuration stays in force");
+            return;
+        }
+    };
+    for name in config
+        .uplinks
+        .iter()
+        .map(|u| &u.interface)
+        .chain(config.access.iter().map(|a| &a.interface))
+    {
+        if !system.links.contains_key(name) {
+            error!(interface = %name, "refusing the new configuration: interface does not exist; the running one stays in force");
+            return;
+        }
+    }
+    let mut r = lock(router);
+    match r.reload(config, &system) {
+        Ok(()) => info!(members = r.tables.len(), "configuration reloaded"),
+        Err(e) => {
+            error!(error = %e, "refusing the new configuration; the running one stays in force")
+        }
+    }
+}
+
+async fn serve_metrics(listener: tokio::net::TcpListener, router: Arc<Mutex<Router>>) {
+    use axum::{Router as Http, http::header, routing::get};
+    let app = Http::new().route(
+        "/metrics",
+        get(move || {
+            let router = router.clone();
+            async move {
+                let snapshot = tokio::task::spawn_blocking(move || lock(&router).metrics()).await;
+                match snapshot {
+                    Ok(Ok(s)) => (
+                        axum::http::StatusCode::OK,
+                        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+                        metrics::render(&s),
+                    ),
+                    Ok(Err(e)) => (
+                        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                        [(header::CONTENT_TYPE, "text/plain")],
+                        format!("cannot read the counters: {e}\n"),
+                    ),
+                    Err(e) => (
+                        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                        [(header::CONTENT_TYPE, "text/plain")],
+                        format!("scrape failed: {e}\n"),
+                    ),
+                }
+            }
+        }),
+    );
+    if let Err(e) = axum::serve(listener, app).await {
+        error!(error = %e, "the metrics server stopped");
+    }
+}
+
+/// The default configuration path.
+pub fn default_config_path() -> PathBuf {
+    PathBuf::from("/etc/collecte/collecte.toml")
+}
