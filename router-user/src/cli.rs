@@ -18,7 +18,12 @@ pub enum Command {
     /// reloads the configuration; SIGTERM or SIGINT detaches and exits.
     Run {
         /// The TOML configuration.
-        #[arg(long, short, value_name = "FILE", default_value = "/etc/collecte/collecte.toml")]
+        #[arg(
+            long,
+            short,
+            value_name = "FILE",
+            default_value = "/etc/collecte/collecte.toml"
+        )]
         config: PathBuf,
         /// Log level (error, warn, info, debug, trace), or a tracing filter;
         /// overrides [log] level.

@@ -41,13 +41,9 @@ pub enum DaemonError {
     Datapath(#[from] DatapathError),
     #[error(transparent)]
     Netlink(#[from] NeighborError),
-    #[error(
-        "interface {0} does not exist; create it, or remove it from the configuration"
-    )]
+    #[error("interface {0} does not exist; create it, or remove it from the configuration")]
     MissingInterface(String),
-    #[error(
-        "cannot serve metrics on {addr}: {source}; choose a free address in [metrics] listen"
-    )]
+    #[error("cannot serve metrics on {addr}: {source}; choose a free address in [metrics] listen")]
     Metrics {
         addr: std::net::SocketAddr,
         #[source]
@@ -245,7 +241,11 @@ impl Router {
         let old = &self.config.datapath;
         for (field, a, b) in [
             ("max_members", old.max_members, new.datapath.max_members),
-            ("route_groups", old.route_groups(), new.datapath.route_groups()),
+            (
+                "route_groups",
+                old.route_groups(),
+                new.datapath.route_groups(),
+            ),
         ] {
             if a != b {
                 return Err(DaemonError::SizingChanged {

@@ -16,8 +16,8 @@ use std::{
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, DevMap, HashMap, MapData, MapError, PerCpuArray, PerCpuValues},
-    programs::{ProgramError, TestRun, TestRunOptions, Xdp, XdpMode},
     programs::xdp::XdpLinkId,
+    programs::{ProgramError, TestRun, TestRunOptions, Xdp, XdpMode},
     util::nr_cpus,
 };
 use router_common::{
@@ -116,7 +116,8 @@ impl Changes {
     fn merge(&mut self, other: &Changes) {
         self.members
             .extend(other.members.iter().map(|(k, v)| (*k, *v)));
-        self.routes.extend(other.routes.iter().map(|(k, v)| (*k, *v)));
+        self.routes
+            .extend(other.routes.iter().map(|(k, v)| (*k, *v)));
         self.attachments
             .extend(other.attachments.iter().map(|(k, v)| (*k, *v)));
         self.uplinks = other.uplinks;
@@ -392,7 +393,10 @@ impl Datapath {
     }
 
     /// An interface's packet counters per [`reason`], summed over CPUs.
-    pub fn iface_counters(&self, slot: u32) -> Result<[u64; reason::COUNT as usize], DatapathError> {
+    pub fn iface_counters(
+        &self,
+        slot: u32,
+    ) -> Result<[u64; reason::COUNT as usize], DatapathError> {
         let mut out = [0u64; reason::COUNT as usize];
         for (r, total) in out.iter_mut().enumerate() {
             let values = self

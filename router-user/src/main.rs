@@ -52,8 +52,8 @@ fn main() -> anyhow::Result<()> {
             write,
         } => {
             let cfg = Config::from_file(&config)?;
-            let system = neighbors::snapshot_blocking()
-                .context("reading this machine's interfaces")?;
+            let system =
+                neighbors::snapshot_blocking().context("reading this machine's interfaces")?;
             let mut tracer = Tracer::new(&cfg, &system).context("building the tracer")?;
             for (name, l) in &tracer.synthetic {
                 let m = l.mac;

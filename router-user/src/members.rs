@@ -29,6 +29,12 @@ use crate::{
 pub enum TablesError {
     #[error("member {member}: all {max} member slots are in use; raise [datapath] max_members")]
     SlotsExhausted { member: String, max: u32 },
+    #[error("the router's own address {address}: {source}")]
+    LocalRoute {
+        address: IpNet,
+        #[source]
+        source: RouteError,
+    },
     #[error("member {member}: {source}")]
     Route {
         member: String,
@@ -102,10 +108,7 @@ impl Tables {
         links: &BTreeMap<String, LinkInfo>,
         gateway_macs: &BTreeMap<IpAddr, [u8; 6]>,
     ) -> Result<Self, TablesError> {
-        let mut t = Tables::new(
-            config.datapath.max_members,
-            config.datapath.route_groups(),
-        );
+        let mut t = Tables::new(config.datapath.max_members, config.datapath.route_groups());
         t.set_interfaces(config, links, gateway_macs)?;
         t.sync(&config.members)?;
         Ok(t)
@@ -144,7 +147,10 @@ impl Tables {
             wanted.push((up.interface.clone(), info));
         }
         for acc in &config.access {
-            wanted.push((acc.interface.clone(), base_info(link(&acc.interface), kind::ACCESS)));
+            wanted.push((
+                acc.interface.clone(),
+                base_info(link(&acc.interface), kind::ACCESS),
+            ));
         }
         let names: BTreeSet<&str> = wanted.iter().map(|(n, _)| n.as_str()).collect();
         self.ifaces.retain(|name, _| names.contains(name.as_str()));
@@ -153,7 +159,8 @@ impl Tables {
                 Some(i) => i.slot,
                 None => self.free_iface_slot()?,
             };
-            self.ifaces.insert(name.clone(), Interface { name, slot, info });
+            self.ifaces
+                .insert(name.clone(), Interface { name, slot, info });
         }
         self.pending.uplinks = self.pick_uplinks();
         Ok(())
@@ -289,7 +296,10 @@ impl Tables {
             self.owners.remove(p);
             self.refresh_prefix(*p, id)?;
         }
-        self.detach(attach_key(iface_slot_of(&self.ifaces, &e.member), &e.member), e.slot);
+        self.detach(
+            attach_key(iface_slot_of(&self.ifaces, &e.member), &e.member),
+            e.slot,
+        );
         self.pending.members.insert(e.slot, MemberInfo::default());
         self.by_slot.remove(&e.slot);
         self.resting.push(e.slot);
@@ -297,12 +307,31 @@ impl Tables {
     }
 
     /// Sets the router's own addresses: they go to the kernel (`pass local`).
-    /// An address equal to a member prefix is left to the member.
+    /// An address equal to a member prefix is left to the member. Loopback,
+    /// link-local and multicast addresses are left out: such packets never
+    /// reach a lookup.
+    /// All-or-nothing.
     pub fn set_locals(&mut self, addrs: &[IpAddr]) -> Result<(), TablesError> {
-        let wanted: BTreeSet<IpNet> = addrs.iter().map(|a| IpNet::from(*a)).collect();
+        self.atomically(|t| t.put_locals(addrs))
+    }
+
+    fn put_locals(&mut self, addrs: &[IpAddr]) -> Result<(), TablesError> {
+        let wanted: BTreeSet<IpNet> = addrs
+            .iter()
+            .filter(|a| routable(a))
+            .map(|a| IpNet::from(*a))
+            .collect();
         let old = std::mem::replace(&mut self.locals, wanted.clone());
         for p in old.symmetric_difference(&wanted) {
-            self.refresh_prefix(*p, "(local address)")?;
+            if let Err(e) = self.refresh_prefix(*p, "") {
+                return Err(match e {
+                    TablesError::Route { source, .. } => TablesError::LocalRoute {
+                        address: *p,
+                        source,
+                    },
+                    other => other,
+                });
+            }
         }
         Ok(())
     }
@@ -426,6 +455,21 @@ impl Tables {
     /// The prefix table, for lookups and statistics.
     pub fn routes(&self) -> &RouteTable {
         &self.routes
+    }
+}
+
+/// Whether a router address can be the destination of a forwarded packet.
+fn routable(a: &IpAddr) -> bool {
+    match a {
+        IpAddr::V4(v4) => {
+            !(v4.is_loopback() || v4.is_link_local() || v4.is_multicast() || v4.is_unspecified())
+        }
+        IpAddr::V6(v6) => {
+            !(v6.is_loopback()
+                || v6.is_multicast()
+                || v6.is_unspecified()
+                || v6.segments()[0] & 0xffc0 == 0xfe80)
+        }
     }
 }
 

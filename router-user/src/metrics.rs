@@ -119,7 +119,10 @@ pub fn families(s: &Snapshot) -> Vec<MetricFamily> {
         "collecte_build_info",
         "The running collecte's version.",
         MetricType::GAUGE,
-        vec![gauge(vec![label("version", env!("CARGO_PKG_VERSION"))], 1.0)],
+        vec![gauge(
+            vec![label("version", env!("CARGO_PKG_VERSION"))],
+            1.0,
+        )],
     ));
     out
 }
@@ -168,7 +171,10 @@ mod tests {
             "collecte_datapath_packets_total{action=\"forward\",interface=\"acc0\",reason=\"upstream\"} 0",
             "collecte_members 1",
         ] {
-            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
         }
         assert!(text.contains("collecte_build_info{version=\""));
         assert!(text.contains("# TYPE collecte_members gauge"));

@@ -56,10 +56,14 @@ impl Snapshot {
 pub async fn snapshot(handle: &rtnetlink::Handle) -> Result<Snapshot, NeighborError> {
     let mut out = Snapshot::default();
     let mut links = handle.link().get().execute();
-    while let Some(msg) = links.try_next().await.map_err(|source| NeighborError::Request {
-        what: "the interface list".into(),
-        source,
-    })? {
+    while let Some(msg) = links
+        .try_next()
+        .await
+        .map_err(|source| NeighborError::Request {
+            what: "the interface list".into(),
+            source,
+        })?
+    {
         let mut name = None;
         let mut info = LinkInfo {
             ifindex: msg.header.index,
@@ -80,10 +84,14 @@ pub async fn snapshot(handle: &rtnetlink::Handle) -> Result<Snapshot, NeighborEr
         }
     }
     let mut addrs = handle.address().get().execute();
-    while let Some(msg) = addrs.try_next().await.map_err(|source| NeighborError::Request {
-        what: "the address list".into(),
-        source,
-    })? {
+    while let Some(msg) = addrs
+        .try_next()
+        .await
+        .map_err(|source| NeighborError::Request {
+            what: "the address list".into(),
+            source,
+        })?
+    {
         for attr in &msg.attributes {
             if let AddressAttribute::Address(a) = attr
                 && !out.addresses.contains(a)
@@ -93,10 +101,14 @@ pub async fn snapshot(handle: &rtnetlink::Handle) -> Result<Snapshot, NeighborEr
         }
     }
     let mut neighs = handle.neighbours().get().execute();
-    while let Some(msg) = neighs.try_next().await.map_err(|source| NeighborError::Request {
-        what: "the neighbour table".into(),
-        source,
-    })? {
+    while let Some(msg) = neighs
+        .try_next()
+        .await
+        .map_err(|source| NeighborError::Request {
+            what: "the neighbour table".into(),
+            source,
+        })?
+    {
         let usable = matches!(
             msg.header.state,
             NeighbourState::Reachable
@@ -133,15 +145,21 @@ pub async fn snapshot(handle: &rtnetlink::Handle) -> Result<Snapshot, NeighborEr
 
 /// Asks the kernel to resolve `addr` on interface `ifindex` (a neighbour
 /// entry with `NTF_USE`, as a packet to it would), without sending traffic.
-pub async fn resolve(handle: &rtnetlink::Handle, ifindex: u32, addr: IpAddr) -> Result<(), NeighborError> {
+pub async fn resolve(
+    handle: &rtnetlink::Handle,
+    ifindex: u32,
+    addr: IpAddr,
+) -> Result<(), NeighborError> {
     let mut req = handle.neighbours().add(ifindex, addr).replace();
     let msg = req.message_mut();
     msg.header.state = NeighbourState::None;
     msg.header.flags = vec![NeighbourFlag::Use];
-    req.execute().await.map_err(|source| NeighborError::Request {
-        what: format!("resolving {addr} on ifindex {ifindex}"),
-        source,
-    })
+    req.execute()
+        .await
+        .map_err(|source| NeighborError::Request {
+            what: format!("resolving {addr} on ifindex {ifindex}"),
+            source,
+        })
 }
 
 /// Netlink multicast groups whose messages change what the datapath needs:
@@ -154,7 +172,8 @@ const GROUPS: u32 = rtnetlink::constants::RTMGRP_LINK
 /// A netlink connection for requests, plus a stream that yields once per
 /// link, neighbour or address change. Spawns the connection's task on the
 /// current runtime.
-pub fn connect() -> Result<(rtnetlink::Handle, tokio::sync::mpsc::UnboundedReceiver<()>), NeighborError> {
+pub fn connect()
+-> Result<(rtnetlink::Handle, tokio::sync::mpsc::UnboundedReceiver<()>), NeighborError> {
     use netlink_sys::{AsyncSocket as _, SocketAddr};
     let (mut conn, handle, mut messages) =
         rtnetlink::new_connection().map_err(NeighborError::Socket)?;

@@ -64,7 +64,11 @@ pub enum RouteError {
         "no room in the prefix table for {prefix}: it needs {needed} more trie group(s) \
          but only {free} are free; raise `[datapath] route_groups`"
     )]
-    GroupsExhausted { prefix: IpNet, needed: u32, free: u32 },
+    GroupsExhausted {
+        prefix: IpNet,
+        needed: u32,
+        free: u32,
+    },
     /// `remove()` of a prefix that is not in the table.
     #[error("prefix {prefix} is not in the prefix table")]
     NotFound { prefix: IpNet },
@@ -329,7 +333,12 @@ impl RouteTable {
     /// Walks the table exactly as the datapath does and returns the leaf (or
     /// EMPTY).
     pub fn lookup(&self, addr: IpAddr) -> u32 {
-        let entry = |i: u32| self.entries.get(i as usize).copied().unwrap_or(route::EMPTY);
+        let entry = |i: u32| {
+            self.entries
+                .get(i as usize)
+                .copied()
+                .unwrap_or(route::EMPTY)
+        };
         let leaf_or_empty = |v: u32| if is_ptr(v) { route::EMPTY } else { v };
         match addr {
             IpAddr::V4(a) => {
@@ -534,8 +543,7 @@ impl RouteTable {
                 let g = self.entries.len() / GE;
                 self.entries.resize(self.entries.len() + GE, route::EMPTY);
                 self.depth.resize(self.depth.len() + GE, 0);
-                self.dirty_bits
-                    .resize(self.dirty_bits.len() + GE / 64, 0);
+                self.dirty_bits.resize(self.dirty_bits.len() + GE / 64, 0);
                 self.background.push(route::EMPTY);
                 g
             }
@@ -677,7 +685,10 @@ mod tests {
     /// really changed and is reported once, in order.
     fn apply_dirty(t: &mut RouteTable, mirror: &mut Vec<u32>) {
         let dirty = t.take_dirty();
-        assert!(dirty.windows(2).all(|w| w[0].0 < w[1].0), "unsorted or repeated");
+        assert!(
+            dirty.windows(2).all(|w| w[0].0 < w[1].0),
+            "unsorted or repeated"
+        );
         for (i, v) in dirty {
             let i = i as usize;
             if i >= mirror.len() {
@@ -703,8 +714,9 @@ mod tests {
         let aligned = rng.gen_bool(0.3);
         if rng.gen_bool(0.5) {
             let seed = seeds4[rng.gen_range(0..seeds4.len())];
-            let addr = seed ^ (rng.r#gen::<u32>() >> rng.gen_range(0..=32u32).min(31))
-                & if rng.gen_bool(0.1) { 0 } else { u32::MAX };
+            let addr = seed
+                ^ (rng.r#gen::<u32>() >> rng.gen_range(0..=32u32).min(31))
+                    & if rng.gen_bool(0.1) { 0 } else { u32::MAX };
             let len = if aligned {
                 [16, 24, 32][rng.gen_range(0..3)]
             } else {
@@ -886,13 +898,17 @@ mod tests {
             let p = if rng.gen_bool(0.5) {
                 let a = 0x0a00_0000u32 | rng.gen_range(0..1 << 18);
                 let len = [32, 32, 30, 28, 24, 20][rng.gen_range(0..6)];
-                IpNet::new(IpAddr::V4(Ipv4Addr::from(a)), len).unwrap().trunc()
+                IpNet::new(IpAddr::V4(Ipv4Addr::from(a)), len)
+                    .unwrap()
+                    .trunc()
             } else {
                 let a = 0x2001_0db8_0000_0000_0000_0000_0000_0000u128
                     | (u128::from(rng.gen_range(0..1u32 << 20)) << 64)
                     | u128::from(rng.gen_range(0..4u8));
                 let len = [64, 64, 56, 60, 48, 128][rng.gen_range(0..6)];
-                IpNet::new(IpAddr::V6(Ipv6Addr::from(a)), len).unwrap().trunc()
+                IpNet::new(IpAddr::V6(Ipv6Addr::from(a)), len)
+                    .unwrap()
+                    .trunc()
             };
             if r.rules.contains_key(&p) && rng.gen_bool(0.6) {
                 t.remove(p).unwrap();
@@ -1217,7 +1233,8 @@ mod tests {
         let start = std::time::Instant::now();
         for i in 0..N {
             let a = Ipv4Addr::from(0x6440_0000u32 + i); // from 100.64.0.0
-            t.insert(IpNet::from(IpAddr::V4(a)), route::member_leaf(i)).unwrap();
+            t.insert(IpNet::from(IpAddr::V4(a)), route::member_leaf(i))
+                .unwrap();
         }
         let v4 = start.elapsed();
         let start = std::time::Instant::now();

@@ -157,7 +157,12 @@ impl Tracer {
     }
 
     /// Runs one frame arriving on `ingress`.
-    pub fn run(&mut self, number: usize, ingress: &str, frame: &[u8]) -> Result<TraceLine, TraceError> {
+    pub fn run(
+        &mut self,
+        number: usize,
+        ingress: &str,
+        frame: &[u8],
+    ) -> Result<TraceLine, TraceError> {
         let ifindex = *self
             .ifindexes
             .get(ingress)
