@@ -160,6 +160,10 @@ pub mod route {
     pub const LOCAL: u32 = 0x7fff_ffff;
     /// The entry points to a group: the low 31 bits are its number.
     pub const PTR: u32 = 0x8000_0000;
+    /// Entries per map value of `ROUTES`: a 64-byte cache line. (Array map
+    /// values are padded to 8 bytes, so single `u32` values would waste half
+    /// of every line.)
+    pub const CHUNK: u32 = 16;
     /// Levels below the root an IPv6 lookup may walk (bits 16..128).
     pub const MAX_V6_LEVELS: u32 = 14;
     /// Levels below the root an IPv4 lookup may walk (bits 16..32).
@@ -175,6 +179,11 @@ pub mod route {
         slot + 1
     }
 }
+
+/// One value of `ROUTES`: [`route::CHUNK`] consecutive entries.
+#[repr(C, align(64))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RouteChunk(pub [u32; route::CHUNK as usize]);
 
 /// Highest member slot (exclusive) a leaf can encode.
 pub const MAX_MEMBERS_LIMIT: u32 = route::LOCAL - 1;
@@ -224,6 +233,19 @@ pub mod reason {
     ];
 }
 
+/// A member id or interface name, NUL-padded: the value of the userspace-only
+/// pinned maps `MEMBER_IDS` and `IFACE_NAMES`, which record which slot
+/// belongs to whom beside the counters, so that a restart gives slots back.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotName(pub [u8; 64]);
+
+impl Default for SlotName {
+    fn default() -> Self {
+        SlotName([0; 64])
+    }
+}
+
 /// Marker for "no member" in [`TraceVerdict::member`].
 pub const NO_MEMBER: u32 = u32::MAX;
 
@@ -265,6 +287,9 @@ const _: () = assert!(core::mem::size_of::<Globals>() == 24);
 const _: () = assert!(core::mem::size_of::<TraceVerdict>() == 16);
 const _: () = assert!(core::mem::size_of::<AttachKey>() == 8);
 const _: () = assert!(route::FIRST_GROUP == 512);
+const _: () = assert!(core::mem::size_of::<RouteChunk>() == 64);
+const _: () = assert!(core::mem::size_of::<SlotName>() == 64);
+const _: () = assert!(route::GROUP_ENTRIES % route::CHUNK == 0);
 
 #[cfg(feature = "user")]
 mod pod {
@@ -276,4 +301,6 @@ mod pod {
     unsafe impl aya::Pod for super::Globals {}
     unsafe impl aya::Pod for super::TraceVerdict {}
     unsafe impl aya::Pod for super::AttachKey {}
+    unsafe impl aya::Pod for super::RouteChunk {}
+    unsafe impl aya::Pod for super::SlotName {}
 }

@@ -19,7 +19,7 @@ use aya_ebpf::{
 use core::mem::size_of;
 use router_common::{
     ATTACH_SHARED, AttachKey, Globals, IFACE_SLOT_UNKNOWN, IfaceInfo, MAX_IFACES, MAX_IFINDEX,
-    MemberCounters, MemberInfo, NO_MEMBER, TraceVerdict, iface_flags, kind, member_flags, reason,
+    MemberCounters, MemberInfo, NO_MEMBER, RouteChunk, TraceVerdict, iface_flags, kind, member_flags, reason,
     route,
 };
 
@@ -38,12 +38,17 @@ static IFINDEX_SLOT: Array<u32> = Array::with_max_entries(MAX_IFINDEX, 0);
 static IFACES: Array<IfaceInfo> = Array::with_max_entries(MAX_IFACES, 0);
 #[map]
 static EGRESS: DevMap = DevMap::with_max_entries(MAX_IFACES, 0);
-/// Two halves of `max_members` entries; sized by the loader.
+/// Two halves of `max_members` entries; sized by the loader. Memory-mapped
+/// by userspace, which writes it directly.
 #[map]
-static MEMBERS: Array<MemberInfo> = Array::with_max_entries(2, 0);
-/// Two halves of `route::half_entries(groups)` entries; sized by the loader.
+static MEMBERS: Array<MemberInfo> = Array::with_max_entries(2, BPF_F_MMAPABLE);
+/// Two halves of `route::half_entries(groups)` entries, in chunks of
+/// `route::CHUNK`; sized by the loader. Memory-mapped by userspace.
 #[map]
-static ROUTES: Array<u32> = Array::with_max_entries(2 * route::FIRST_GROUP * 256, 0);
+static ROUTES: Array<RouteChunk> = Array::with_max_entries(
+    2 * route::FIRST_GROUP * route::GROUP_ENTRIES / route::CHUNK,
+    BPF_F_MMAPABLE,
+);
 /// Sized by the loader to twice the members, plus room for shared segments.
 #[map]
 static ATTACHMENTS: HashMap<AttachKey, u32> = HashMap::with_max_entries(2, 0);
@@ -55,6 +60,9 @@ static IFACE_COUNTERS: PerCpuArray<u64> =
     PerCpuArray::with_max_entries(MAX_IFACES * reason::COUNT, 0);
 #[map]
 static TRACE_VERDICT: Array<TraceVerdict> = Array::with_max_entries(1, 0);
+
+/// `BPF_F_MMAPABLE`: the array can be memory-mapped by userspace.
+const BPF_F_MMAPABLE: u32 = 1 << 10;
 
 const ETH_HLEN: usize = 14;
 const VLAN_HLEN: usize = 4;
@@ -159,6 +167,9 @@ struct Packet {
     v6: bool,
     /// IP packet length from its header.
     len: u32,
+    /// Bytes from the IP header to the end of the frame (the IP packet plus
+    /// any Ethernet padding, which is forwarded as it is).
+    wire: u32,
     /// TTL or hop limit.
     ttl: u8,
     /// Addresses: IPv4 in `[0]`, IPv6 in big-endian 64-bit halves.
@@ -258,6 +269,9 @@ fn process(ctx: &XdpContext, slot: u32) -> Verdict {
     let Some(eth) = header::<EthHdr>(ctx, 0) else {
         return Verdict::new(reason::DROP_MALFORMED);
     };
+    if iface.kind == kind::NONE {
+        return Verdict::new(reason::PASS_UNKNOWN_ATTACHMENT);
+    }
     let dst_mac = unsafe { (*eth).dst };
     if dst_mac[0] & 1 != 0 {
         return Verdict::new(if dst_mac == [0xff; 6] {
@@ -265,9 +279,6 @@ fn process(ctx: &XdpContext, slot: u32) -> Verdict {
         } else {
             reason::PASS_MULTICAST
         });
-    }
-    if iface.kind == kind::NONE {
-        return Verdict::new(reason::PASS_UNKNOWN_ATTACHMENT);
     }
     if dst_mac != iface.mac {
         return Verdict::new(reason::PASS_NOT_TO_ROUTER);
@@ -298,6 +309,7 @@ fn parse(ctx: &XdpContext) -> Result<Packet, u32> {
         l3: ETH_HLEN,
         v6: false,
         len: 0,
+        wire: 0,
         ttl: 0,
         src: [0; 2],
         dst: [0; 2],
@@ -319,16 +331,13 @@ fn parse(ctx: &XdpContext) -> Result<Packet, u32> {
         }
     }
     let frame_len = (ctx.data_end() - ctx.data()) as u32;
+    p.wire = frame_len.saturating_sub(p.l3 as u32);
     if proto == ETH_P_IP {
         let ip = header::<Ipv4Hdr>(ctx, p.l3).ok_or(reason::DROP_MALFORMED)?;
         let ip = unsafe { &*ip };
         let ihl = (ip.version_ihl & 0x0f) as u32 * 4;
         p.len = u16::from_be_bytes(ip.tot_len) as u32;
-        if ip.version_ihl >> 4 != 4
-            || ihl < 20
-            || p.len < ihl
-            || p.l3 as u32 + p.len > frame_len
-        {
+        if ip.version_ihl >> 4 != 4 || ihl < 20 || p.len < ihl || p.l3 as u32 + p.len > frame_len {
             return Err(reason::DROP_MALFORMED);
         }
         p.ttl = ip.ttl;
@@ -433,10 +442,11 @@ fn leaf_or_empty(v: u32) -> u32 {
     if v & route::PTR != 0 { route::EMPTY } else { v }
 }
 
+/// Entry `index` of the prefix table (both halves counted).
 #[inline(always)]
 fn entry(index: u32) -> u32 {
-    match ROUTES.get(index) {
-        Some(&v) => v,
+    match ROUTES.get(index / route::CHUNK) {
+        Some(chunk) => chunk.0[(index % route::CHUNK) as usize],
         None => route::EMPTY,
     }
 }
@@ -626,9 +636,10 @@ fn rewrite(
     if p.ttl <= 1 {
         return Err(reason::PASS_TTL_EXCEEDED);
     }
-    // The kernel accepts a redirected frame of up to MTU + one tag.
+    // The IP packet must fit the MTU, and the frame the kernel's limit for
+    // a redirected frame: MTU + Ethernet header + one tag.
     let mtu = out.mtu as u32;
-    if p.len > mtu || p.len + VLAN_HLEN as u32 * tags > mtu + VLAN_HLEN as u32 {
+    if p.len > mtu || p.wire + VLAN_HLEN as u32 * tags > mtu + VLAN_HLEN as u32 {
         return Err(reason::PASS_TOO_BIG);
     }
     let new_l3 = ETH_HLEN + VLAN_HLEN * tags as usize;

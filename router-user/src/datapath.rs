@@ -10,19 +10,22 @@
 //! inactive receives the same change at the next apply.
 use std::{
     collections::{BTreeMap, BTreeSet},
+    os::fd::{AsFd as _, AsRawFd as _},
+    path::PathBuf,
     time::{Duration, Instant},
 };
 
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, DevMap, HashMap, MapData, MapError, PerCpuArray, PerCpuValues},
-    programs::xdp::XdpLinkId,
+    programs::xdp::{XdpLink, XdpLinkId},
+    programs::links::{FdLink, PinnedLink},
     programs::{ProgramError, TestRun, TestRunOptions, Xdp, XdpMode},
     util::nr_cpus,
 };
 use router_common::{
     ABI_VERSION, AttachKey, Globals, IfaceInfo, MAX_IFACES, MAX_IFINDEX, MemberCounters,
-    MemberInfo, TraceVerdict, reason, route,
+    MemberInfo, RouteChunk, SlotName, TraceVerdict, reason, route,
 };
 
 /// The XDP object built by `build.rs` from `router-ebpf`.
@@ -69,6 +72,18 @@ pub enum DatapathError {
     TestRun(#[source] ProgramError),
     #[error("cannot count the CPUs: {0}")]
     Cpus(String),
+    #[error("cannot create the pin directory {path}: {source}; is bpffs mounted there (mount -t bpf bpf /sys/fs/bpf)?")]
+    PinDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "map {map}: {message}. The pinned tables were made by another version or configuration of collecte and cannot be read safely: restore the previous [datapath] sizes, or run `collecte stop --detach` (which stops the fast path) and start again"
+    )]
+    Layout { map: &'static str, message: String },
+    #[error("cannot pin the XDP link of {interface}: {message}")]
+    LinkPin { interface: String, message: String },
 }
 
 fn map_err(map: &'static str) -> impl FnOnce(MapError) -> DatapathError {
@@ -110,6 +125,9 @@ pub struct Changes {
     pub zero_counters: BTreeSet<u32>,
     /// Upstream uplink slots `(IPv4, IPv6)`, 0 for none.
     pub uplinks: (u32, u32),
+    /// Which member id holds each changed slot (`None`: freed), recorded
+    /// beside the pinned counters so that a restart gives slots back.
+    pub ids: BTreeMap<u32, Option<String>>,
 }
 
 impl Changes {
@@ -121,6 +139,7 @@ impl Changes {
         self.attachments
             .extend(other.attachments.iter().map(|(k, v)| (*k, *v)));
         self.uplinks = other.uplinks;
+        self.ids.extend(other.ids.iter().map(|(k, v)| (*k, v.clone())));
     }
 }
 
@@ -162,8 +181,8 @@ pub struct Datapath {
     ifindex_slot: Array<MapData, u32>,
     ifaces: Array<MapData, IfaceInfo>,
     egress: DevMap<MapData>,
-    members: Array<MapData, MemberInfo>,
-    routes: Array<MapData, u32>,
+    members: Mapped<MemberInfo>,
+    routes: Mapped<RouteChunk>,
     attachments: HashMap<MapData, AttachKey, u32>,
     member_counters: PerCpuArray<MapData, MemberCounters>,
     iface_counters: PerCpuArray<MapData, u64>,
@@ -172,7 +191,16 @@ pub struct Datapath {
     last_flip: Instant,
     /// Changes the inactive half has not received yet.
     lagging: Changes,
+    /// Uplink slots in force.
+    uplinks: (u32, u32),
     ncpus: usize,
+    /// The tables were reused from pins.
+    reused: bool,
+    /// Pinned only: who holds each member slot and interface slot.
+    member_ids: Option<Mapped<SlotName>>,
+    iface_names: Option<Mapped<SlotName>>,
+    /// Pinned only: where XDP links are pinned.
+    link_dir: Option<PathBuf>,
 }
 
 macro_rules! take {
@@ -185,18 +213,73 @@ macro_rules! take {
     }};
 }
 
+/// The maps that make the datapath's state, pinned under `pin_dir` by the
+/// daemon. (`TRACE_VERDICT` is the tracer's scratch space.)
+pub const PINNED_MAPS: &[&str] = &[
+    "GLOBALS",
+    "IFINDEX_SLOT",
+    "IFACES",
+    "EGRESS",
+    "MEMBERS",
+    "ROUTES",
+    "ATTACHMENTS",
+    "MEMBER_COUNTERS",
+    "IFACE_COUNTERS",
+];
+
+/// Where and how to load the program.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    pub sizing: Sizing,
+    pub mode: Mode,
+    /// Reuse (or create and pin) the state maps under this bpffs directory.
+    pub pin_dir: Option<PathBuf>,
+}
+
 impl Datapath {
     /// Loads a fresh instance of the program with empty tables.
     pub fn load(sizing: Sizing, mode: Mode) -> Result<Self, DatapathError> {
+        Self::load_with(&LoadOptions {
+            sizing,
+            mode,
+            pin_dir: None,
+        })
+    }
+
+    /// Loads the program. With a `pin_dir`, the state maps pinned there by a
+    /// previous run are reused (after checking their layout) — counters and
+    /// tables carry on — or created and pinned.
+    pub fn load_with(opts: &LoadOptions) -> Result<Self, DatapathError> {
+        let LoadOptions {
+            sizing,
+            mode,
+            pin_dir,
+        } = opts;
+        let (sizing, mode) = (*sizing, *mode);
         let trace: u8 = (mode == Mode::Trace).into();
-        let mut ebpf = EbpfLoader::new()
+        let mut loader = EbpfLoader::new();
+        loader
             .override_global("TRACE", &trace, true)
             .map_max_entries("MEMBERS", 2 * sizing.max_members)
-            .map_max_entries("ROUTES", 2 * sizing.route_half())
+            .map_max_entries("ROUTES", 2 * sizing.route_half() / route::CHUNK)
             .map_max_entries("ATTACHMENTS", 2 * sizing.max_members + 2 * MAX_IFACES)
-            .map_max_entries("MEMBER_COUNTERS", sizing.max_members)
-            .load(PROGRAM)
-            .map_err(DatapathError::Load)?;
+            .map_max_entries("MEMBER_COUNTERS", sizing.max_members);
+        let mut reused = false;
+        if let Some(dir) = pin_dir {
+            std::fs::create_dir_all(dir).map_err(|source| DatapathError::PinDir {
+                path: dir.clone(),
+                source,
+            })?;
+            for name in PINNED_MAPS {
+                let path = dir.join(name);
+                reused |= path.exists();
+                loader.map_pin_path(name, path);
+            }
+        }
+        let mut ebpf = loader.load(PROGRAM).map_err(DatapathError::Load)?;
+        if pin_dir.is_some() {
+            check_layouts(&ebpf, &sizing)?;
+        }
         let prog: &mut Xdp = ebpf
             .program_mut(PROGRAM_NAME)
             .ok_or(DatapathError::Devmap {
@@ -212,8 +295,8 @@ impl Datapath {
             ifindex_slot: take!(ebpf, "IFINDEX_SLOT"),
             ifaces: take!(ebpf, "IFACES"),
             egress: take!(ebpf, "EGRESS"),
-            members: take!(ebpf, "MEMBERS"),
-            routes: take!(ebpf, "ROUTES"),
+            members: Mapped::new(take_data(&mut ebpf, "MEMBERS")?, "MEMBERS")?,
+            routes: Mapped::new(take_data(&mut ebpf, "ROUTES")?, "ROUTES")?,
             attachments: take!(ebpf, "ATTACHMENTS"),
             member_counters: take!(ebpf, "MEMBER_COUNTERS"),
             iface_counters: take!(ebpf, "IFACE_COUNTERS"),
@@ -224,10 +307,56 @@ impl Datapath {
             active: 0,
             last_flip: Instant::now(),
             lagging: Changes::default(),
+            uplinks: (0, 0),
             ncpus,
+            reused: false,
+            member_ids: None,
+            iface_names: None,
+            link_dir: None,
         };
-        dp.write_globals((0, 0))?;
+        if let Some(dir) = pin_dir {
+            dp.member_ids = Some(names_map(dir, "MEMBER_IDS", sizing.max_members)?);
+            dp.iface_names = Some(names_map(dir, "IFACE_NAMES", MAX_IFACES)?);
+            let links = dir.join("links");
+            std::fs::create_dir_all(&links).map_err(|source| DatapathError::PinDir {
+                path: links.clone(),
+                source,
+            })?;
+            dp.link_dir = Some(links);
+        }
+        let pinned = dp.globals.get(&0, 0).map_err(map_err("GLOBALS"))?;
+        if reused && pinned.abi_version != 0 {
+            if pinned.abi_version != ABI_VERSION {
+                return Err(DatapathError::Layout {
+                    map: "GLOBALS",
+                    message: format!(
+                        "the pinned tables have layout version {}, this collecte reads version {ABI_VERSION}",
+                        pinned.abi_version
+                    ),
+                });
+            }
+            // Carry on from the pinned state: the active half keeps
+            // forwarding until the first apply, which writes the other half
+            // whole.
+            dp.reused = true;
+            dp.active = pinned.active;
+            dp.uplinks = (pinned.uplink4, pinned.uplink6);
+        } else {
+            dp.write_globals((0, 0))?;
+        }
         Ok(dp)
+    }
+
+    /// The prefix-table entries of the half in force.
+    pub fn routes_in_force(&self) -> &[u32] {
+        let half = self.sizing.route_half() as usize;
+        let base = self.active as usize * half;
+        &self.routes.entries()[base..base + half]
+    }
+
+    /// Whether the tables came from a previous run's pins.
+    pub fn reused(&self) -> bool {
+        self.reused
     }
 
     pub fn sizing(&self) -> Sizing {
@@ -284,6 +413,11 @@ impl Datapath {
                 })?;
         }
         self.ifaces.set(slot, info, 0).map_err(map_err("IFACES"))?;
+        if let Some(names) = self.iface_names.as_mut()
+            && let Some(n) = names.as_mut_slice().get_mut(slot as usize)
+        {
+            *n = slot_name(name);
+        }
         if let Some(old) = previous_ifindex
             && old != info.ifindex
             && old < MAX_IFINDEX
@@ -318,6 +452,7 @@ impl Datapath {
         let half = 1 - self.active;
         let mut todo = std::mem::take(&mut self.lagging);
         todo.merge(changes);
+
         // The inactive half was active until `last_flip`.
         let since = self.last_flip.elapsed();
         if since < GRACE {
@@ -326,27 +461,121 @@ impl Datapath {
         for slot in &changes.zero_counters {
             self.zero_member_counters(*slot)?;
         }
+        self.write_ids(changes.ids.clone());
         self.write_half(half, &todo)?;
-        self.active = half;
-        self.write_globals(changes.uplinks)?;
-        self.last_flip = Instant::now();
+        self.flip(half, changes.uplinks)?;
         self.lagging = changes.clone();
         self.lagging.zero_counters.clear();
         Ok(())
     }
 
-    fn write_half(&mut self, half: u32, c: &Changes) -> Result<(), DatapathError> {
-        let member_base = half * self.sizing.max_members;
-        for (slot, m) in &c.members {
-            self.members
-                .set(member_base + slot, m, 0)
-                .map_err(map_err("MEMBERS"))?;
+    /// Makes `half` active.
+    fn flip(&mut self, half: u32, uplinks: (u32, u32)) -> Result<(), DatapathError> {
+        self.active = half;
+        self.uplinks = uplinks;
+        self.write_globals(uplinks)?;
+        self.last_flip = Instant::now();
+        Ok(())
+    }
+
+    /// Replaces the whole table contents with `full` (from
+    /// `Tables::full_state`), whatever the halves held before (a restart
+    /// over pinned tables): writes the inactive half whole, flips, then
+    /// writes the other half whole too.
+    pub fn apply_full(&mut self, full: &FullState) -> Result<(), DatapathError> {
+        for slot in &full.zero_counters {
+            self.zero_member_counters(*slot)?;
         }
-        let route_base = half * self.sizing.route_half();
+        if let Some(names) = self.member_ids.as_mut() {
+            names.as_mut_slice().fill(SlotName::default());
+        }
+        self.write_ids(full.ids.iter().map(|(s, id)| (*s, Some(id.clone()))));
+        for _ in 0..2 {
+            let since = self.last_flip.elapsed();
+            if since < GRACE {
+                std::thread::sleep(GRACE - since);
+            }
+            let half = 1 - self.active;
+            self.write_full_half(half, full)?;
+            self.flip(half, full.uplinks)?;
+        }
+        self.lagging = Changes::default();
+        Ok(())
+    }
+
+    fn write_full_half(&mut self, half: u32, full: &FullState) -> Result<(), DatapathError> {
+        // Routes: the roots and every allocated group. Groups beyond are
+        // unreachable, whatever they hold.
+        let base = (half * self.sizing.route_half()) as usize;
+        let entries = self.routes.entries_mut();
+        entries[base..base + full.routes.len()].copy_from_slice(&full.routes);
+        let mbase = (half * self.sizing.max_members) as usize;
+        let members = self.members.as_mut_slice();
+        for (slot, m) in &full.members {
+            members[mbase + *slot as usize] = *m;
+        }
+        // Attachments: exactly `full.attachments` in this half.
+        let stale: Vec<AttachKey> = self
+            .attachments
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|k| k.half == half as u16)
+            .filter(|k| !full.attachments.contains_key(&(k.iface, k.s_vlan, k.c_vlan)))
+            .collect();
+        for key in stale {
+            match self.attachments.remove(&key) {
+                Ok(()) | Err(MapError::KeyNotFound) => {}
+                Err(e) => return Err(map_err("ATTACHMENTS")(e)),
+            }
+        }
+        let mut c = Changes::default();
+        for (k, v) in &full.attachments {
+            c.attachments.insert(*k, Some(*v));
+        }
+        self.write_half(half, &c)
+    }
+
+    fn write_ids(&mut self, ids: impl IntoIterator<Item = (u32, Option<String>)>) {
+        if let Some(names) = self.member_ids.as_mut() {
+            let names = names.as_mut_slice();
+            for (slot, id) in ids {
+                if let Some(n) = names.get_mut(slot as usize) {
+                    *n = slot_name(id.as_deref().unwrap_or(""));
+                }
+            }
+        }
+    }
+
+    /// Slots recorded by a previous run (pinned only): member id -> slot and
+    /// interface name -> slot.
+    pub fn recorded_slots(&self) -> (BTreeMap<String, u32>, BTreeMap<String, u32>) {
+        let read = |m: &Option<Mapped<SlotName>>| {
+            let mut out = BTreeMap::new();
+            if let Some(m) = m {
+                for (slot, n) in m.as_slice().iter().enumerate() {
+                    let len = n.0.iter().position(|b| *b == 0).unwrap_or(n.0.len());
+                    if len > 0
+                        && let Ok(name) = std::str::from_utf8(&n.0[..len])
+                    {
+                        out.insert(name.to_string(), slot as u32);
+                    }
+                }
+            }
+            out
+        };
+        (read(&self.member_ids), read(&self.iface_names))
+    }
+
+    fn write_half(&mut self, half: u32, c: &Changes) -> Result<(), DatapathError> {
+        let member_base = (half * self.sizing.max_members) as usize;
+        let members = self.members.as_mut_slice();
+        for (slot, m) in &c.members {
+            members[member_base + *slot as usize] = *m;
+        }
+        let route_base = (half * self.sizing.route_half()) as usize;
+        let entries = self.routes.entries_mut();
         for (index, v) in &c.routes {
-            self.routes
-                .set(route_base + index, v, 0)
-                .map_err(map_err("ROUTES"))?;
+            entries[route_base + *index as usize] = *v;
         }
         for ((iface, s_vlan, c_vlan), v) in &c.attachments {
             let key = AttachKey {
@@ -470,8 +699,56 @@ impl Datapath {
         self.program().detach(link).map_err(DatapathError::Program)
     }
 
-    /// Attaches the program to `interface`.
+    /// Attaches the program to `interface`. When pinned, the XDP link is
+    /// pinned too, so that it outlives this process, and an existing pinned
+    /// link on that interface is taken over: its program is replaced
+    /// atomically, with no instant without a program.
     pub fn attach(&mut self, interface: &str, mode: XdpMode) -> Result<XdpLinkId, DatapathError> {
+        let Some(dir) = self.link_dir.clone() else {
+            return self.attach_plain(interface, mode);
+        };
+        let pin = dir.join(interface);
+        if pin.exists() {
+            let taken = PinnedLink::from_pin(&pin)
+                .map_err(|e| e.to_string())
+                .and_then(|p| XdpLink::try_from(FdLink::from(p)).map_err(|e| e.to_string()))
+                .and_then(|l| self.program().attach_to_link(l).map_err(|e| e.to_string()));
+            match taken {
+                Ok(id) => return Ok(id),
+                Err(e) => {
+                    // The interface went away since (the link is defunct),
+                    // or the pin is not a link: start afresh.
+                    tracing::warn!(interface, error = %e, "cannot take over the pinned XDP link; attaching anew");
+                    let _ = std::fs::remove_file(&pin);
+                }
+            }
+        }
+        let id = self.attach_plain(interface, mode)?;
+        let pin_err = |message: String| DatapathError::LinkPin {
+            interface: interface.to_string(),
+            message,
+        };
+        let link = self.program().take_link(id).map_err(DatapathError::Program)?;
+        let fd = FdLink::try_from(link).map_err(|e| pin_err(e.to_string()))?;
+        let pinned = fd.pin(&pin).map_err(|e| pin_err(format!("pinning at {}: {e}", pin.display())))?;
+        let link = XdpLink::try_from(FdLink::from(pinned)).map_err(|e| pin_err(e.to_string()))?;
+        self.program()
+            .attach_to_link(link)
+            .map_err(DatapathError::Program)
+    }
+
+    /// Detaches the program from `interface` and removes its pinned link.
+    pub fn detach_pinned(&mut self, interface: &str, link: Option<XdpLinkId>) -> Result<(), DatapathError> {
+        if let Some(dir) = &self.link_dir {
+            let _ = std::fs::remove_file(dir.join(interface));
+        }
+        match link {
+            Some(l) => self.detach(l),
+            None => Ok(()),
+        }
+    }
+
+    fn attach_plain(&mut self, interface: &str, mode: XdpMode) -> Result<XdpLinkId, DatapathError> {
         let mode_name = match mode {
             XdpMode::Driver => "native",
             XdpMode::Skb => "generic",
@@ -485,4 +762,218 @@ impl Datapath {
                 source,
             })
     }
+}
+
+/// The whole desired contents of the tables (see [`Datapath::apply_full`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FullState {
+    /// One half of the prefix table: the roots and the allocated groups.
+    pub routes: Vec<u32>,
+    /// Every member slot in use.
+    pub members: BTreeMap<u32, MemberInfo>,
+    /// Every attachment.
+    pub attachments: BTreeMap<(u16, u16, u16), u32>,
+    /// Member slots whose counters start again from zero.
+    pub zero_counters: BTreeSet<u32>,
+    /// Upstream uplink slots `(IPv4, IPv6)`.
+    pub uplinks: (u32, u32),
+    /// Member id of every slot in use.
+    pub ids: BTreeMap<u32, String>,
+}
+
+/// An array map shared with the kernel through `mmap` (`BPF_F_MMAPABLE`):
+/// writing an element is a plain store, so whole tables are written at
+/// memory speed.
+struct Mapped<T> {
+    ptr: *mut T,
+    len: usize,
+    bytes: usize,
+    _map: MapData,
+}
+
+// SAFETY: the mapping is owned by this value and only reached through
+// `&mut self`.
+unsafe impl<T> Send for Mapped<T> {}
+
+impl<T: aya::Pod> Mapped<T> {
+    fn new(map: MapData, name: &'static str) -> Result<Self, DatapathError> {
+        let info = map.info().map_err(map_err(name))?;
+        let size = std::mem::size_of::<T>();
+        if info.value_size() as usize != size || size % 8 != 0 {
+            return Err(DatapathError::Layout {
+                map: name,
+                message: format!("value size {} where {size} was expected", info.value_size()),
+            });
+        }
+        let len = info.max_entries() as usize;
+        let page = 4096;
+        let bytes = (len * size).div_ceil(page) * page;
+        // SAFETY: a shared read-write mapping of the map's memory, which
+        // the kernel allows for BPF_F_MMAPABLE arrays; its length is the
+        // map's size rounded up to a page.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                map.fd().as_fd().as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(DatapathError::Layout {
+                map: name,
+                message: format!("cannot map it into memory: {}", std::io::Error::last_os_error()),
+            });
+        }
+        Ok(Mapped {
+            ptr: ptr.cast(),
+            len,
+            bytes,
+            _map: map,
+        })
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [T] {
+        // SAFETY: `len` elements of `T` (no padding between them: the size
+        // is a multiple of 8, the kernel's element stride) live at `ptr`.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+
+    fn as_slice(&self) -> &[T] {
+        // SAFETY: as in `as_mut_slice`.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+impl Mapped<RouteChunk> {
+    /// The prefix table as a flat array of entries (both halves).
+    fn entries_mut(&mut self) -> &mut [u32] {
+        let n = self.len * route::CHUNK as usize;
+        // SAFETY: `RouteChunk` is `[u32; CHUNK]`, laid out back to back.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.cast::<u32>(), n) }
+    }
+
+    fn entries(&self) -> &[u32] {
+        let n = self.len * route::CHUNK as usize;
+        // SAFETY: as in `entries_mut`.
+        unsafe { std::slice::from_raw_parts(self.ptr.cast::<u32>(), n) }
+    }
+}
+
+impl<T> Drop for Mapped<T> {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly what `new` mapped.
+        unsafe { libc::munmap(self.ptr.cast(), self.bytes) };
+    }
+}
+
+fn take_data(ebpf: &mut Ebpf, name: &'static str) -> Result<MapData, DatapathError> {
+    match ebpf.take_map(name) {
+        Some(aya::maps::Map::Array(data)) => Ok(data),
+        Some(_) => Err(DatapathError::Layout {
+            map: name,
+            message: "is not an array".into(),
+        }),
+        None => Err(DatapathError::Devmap {
+            map: name,
+            message: "missing from the program object".into(),
+        }),
+    }
+}
+
+/// Checks that every map (pinned by an earlier run, perhaps of another
+/// version) has the layout this program expects, so that nothing is ever
+/// misread.
+fn check_layouts(ebpf: &Ebpf, sizing: &Sizing) -> Result<(), DatapathError> {
+    use std::mem::size_of;
+    let expect: &[(&'static str, usize, usize, u32)] = &[
+        ("GLOBALS", 4, size_of::<Globals>(), 1),
+        ("IFINDEX_SLOT", 4, 4, MAX_IFINDEX),
+        ("IFACES", 4, size_of::<IfaceInfo>(), MAX_IFACES),
+        ("EGRESS", 4, 8, MAX_IFACES),
+        ("MEMBERS", 4, size_of::<MemberInfo>(), 2 * sizing.max_members),
+        ("ROUTES", 4, size_of::<RouteChunk>(), 2 * sizing.route_half() / route::CHUNK),
+        (
+            "ATTACHMENTS",
+            size_of::<AttachKey>(),
+            4,
+            2 * sizing.max_members + 2 * MAX_IFACES,
+        ),
+        ("MEMBER_COUNTERS", 4, size_of::<MemberCounters>(), sizing.max_members),
+        ("IFACE_COUNTERS", 4, 8, MAX_IFACES * reason::COUNT),
+    ];
+    for (name, key, value, entries) in expect {
+        let map = ebpf.map(name).ok_or(DatapathError::Devmap {
+            map: name,
+            message: "missing from the program object".into(),
+        })?;
+        let info = map_info(map).map_err(map_err(name))?;
+        if info.key_size() as usize != *key
+            || info.value_size() as usize != *value
+            || info.max_entries() != *entries
+        {
+            return Err(DatapathError::Layout {
+                map: name,
+                message: format!(
+                    "the pinned map has key size {}, value size {} and {} entries; this configuration needs {key}, {value} and {entries}",
+                    info.key_size(),
+                    info.value_size(),
+                    info.max_entries()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn map_info(map: &aya::maps::Map) -> Result<aya::maps::MapInfo, MapError> {
+    use aya::maps::Map;
+    let data = match map {
+        Map::Array(d)
+        | Map::PerCpuArray(d)
+        | Map::HashMap(d)
+        | Map::DevMap(d) => d,
+        _ => return Err(MapError::InvalidName { name: "unexpected map type".into() }),
+    };
+    data.info()
+}
+
+fn slot_name(s: &str) -> SlotName {
+    let mut n = SlotName::default();
+    let b = s.as_bytes();
+    let len = b.len().min(n.0.len());
+    n.0[..len].copy_from_slice(&b[..len]);
+    n
+}
+
+/// Opens (or creates and pins) a userspace-only map of slot names.
+fn names_map(dir: &std::path::Path, name: &'static str, entries: u32) -> Result<Mapped<SlotName>, DatapathError> {
+    let path = dir.join(name);
+    let data = if path.exists() {
+        MapData::from_pin(&path).map_err(map_err(name))?
+    } else {
+        let obj = aya_obj::Map::new_from_params(
+            aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
+            4,
+            std::mem::size_of::<SlotName>() as u32,
+            entries,
+            1 << 10, // BPF_F_MMAPABLE
+        );
+        let data = MapData::create(obj, name, None).map_err(map_err(name))?;
+        data.pin(&path).map_err(|e| DatapathError::Devmap {
+            map: name,
+            message: format!("cannot pin at {}: {e}", path.display()),
+        })?;
+        data
+    };
+    let mapped = Mapped::new(data, name)?;
+    if mapped.len != entries as usize {
+        return Err(DatapathError::Layout {
+            map: name,
+            message: format!("the pinned map has {} entries where {entries} were expected", mapped.len),
+        });
+    }
+    Ok(mapped)
 }

@@ -20,7 +20,7 @@ use router_common::{
 
 use crate::{
     config::{Config, Member},
-    datapath::Changes,
+    datapath::{Changes, FullState},
     neighbors::LinkInfo,
     routes::{RouteError, RouteTable},
 };
@@ -79,6 +79,11 @@ pub struct Tables {
     free: Vec<u32>,
     resting: Vec<u32>,
     next_slot: u32,
+    /// Slots a previous run gave to members (restored from the pinned
+    /// tables): a member with one of these ids gets its slot back.
+    reserved: BTreeMap<String, u32>,
+    /// Interface slots of a previous run, by name.
+    reserved_ifaces: BTreeMap<String, u32>,
     pending: Changes,
 }
 
@@ -96,7 +101,41 @@ impl Tables {
             free: Vec::new(),
             resting: Vec::new(),
             next_slot: 0,
+            reserved: BTreeMap::new(),
+            reserved_ifaces: BTreeMap::new(),
             pending: Changes::default(),
+        }
+    }
+
+    /// Empty tables that give members and interfaces back the slots a
+    /// previous run gave them, so their counters carry on. Slots of members
+    /// that do not come back are freed at the first [`Tables::take_changes`]
+    /// or [`Tables::full_state`], and zeroed when reused.
+    pub fn with_slots(
+        max_members: u32,
+        route_groups: u32,
+        members: BTreeMap<String, u32>,
+        ifaces: BTreeMap<String, u32>,
+    ) -> Self {
+        let mut t = Tables::new(max_members, route_groups);
+        t.reserved = members
+            .into_iter()
+            .filter(|(_, slot)| *slot < max_members)
+            .collect();
+        t.reserved_ifaces = ifaces
+            .into_iter()
+            .filter(|(_, slot)| *slot > 0 && *slot < MAX_IFACES)
+            .collect();
+        t
+    }
+
+    /// Releases reserved slots no member came back for.
+    fn release_reserved(&mut self) {
+        let reserved = std::mem::take(&mut self.reserved);
+        for (_, slot) in reserved {
+            if !self.by_slot.contains_key(&slot) {
+                self.resting.push(slot);
+            }
         }
     }
 
@@ -157,7 +196,10 @@ impl Tables {
         for (name, info) in wanted {
             let slot = match self.ifaces.get(&name) {
                 Some(i) => i.slot,
-                None => self.free_iface_slot()?,
+                None => match self.reserved_ifaces.get(&name) {
+                    Some(s) if !self.ifaces.values().any(|i| i.slot == *s) => *s,
+                    _ => self.free_iface_slot()?,
+                },
             };
             self.ifaces
                 .insert(name.clone(), Interface { name, slot, info });
@@ -167,7 +209,8 @@ impl Tables {
     }
 
     fn free_iface_slot(&self) -> Result<u32, TablesError> {
-        let used: BTreeSet<u32> = self.ifaces.values().map(|i| i.slot).collect();
+        let mut used: BTreeSet<u32> = self.ifaces.values().map(|i| i.slot).collect();
+        used.extend(self.reserved_ifaces.values());
         (1..MAX_IFACES)
             .find(|s| !used.contains(s))
             .ok_or(TablesError::TooManyInterfaces)
@@ -276,6 +319,7 @@ impl Tables {
         }
         self.attach(attach_key(iface, m), slot);
         self.pending.members.insert(slot, member_info(iface, m));
+        self.pending.ids.insert(slot, Some(m.id.clone()));
         self.by_slot.insert(slot, m.id.clone());
         self.members.insert(
             m.id.clone(),
@@ -301,6 +345,7 @@ impl Tables {
             e.slot,
         );
         self.pending.members.insert(e.slot, MemberInfo::default());
+        self.pending.ids.insert(e.slot, None);
         self.by_slot.remove(&e.slot);
         self.resting.push(e.slot);
         Ok(())
@@ -358,16 +403,26 @@ impl Tables {
     }
 
     fn alloc_slot(&mut self, id: &str) -> Result<u32, TablesError> {
-        let slot = if let Some(s) = self.free.pop() {
-            s
-        } else if self.next_slot < self.max_members {
-            self.next_slot += 1;
-            self.next_slot - 1
-        } else {
-            return Err(TablesError::SlotsExhausted {
-                member: id.to_string(),
-                max: self.max_members,
-            });
+        if let Some(slot) = self.reserved.remove(id) {
+            // Its counters carry on from the previous run.
+            return Ok(slot);
+        }
+        let taken: BTreeSet<u32> = self.reserved.values().copied().collect();
+        let slot = loop {
+            let s = if let Some(s) = self.free.pop() {
+                s
+            } else if self.next_slot < self.max_members {
+                self.next_slot += 1;
+                self.next_slot - 1
+            } else {
+                return Err(TablesError::SlotsExhausted {
+                    member: id.to_string(),
+                    max: self.max_members,
+                });
+            };
+            if !taken.contains(&s) {
+                break s;
+            }
         };
         self.pending.zero_counters.insert(slot);
         Ok(slot)
@@ -399,6 +454,7 @@ impl Tables {
     /// Takes what changed since the last call. Slots freed before the
     /// previous call become reusable.
     pub fn take_changes(&mut self) -> Changes {
+        self.release_reserved();
         self.free.append(&mut self.resting);
         let mut c = std::mem::take(&mut self.pending);
         c.routes = self.routes.take_dirty().into_iter().collect();
@@ -407,24 +463,30 @@ impl Tables {
         c
     }
 
-    /// Everything, as changes from empty tables (for a fresh datapath).
-    pub fn full_changes(&mut self) -> Changes {
-        let mut c = self.take_changes();
+    /// Everything the tables hold, for [`crate::datapath::Datapath::apply_full`]
+    /// (a fresh datapath, or one restored from pins). Takes the pending
+    /// changes too.
+    pub fn full_state(&mut self) -> FullState {
+        let c = self.take_changes();
+        let mut full = FullState {
+            routes: self.routes.entries().to_vec(),
+            zero_counters: c.zero_counters,
+            uplinks: c.uplinks,
+            ..FullState::default()
+        };
         for e in self.members.values() {
             let iface = iface_slot_of(&self.ifaces, &e.member);
-            c.members.insert(e.slot, member_info(iface, &e.member));
+            full.members.insert(e.slot, member_info(iface, &e.member));
+            full.ids.insert(e.slot, e.member.id.clone());
         }
-        for (i, v) in self.routes.entries().iter().enumerate() {
-            if *v != route::EMPTY {
-                c.routes.insert(i as u32, *v);
-            }
+        for (key, set) in &self.attachments {
+            let v = match set.len() {
+                1 => *set.iter().next().expect("one element"),
+                _ => ATTACH_SHARED,
+            };
+            full.attachments.insert(*key, v);
         }
-        for key in self.attachments.keys().copied().collect::<Vec<_>>() {
-            self.mark_attachment(key);
-        }
-        let attachments = std::mem::take(&mut self.pending.attachments);
-        c.attachments.extend(attachments);
-        c
+        full
     }
 
     /// Member slot of `id`.

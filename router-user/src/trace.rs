@@ -146,8 +146,7 @@ impl Tracer {
             datapath.set_iface(iface.slot, name, &iface.info, None)?;
             ifindexes.insert(name.clone(), iface.info.ifindex);
         }
-        let changes = tables.full_changes();
-        datapath.apply(&changes)?;
+        datapath.apply_full(&tables.full_state())?;
         Ok(Tracer {
             datapath,
             tables,

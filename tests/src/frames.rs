@@ -26,7 +26,13 @@ pub fn mac(s: &str) -> [u8; 6] {
 }
 
 /// An Ethernet frame: MACs, tags as (TPID, VLAN id), EtherType, payload.
-pub fn ether(dst: [u8; 6], src: [u8; 6], tags: &[(u16, u16)], ethertype: u16, payload: &[u8]) -> Vec<u8> {
+pub fn ether(
+    dst: [u8; 6],
+    src: [u8; 6],
+    tags: &[(u16, u16)],
+    ethertype: u16,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut f = Vec::with_capacity(14 + 4 * tags.len() + payload.len());
     f.extend_from_slice(&dst);
     f.extend_from_slice(&src);

@@ -81,7 +81,7 @@ impl Harness {
             max_members: config.datapath.max_members,
             route_groups: config.datapath.route_groups(),
         };
-        let changes = tables.full_changes();
+        let full = tables.full_state();
         let mut ifindex = BTreeMap::new();
         let mut slots = BTreeMap::new();
         let mut load = |mode| {
@@ -92,7 +92,7 @@ impl Harness {
                 ifindex.insert(name.clone(), iface.info.ifindex);
                 slots.insert(name.clone(), iface.slot);
             }
-            dp.apply(&changes).expect("tables apply");
+            dp.apply_full(&full).expect("tables apply");
             dp
         };
         let forward = load(Mode::Forward);
@@ -125,17 +125,30 @@ impl Harness {
         }
     }
 
-    fn all_counters(&self) -> (BTreeMap<String, [u64; reason::COUNT as usize]>, BTreeMap<String, MemberCounters>) {
+    fn all_counters(
+        &self,
+    ) -> (
+        BTreeMap<String, [u64; reason::COUNT as usize]>,
+        BTreeMap<String, MemberCounters>,
+    ) {
         let ifaces = self
             .slots
             .iter()
-            .map(|(n, s)| (n.clone(), self.forward.iface_counters(*s).expect("iface counters")))
+            .map(|(n, s)| {
+                (
+                    n.clone(),
+                    self.forward.iface_counters(*s).expect("iface counters"),
+                )
+            })
             .collect();
         let members = self
             .tables
             .members()
             .map(|(id, slot, _)| {
-                (id.to_string(), self.forward.member_counters(slot).expect("member counters"))
+                (
+                    id.to_string(),
+                    self.forward.member_counters(slot).expect("member counters"),
+                )
             })
             .collect();
         (ifaces, members)
@@ -194,7 +207,9 @@ impl Harness {
                 .map(|(_, c)| *c)
                 .unwrap_or_default();
             if got != want {
-                errors.push(format!("member {id} counters moved by {got:?} (expected {want:?})"));
+                errors.push(format!(
+                    "member {id} counters moved by {got:?} (expected {want:?})"
+                ));
             }
         }
         // The tracer's instance agrees, says why, and counts nothing.
