@@ -1,7 +1,7 @@
 //! The command line of `collecte`.
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 /// collecte: the XDP fast path of an associative ISP's collection router.
 #[derive(Debug, Parser)]
@@ -30,6 +30,19 @@ pub enum Command {
         #[arg(long, value_name = "LEVEL")]
         log_level: Option<String>,
     },
+    /// Take the fast path away: detach the XDP program from every interface
+    /// and remove the pinned tables and counters under the configuration's
+    /// pin_dir. (SIGTERM alone leaves the datapath forwarding with its last
+    /// tables, so that a restart or upgrade never interrupts the members.)
+    /// Stop the daemon first.
+    Stop {
+        /// The TOML configuration (for [datapath] pin_dir).
+        #[arg(long, short, value_name = "FILE", default_value = "/etc/collecte/collecte.toml")]
+        config: PathBuf,
+        /// Required: detaching interrupts the fast path.
+        #[arg(long, required = true)]
+        detach: bool,
+    },
     /// Check a configuration file and print what it declares.
     Check {
         /// The TOML configuration.
@@ -54,5 +67,89 @@ pub enum Command {
         /// Save the frames as the program left them.
         #[arg(long, value_name = "OUT.pcap")]
         write: Option<PathBuf>,
+    },
+    /// Manage the members of a running collecte through its provisioning
+    /// API ([api] in its configuration). Members of the configuration file
+    /// can be listed and shown, not changed.
+    Member(MemberArgs),
+}
+
+/// `collecte member`: where the API is, and what to do.
+#[derive(Debug, Args)]
+pub struct MemberArgs {
+    /// The API: http://ADDRESS:PORT, or unix:/PATH for a Unix socket.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        default_value = "http://127.0.0.1:9571"
+    )]
+    pub api: String,
+    /// The file holding the API's bearer token.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        default_value = "/etc/collecte/api.token"
+    )]
+    pub token_file: PathBuf,
+    /// Print the API's JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: MemberCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// List every member: ID, origin (config or api), counter slot, attachment
+    /// and prefixes.
+    List,
+    /// Show one member.
+    Show {
+        /// The member's id.
+        id: String,
+    },
+    /// Create or replace an API member. The member is replaced whole: give
+    /// every field it should have, as flags or as a file.
+    Set {
+        /// The member's id.
+        id: String,
+        /// Its [[access]] interface.
+        #[arg(long, value_name = "IFACE")]
+        interface: Option<String>,
+        /// Outer VLAN tag (802.1ad); needs --c-vlan.
+        #[arg(long, value_name = "VLAN")]
+        s_vlan: Option<u16>,
+        /// Inner VLAN tag, or the single 802.1Q tag.
+        #[arg(long, value_name = "VLAN")]
+        c_vlan: Option<u16>,
+        /// The member's CPE MAC.
+        #[arg(long, value_name = "MAC")]
+        mac: Option<String>,
+        /// A prefix of the member (repeat for several).
+        #[arg(long, value_name = "PREFIX")]
+        prefix: Vec<String>,
+        /// The member as a JSON or TOML file (a [[member]] table's fields),
+        /// instead of the flags.
+        #[arg(
+            long,
+            value_name = "FILE",
+            conflicts_with_all = ["interface", "s_vlan", "c_vlan", "mac", "prefix"]
+        )]
+        file: Option<PathBuf>,
+    },
+    /// Delete an API member.
+    Delete {
+        /// The member's id.
+        id: String,
+    },
+    /// Replace every API member with those of FILE: JSON ({"members": [...]}
+    /// or a list) or TOML ([[member]] tables). Members absent from FILE are
+    /// deleted; unchanged ones keep their counters.
+    Sync {
+        /// The members.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
     },
 }

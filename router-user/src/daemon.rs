@@ -9,7 +9,9 @@
 //! - SIGTERM / SIGINT: detach and exit.
 //!
 //! The metrics server reads counters under the same mutex; a scrape never
-//! touches the packets' path.
+//! touches the packets' path. So does the provisioning API ([`crate::api`]),
+//! whose writes go through [`Router::provision`]; the members it adds are
+//! kept in the state file ([`crate::state`]) and restored at start.
 use std::{
     collections::{BTreeMap, BTreeSet},
     net::IpAddr,
@@ -25,10 +27,11 @@ use tracing::{debug, error, info, warn};
 
 use crate::{
     config::{Config, ConfigError, XdpMode},
-    datapath::{Changes, Datapath, DatapathError, Mode, Sizing},
+    datapath::{Changes, Datapath, DatapathError, LoadOptions, Mode, Sizing},
     members::{Tables, TablesError},
     metrics,
     neighbors::{self, NeighborError, Snapshot},
+    state::{Op, Outcome, Provisioning, StateError, WriteError},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +52,14 @@ pub enum DaemonError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "[datapath] pin_dir {0} is not on a bpffs mount; mount one (mount -t bpf bpf /sys/fs/bpf) or choose a pin_dir inside one"
+    )]
+    NotBpffs(PathBuf),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Api(#[from] crate::api::StartError),
     #[error("cannot install signal handlers: {0}")]
     Signals(#[source] std::io::Error),
     #[error(
@@ -74,6 +85,11 @@ pub struct Router {
     uplinks: (u32, u32),
     /// Gateways already reported as unresolved.
     unresolved: BTreeSet<IpAddr>,
+    /// The next apply writes the tables whole (start, restart over pins).
+    full: bool,
+    /// The members added through the API, persisted, and the validator of
+    /// the whole member set.
+    provisioning: Provisioning,
 }
 
 impl Router {
@@ -136,10 +152,17 @@ impl Router {
         let gateways = self.gateway_macs(system);
         let mut next = self.tables.clone();
         next.set_interfaces(&self.config, &system.links, &gateways)?;
-        next.sync(&self.config.members)?;
+        next.sync(&self.provisioning.all_members(&self.config))?;
         next.set_locals(&system.addresses)?;
         self.tables = next;
         self.install_interfaces()?;
+        if self.full {
+            let full = self.tables.full_state();
+            self.datapath.apply_full(&full)?;
+            self.uplinks = full.uplinks;
+            self.full = false;
+            return Ok(());
+        }
         let changes = self.tables.take_changes();
         self.apply(changes)
     }
@@ -192,7 +215,11 @@ impl Router {
             }
             let attached_at = self.attached.get(name).map(|(i, _)| *i);
             if attached_at != Some(iface.info.ifindex) {
-                self.detach(name);
+                // A link of ours on an old ifindex goes; a pinned link of a
+                // previous run is taken over by `attach`.
+                if attached_at.is_some() {
+                    self.detach(name);
+                }
                 let link = self.attach(name)?;
                 self.attached
                     .insert(name.clone(), (iface.info.ifindex, link));
@@ -220,19 +247,12 @@ impl Router {
         }
     }
 
+    /// Detaches the program from an interface (removed from the
+    /// configuration, or gone), pinned link included.
     fn detach(&mut self, name: &str) {
-        if let Some((_, link)) = self.attached.remove(name)
-            && let Err(e) = self.datapath.detach(link)
-        {
+        let link = self.attached.remove(name).map(|(_, l)| l);
+        if let Err(e) = self.datapath.detach_pinned(name, link) {
             warn!(interface = %name, error = %e, "cannot detach the XDP program");
-        }
-    }
-
-    /// Detaches the program from every interface.
-    pub fn shutdown(&mut self) {
-        for name in self.attached.keys().cloned().collect::<Vec<_>>() {
-            self.detach(&name);
-            info!(interface = %name, "XDP program detached");
         }
     }
 
@@ -255,18 +275,56 @@ impl Router {
                 });
             }
         }
+        // The new file must not conflict with the API members.
+        let checked = self.provisioning.check_config(&new)?;
         let previous = std::mem::replace(&mut self.config, new);
         if let Err(e) = self.sync(system) {
             self.config = previous;
             return Err(e);
         }
+        self.provisioning.accept(checked);
         Ok(())
+    }
+}
+
+/// The provisioning API's access to the router (see [`crate::api`]).
+impl Router {
+    /// Validates, computes, persists and applies an API write, in that
+    /// order; on error before the apply, nothing has changed.
+    pub(crate) fn provision(&mut self, op: Op) -> Result<Outcome, WriteError> {
+        let (tables, outcome) = self.provisioning.write(op, &self.config, &self.tables)?;
+        if let Some(tables) = tables {
+            self.tables = tables;
+            let changes = self.tables.take_changes();
+            self.apply(changes)
+                .map_err(|e| WriteError::Datapath(e.to_string()))?;
+        }
+        Ok(outcome)
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub(crate) fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    pub(crate) fn provisioning(&self) -> &Provisioning {
+        &self.provisioning
+    }
+
+    /// Interfaces the program is attached to.
+    pub(crate) fn attached_count(&self) -> usize {
+        self.attached.len()
     }
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
     let config = Config::from_file(config_path)?;
+    let provisioning = Provisioning::load(&config)?;
+    let api = crate::api::prepare(&config.api).await?;
     let (handle, mut events) = neighbors::connect()?;
     let system = neighbors::snapshot(&handle).await?;
     for name in config
@@ -283,21 +341,37 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
         max_members: config.datapath.max_members,
         route_groups: config.datapath.route_groups(),
     };
-    let datapath = Datapath::load(sizing, Mode::Forward)?;
+    let pin_dir = config.datapath.pin_dir.clone();
+    check_bpffs(&pin_dir)?;
+    let datapath = Datapath::load_with(&LoadOptions {
+        sizing,
+        mode: Mode::Forward,
+        pin_dir: Some(pin_dir.clone()),
+    })?;
+    let tables = if datapath.reused() {
+        let (members, ifaces) = datapath.recorded_slots();
+        info!(
+            pin_dir = %pin_dir.display(),
+            members = members.len(),
+            "taking over the pinned datapath: counters carry on, forwarding never stopped"
+        );
+        Tables::with_slots(sizing.max_members, sizing.route_groups, members, ifaces)
+    } else {
+        Tables::new(sizing.max_members, sizing.route_groups)
+    };
     let listen = config.metrics.listen;
     let mut router = Router {
-        tables: Tables::new(sizing.max_members, sizing.route_groups),
+        tables,
         config,
         datapath,
         installed: BTreeMap::new(),
         attached: BTreeMap::new(),
         uplinks: (0, 0),
         unresolved: BTreeSet::new(),
+        full: true,
+        provisioning,
     };
-    if let Err(e) = router.sync(&system) {
-        router.shutdown();
-        return Err(e);
-    }
+    router.sync(&system)?;
     info!(
         members = router.tables.len(),
         interfaces = router.attached.len(),
@@ -310,15 +384,10 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
             addr: listen,
             source,
         });
-    let listener = match listener {
-        Ok(l) => l,
-        Err(e) => {
-            lock(&router).shutdown();
-            return Err(e);
-        }
-    };
+    let listener = listener?;
     info!(url = %format!("http://{listen}/metrics"), "serving metrics");
     let server = tokio::spawn(serve_metrics(listener, router.clone()));
+    let api = api.map(|a| a.spawn(router.clone()));
 
     let signals = (|| {
         Ok::<_, std::io::Error>((
@@ -327,13 +396,7 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
             signal(SignalKind::interrupt())?,
         ))
     })();
-    let (mut hup, mut term, mut int) = match signals {
-        Ok(s) => s,
-        Err(e) => {
-            lock(&router).shutdown();
-            return Err(DaemonError::Signals(e));
-        }
-    };
+    let (mut hup, mut term, mut int) = signals.map_err(DaemonError::Signals)?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut ticks: u64 = 0;
     let mut needs_resolution = true;
@@ -346,6 +409,10 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
             _ = hup.recv() => {
                 info!(config = %config_path.display(), "SIGHUP: reloading the configuration");
                 reload(&router, config_path, &handle).await;
+                if let Some(api) = &api {
+                    let config = lock(&router).config().api.clone();
+                    api.reload(&config);
+                }
             }
             Some(()) = events.recv() => {
                 // Let a burst of events settle, then resync once.
@@ -364,7 +431,35 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
         }
     }
     server.abort();
-    lock(&router).shutdown();
+    if let Some(api) = api {
+        api.stop();
+    }
+    info!(
+        pin_dir = %pin_dir.display(),
+        "the datapath keeps forwarding with its last tables; `collecte stop --detach` removes it"
+    );
+    Ok(())
+}
+
+/// bpffs's magic number (`statfs`).
+const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
+
+/// Pins only work on bpffs: say so clearly rather than fail obscurely.
+fn check_bpffs(pin_dir: &Path) -> Result<(), DaemonError> {
+    let mut dir = pin_dir.to_path_buf();
+    while !dir.exists() {
+        match dir.parent() {
+            Some(p) => dir = p.to_path_buf(),
+            None => break,
+        }
+    }
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap_or_default();
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a NUL-terminated path and `st` a valid out-pointer.
+    let rc = unsafe { libc::statfs(c.as_ptr(), &mut st) };
+    if rc != 0 || st.f_type as i64 != BPF_FS_MAGIC {
+        return Err(DaemonError::NotBpffs(pin_dir.to_path_buf()));
+    }
     Ok(())
 }
 

@@ -940,6 +940,39 @@ fn map_info(map: &aya::maps::Map) -> Result<aya::maps::MapInfo, MapError> {
     data.info()
 }
 
+/// Removes everything a daemon pinned under `pin_dir`: the XDP links (which
+/// detaches the program from the interfaces once no process holds them) and
+/// the maps. Returns what it removed.
+pub fn remove_pins(pin_dir: &std::path::Path) -> Result<Vec<PathBuf>, DatapathError> {
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| DatapathError::PinDir { path, source }
+    };
+    let mut removed = Vec::new();
+    if !pin_dir.exists() {
+        return Ok(removed);
+    }
+    let links = pin_dir.join("links");
+    if links.exists() {
+        for e in std::fs::read_dir(&links).map_err(io(&links))? {
+            let path = e.map_err(io(&links))?.path();
+            std::fs::remove_file(&path).map_err(io(&path))?;
+            removed.push(path);
+        }
+        std::fs::remove_dir(&links).map_err(io(&links))?;
+    }
+    let names = PINNED_MAPS.iter().chain(&["MEMBER_IDS", "IFACE_NAMES"]);
+    for name in names {
+        let path = pin_dir.join(name);
+        if path.exists() {
+            std::fs::remove_file(&path).map_err(io(&path))?;
+            removed.push(path);
+        }
+    }
+    let _ = std::fs::remove_dir(pin_dir);
+    Ok(removed)
+}
+
 fn slot_name(s: &str) -> SlotName {
     let mut n = SlotName::default();
     let b = s.as_bytes();

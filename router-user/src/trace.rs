@@ -21,7 +21,7 @@ use router_common::{TraceVerdict, reason};
 
 use crate::{
     config::Config,
-    datapath::{Datapath, DatapathError, Mode, Sizing, action},
+    datapath::{Datapath, DatapathError, LoadOptions, Mode, Sizing, action},
     members::{Tables, TablesError},
     neighbors::{LinkInfo, Snapshot},
 };
@@ -96,11 +96,16 @@ impl std::fmt::Display for TraceLine {
 /// tables.
 pub struct Tracer {
     datapath: Datapath,
-    tables: Tables,
     /// Interface name -> the ifindex the tracer uses for it.
     ifindexes: BTreeMap<String, u32>,
+    /// Interface slot -> name.
+    iface_names: BTreeMap<u32, String>,
+    /// Member slot -> id.
+    member_ids: BTreeMap<u32, String>,
     /// Interfaces that do not exist here and got a made-up description.
     pub synthetic: Vec<(String, LinkInfo)>,
+    /// The tables are the running daemon's (pinned), not built here.
+    pub live: bool,
 }
 
 /// Ifindexes given to interfaces absent from this machine: far above real
@@ -121,7 +126,36 @@ pub fn synthetic_link(slot: u32) -> LinkInfo {
 impl Tracer {
     /// Builds the tables of `config` with the interfaces and addresses of
     /// `system` (interfaces it lacks get [`synthetic_link`]s).
+    ///
+    /// When a daemon has pinned its tables under the configuration's
+    /// `pin_dir`, the tracer reads those live tables instead (never writing
+    /// them, never counting).
     pub fn new(config: &Config, system: &Snapshot) -> Result<Self, TraceError> {
+        let sizing = Sizing {
+            max_members: config.datapath.max_members,
+            route_groups: config.datapath.route_groups(),
+        };
+        let pin_dir = &config.datapath.pin_dir;
+        if pin_dir.join("GLOBALS").exists() {
+            let datapath = Datapath::load_with(&LoadOptions {
+                sizing,
+                mode: Mode::Trace,
+                pin_dir: Some(pin_dir.clone()),
+            })?;
+            let (members, ifaces) = datapath.recorded_slots();
+            let ifindexes = ifaces
+                .keys()
+                .filter_map(|n| system.links.get(n).map(|l| (n.clone(), l.ifindex)))
+                .collect();
+            return Ok(Tracer {
+                datapath,
+                ifindexes,
+                iface_names: ifaces.into_iter().map(|(n, s)| (s, n)).collect(),
+                member_ids: members.into_iter().map(|(n, s)| (s, n)).collect(),
+                synthetic: Vec::new(),
+                live: true,
+            });
+        }
         let mut links = system.links.clone();
         let gateways: BTreeMap<IpAddr, [u8; 6]> = BTreeMap::new();
         // Slots first, to derive synthetic descriptions from them.
@@ -136,22 +170,26 @@ impl Tracer {
         }
         let mut tables = Tables::from_config(config, &links, &gateways)?;
         tables.set_locals(&system.addresses)?;
-        let sizing = Sizing {
-            max_members: config.datapath.max_members,
-            route_groups: config.datapath.route_groups(),
-        };
         let mut datapath = Datapath::load(sizing, Mode::Trace)?;
         let mut ifindexes = BTreeMap::new();
+        let mut iface_names = BTreeMap::new();
         for (name, iface) in tables.interfaces() {
             datapath.set_iface(iface.slot, name, &iface.info, None)?;
             ifindexes.insert(name.clone(), iface.info.ifindex);
+            iface_names.insert(iface.slot, name.clone());
         }
         datapath.apply_full(&tables.full_state())?;
+        let member_ids = tables
+            .members()
+            .map(|(id, slot, _)| (slot, id.to_string()))
+            .collect();
         Ok(Tracer {
             datapath,
-            tables,
             ifindexes,
+            iface_names,
+            member_ids,
             synthetic,
+            live: false,
         })
     }
 
@@ -169,20 +207,14 @@ impl Tracer {
         let (result, verdict) = self.datapath.run(frame, ifindex)?;
         let v: TraceVerdict = verdict.unwrap_or_default();
         let egress = (result.action == action::REDIRECT)
-            .then(|| {
-                self.tables
-                    .interfaces()
-                    .values()
-                    .find(|i| i.slot == v.egress)
-                    .map(|i| i.name.clone())
-            })
+            .then(|| self.iface_names.get(&v.egress).cloned())
             .flatten();
         Ok(TraceLine {
             number,
             action: result.action,
             reason: v.reason,
             egress,
-            member: self.tables.id(v.member).map(str::to_string),
+            member: self.member_ids.get(&v.member).cloned(),
             frame: result.frame,
         })
     }
@@ -243,11 +275,6 @@ impl Tracer {
             w.into_writer().flush().map_err(io(path))?;
         }
         Ok(lines)
-    }
-
-    /// The tracer's tables, to name members and interfaces.
-    pub fn tables(&self) -> &Tables {
-        &self.tables
     }
 
     /// The tracer's program instance.
