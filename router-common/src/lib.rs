@@ -289,7 +289,7 @@ const _: () = assert!(core::mem::size_of::<AttachKey>() == 8);
 const _: () = assert!(route::FIRST_GROUP == 512);
 const _: () = assert!(core::mem::size_of::<RouteChunk>() == 64);
 const _: () = assert!(core::mem::size_of::<SlotName>() == 64);
-const _: () = assert!(route::GROUP_ENTRIES % route::CHUNK == 0);
+const _: () = assert!(route::GROUP_ENTRIES.is_multiple_of(route::CHUNK));
 
 #[cfg(feature = "user")]
 mod pod {
