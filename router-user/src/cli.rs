@@ -13,9 +13,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the router: load and attach the XDP program, keep its tables in
-    /// step with the configuration and the kernel, serve metrics. SIGHUP
-    /// reloads the configuration; SIGTERM or SIGINT detaches and exits.
+    /// Run the router: load (or take over) the pinned XDP program and tables,
+    /// attach it, keep its tables in step with the configuration, the API and
+    /// the kernel, serve metrics. SIGHUP reloads the configuration; SIGTERM
+    /// or SIGINT exit and leave the datapath forwarding with its last tables
+    /// (`collecte stop --detach` removes it).
     Run {
         /// The TOML configuration.
         #[arg(

@@ -6,7 +6,9 @@
 //! - a 1 s tick while a gateway is unresolved (the kernel is asked to
 //!   resolve it), and a 30 s safety resync;
 //! - SIGHUP: reload the configuration, apply only the difference;
-//! - SIGTERM / SIGINT: detach and exit.
+//! - SIGTERM / SIGINT: exit, leaving the pinned datapath forwarding with its
+//!   last tables (a restart takes it over; `collecte stop --detach` removes
+//!   it).
 //!
 //! The metrics server reads counters under the same mutex; a scrape never
 //! touches the packets' path. So does the provisioning API ([`crate::api`]),

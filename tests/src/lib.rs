@@ -4,9 +4,13 @@
 //! Every test that needs the kernel runs in a namespace of its own
 //! ([`Netns`]), created when the test starts and removed when it ends, so
 //! tests run in parallel without seeing each other.
+pub mod api;
+pub mod daemon;
 pub mod frames;
 pub mod harness;
 pub mod netns;
+pub mod tagged;
+pub mod topology;
 
 pub use netns::Netns;
 

@@ -39,7 +39,13 @@ impl Netns {
         let original = File::open("/proc/thread-self/ns/net").expect("open own netns");
         let target = File::open(format!("/run/netns/{}", self.name)).expect("open netns");
         let rc = unsafe { libc::setns(target.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns into {}: {}", self.name, std::io::Error::last_os_error());
+        assert_eq!(
+            rc,
+            0,
+            "setns into {}: {}",
+            self.name,
+            std::io::Error::last_os_error()
+        );
         self.original = Some(original);
     }
 
@@ -61,7 +67,9 @@ impl Netns {
 
     /// Creates a veth pair `a` (here) and `b` (here too), with MACs, up.
     pub fn veth(&self, a: &str, a_mac: &str, b: &str, b_mac: &str) {
-        self.ip(&["link", "add", a, "address", a_mac, "type", "veth", "peer", "name", b, "address", b_mac]);
+        self.ip(&[
+            "link", "add", a, "address", a_mac, "type", "veth", "peer", "name", b, "address", b_mac,
+        ]);
         self.ip(&["link", "set", a, "up"]);
         self.ip(&["link", "set", b, "up"]);
     }
@@ -72,7 +80,9 @@ impl Drop for Netns {
         if let Some(original) = self.original.take() {
             unsafe { libc::setns(original.as_raw_fd(), libc::CLONE_NEWNET) };
         }
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
     }
 }
 

@@ -93,7 +93,10 @@ impl MemberSpec {
         match (self.s_vlan, self.c_vlan) {
             (0, 0) => vec![],
             (0, c) => vec![(crate::frames::ETH_P_8021Q, c)],
-            (s, c) => vec![(crate::frames::ETH_P_8021AD, s), (crate::frames::ETH_P_8021Q, c)],
+            (s, c) => vec![
+                (crate::frames::ETH_P_8021AD, s),
+                (crate::frames::ETH_P_8021Q, c),
+            ],
         }
     }
 
@@ -210,6 +213,38 @@ pub struct Topology {
     pub alice: Netns,
     /// The trunk behind acc1, where the tagged members' raw sockets live.
     pub trunk: Netns,
+    /// The site's own bpffs, for the daemon's pins.
+    pub bpffs: Bpffs,
+}
+
+/// A bpffs instance of its own, mounted in the root mount namespace under
+/// /tmp, unmounted and removed on drop.
+///
+/// `ip netns exec` gives the daemon a mount namespace where /sys is a fresh
+/// sysfs, so /sys/fs/bpf is not a bpffs there; mounts under /tmp made
+/// before it starts are visible, and survive a daemon restart (as pins
+/// must). Each site has its own, so parallel daemons never share pins.
+pub struct Bpffs {
+    pub path: std::path::PathBuf,
+}
+
+impl Bpffs {
+    pub fn mount(name: &str) -> Bpffs {
+        let path = std::env::temp_dir().join(format!("{name}.bpffs"));
+        std::fs::create_dir_all(&path).expect("bpffs mount point");
+        run("mount", &["-t", "bpf", "bpf", path.to_str().unwrap()]);
+        Bpffs { path }
+    }
+}
+
+impl Drop for Bpffs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .output();
+        let _ = std::fs::remove_dir(&self.path);
+    }
 }
 
 /// Runs `f` on a fresh thread that has entered namespace `ns`: sockets it
@@ -267,7 +302,10 @@ impl Topology {
         // frames leave it, so nothing else lands on the members' counters.
         sysctl(
             &trunk,
-            &["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"],
+            &[
+                "net.ipv6.conf.all.disable_ipv6=1",
+                "net.ipv6.conf.default.disable_ipv6=1",
+            ],
         );
 
         let a = alice();
@@ -278,17 +316,34 @@ impl Topology {
         ];
         for (here, here_mac, there, there_mac, peer_ns) in pairs {
             router.ip(&[
-                "link", "add", here, "address", here_mac, "type", "veth", "peer", "name", there,
-                "address", there_mac, "netns", peer_ns.name(),
+                "link",
+                "add",
+                here,
+                "address",
+                here_mac,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                there,
+                "address",
+                there_mac,
+                "netns",
+                peer_ns.name(),
             ]);
             router.ip(&["link", "set", here, "up"]);
             peer_ns.ip(&["link", "set", there, "up"]);
             // A frame XDP_REDIRECTed into a veth is delivered only when the
             // peer's NAPI runs: GRO on enables it (kernel >= 5.13).
-            let out = peer_ns.exec("ethtool", &["-K", there, "gro", "on"]);
+            // The hosts also compute their checksums in software, as frames
+            // from a real NIC carry them: a veth hands on CHECKSUM_PARTIAL
+            // packets whose checksum is not filled in yet, which the kernel
+            // fixes when it forwards but an XDP redirect cannot (the peer
+            // would drop UDP and TCP as UdpInCsumErrors / bad segments).
+            let out = peer_ns.exec("ethtool", &["-K", there, "gro", "on", "tx", "off"]);
             assert!(
                 out.status.success(),
-                "ethtool -K {there} gro on: {}",
+                "ethtool -K {there} gro on tx off: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
         }
@@ -311,7 +366,15 @@ impl Topology {
         router.ip(&["route", "add", "default", "via", "192.0.2.1"]);
         router.ip(&["route", "add", "default", "via", "2001:db8::1"]);
         // What the kernel needs to reach alice on the slow path.
-        router.ip(&["route", "add", "198.51.100.7/32", "dev", "acc0", "src", "198.51.100.1"]);
+        router.ip(&[
+            "route",
+            "add",
+            "198.51.100.7/32",
+            "dev",
+            "acc0",
+            "src",
+            "198.51.100.1",
+        ]);
         router.ip(&["route", "add", "2001:db8:1001::/48", "dev", "acc0"]);
         // Member space the kernel cannot reach (the tagged members): answer
         // "unreachable" instead of bouncing it back to the core.
@@ -321,15 +384,33 @@ impl Topology {
         // alice: her addresses, the router as default gateway.
         alice_ns.ip(&["addr", "add", "198.51.100.7/32", "dev", "m0"]);
         alice_ns.ip(&["addr", "add", "2001:db8:1001::7/128", "dev", "m0", "nodad"]);
-        alice_ns.ip(&["route", "add", "198.51.100.1/32", "dev", "m0", "scope", "link"]);
-        alice_ns.ip(&["route", "add", "default", "via", "198.51.100.1", "dev", "m0"]);
+        alice_ns.ip(&[
+            "route",
+            "add",
+            "198.51.100.1/32",
+            "dev",
+            "m0",
+            "scope",
+            "link",
+        ]);
+        alice_ns.ip(&[
+            "route",
+            "add",
+            "default",
+            "via",
+            "198.51.100.1",
+            "dev",
+            "m0",
+        ]);
         alice_ns.ip(&["route", "add", "default", "via", "fe80::1", "dev", "m0"]);
 
+        let bpffs = Bpffs::mount(router.name());
         Topology {
             core,
             router,
             alice: alice_ns,
             trunk,
+            bpffs,
         }
     }
 
@@ -337,9 +418,7 @@ impl Topology {
     pub fn config(&self, settings: &Settings, members: &[MemberSpec]) -> String {
         let mut s = String::new();
         s += "[datapath]\n";
-        // Each test pins under its own directory, so parallel daemons never
-        // share pinned objects.
-        s += &format!("pin_dir = \"/sys/fs/bpf/{}\"\n", self.router.name());
+        s += &format!("pin_dir = \"{}/collecte\"\n", self.bpffs.path.display());
         s += "max_members = 64\nroute_groups = 64\n";
         if let Some(mode) = settings.xdp_mode {
             s += &format!("xdp_mode = \"{mode}\"\n");
@@ -372,7 +451,10 @@ impl Topology {
         let mut ip = snmp.lines().filter(|l| l.starts_with("Ip: "));
         let names: Vec<&str> = ip.next().expect("Ip: names").split_whitespace().collect();
         let values: Vec<&str> = ip.next().expect("Ip: values").split_whitespace().collect();
-        let i = names.iter().position(|n| *n == "ForwDatagrams").expect("ForwDatagrams");
+        let i = names
+            .iter()
+            .position(|n| *n == "ForwDatagrams")
+            .expect("ForwDatagrams");
         let v4 = values[i].parse().expect("ForwDatagrams value");
         let snmp6 = String::from_utf8(self.router.exec("cat", &["/proc/net/snmp6"]).stdout)
             .expect("snmp6 is text");
@@ -380,7 +462,8 @@ impl Topology {
             .lines()
             .find_map(|l| {
                 let mut w = l.split_whitespace();
-                (w.next() == Some("Ip6OutForwDatagrams")).then(|| w.next().unwrap().parse().unwrap())
+                (w.next() == Some("Ip6OutForwDatagrams"))
+                    .then(|| w.next().unwrap().parse().unwrap())
             })
             .expect("Ip6OutForwDatagrams");
         (v4, v6)
@@ -400,7 +483,9 @@ impl Topology {
     /// The router's neighbour entry for `addr` on up0: its MAC when it has
     /// one (any state but FAILED/INCOMPLETE).
     pub fn router_neighbour(&self, addr: IpAddr) -> Option<String> {
-        let out = self.router.ip(&["neigh", "show", "to", &addr.to_string(), "dev", "up0"]);
+        let out = self
+            .router
+            .ip(&["neigh", "show", "to", &addr.to_string(), "dev", "up0"]);
         let line = out.lines().next()?;
         let w: Vec<&str> = line.split_whitespace().collect();
         let i = w.iter().position(|x| *x == "lladdr")?;
@@ -408,21 +493,69 @@ impl Topology {
     }
 }
 
+/// UDP receive errors of namespace `ns` (`Udp:` and `Udp6` InErrors,
+/// RcvbufErrors, InCsumErrors), to tell losses in a host from losses on the
+/// way.
+pub fn udp_errors(ns: &str) -> String {
+    let cat = |f: &str| {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", ns, "cat", f])
+            .output()
+            .expect("ip netns exec cat");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let snmp = cat("/proc/net/snmp");
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp: "));
+    let names: Vec<&str> = udp.next().unwrap_or_default().split_whitespace().collect();
+    let values: Vec<&str> = udp.next().unwrap_or_default().split_whitespace().collect();
+    let mut out: Vec<String> = names
+        .iter()
+        .zip(&values)
+        .filter(|(n, _)| n.contains("Err"))
+        .map(|(n, v)| format!("Udp{n}={v}"))
+        .collect();
+    let snmp6 = cat("/proc/net/snmp6");
+    out.extend(
+        snmp6
+            .lines()
+            .filter(|l| l.starts_with("Udp6") && l.contains("Err"))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join("=")),
+    );
+    out.join(" ")
+}
+
 /// `ping` from namespace `ns`: returns (transmitted, received, output).
 pub fn ping(ns: &Netns, target: IpAddr, count: u32, extra: &[&str]) -> (u32, u32, String) {
     let count_s = count.to_string();
-    let deadline = (count / 50 + 5).to_string();
-    let mut args = vec!["-n", "-c", &count_s, "-i", "0.01", "-W", "1", "-w", &deadline];
+    // Bounded by timeout(1), not -w: with a deadline, ping stops at the
+    // first ICMP error.
+    let bound = (count / 50 + 10).to_string();
+    let mut args = vec![
+        bound.as_str(),
+        "ping",
+        "-n",
+        "-c",
+        &count_s,
+        "-i",
+        "0.01",
+        "-W",
+        "1",
+    ];
     args.extend_from_slice(extra);
     let target_s = target.to_string();
     args.push(&target_s);
-    let out = ns.exec("ping", &args);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let out = ns.exec("timeout", &args);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     let stats = text
         .lines()
         .find(|l| l.contains("packets transmitted"))
-        .unwrap_or_else(|| panic!("ping {target} from {} printed no statistics:\n{text}", ns.name()));
+        .unwrap_or_else(|| {
+            panic!(
+                "ping {target} from {} printed no statistics:\n{text}",
+                ns.name()
+            )
+        });
     let n: Vec<u32> = stats
         .split(',')
         .filter_map(|p| p.split_whitespace().next()?.parse().ok())
@@ -435,6 +568,17 @@ pub fn udp_socket(ns: &str, addr: SocketAddr) -> UdpSocket {
     in_netns(ns, || {
         let s = UdpSocket::bind(addr).unwrap_or_else(|e| panic!("bind {addr} in {ns}: {e}"));
         s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        // Room for bursts while the receiving thread waits for a CPU.
+        let size: libc::c_int = 8 << 20;
+        unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                &size as *const _ as *const libc::c_void,
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
         s
     })
 }
@@ -473,7 +617,10 @@ pub fn send_sequenced(
             match socket.send_to(&buf, dst) {
                 Ok(_) => break,
                 // A full socket or device queue: retry, the flow must not lose.
-                Err(e) if e.kind() == ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS) => {
+                Err(e)
+                    if e.kind() == ErrorKind::WouldBlock
+                        || e.raw_os_error() == Some(libc::ENOBUFS) =>
+                {
                     std::thread::sleep(Duration::from_micros(100))
                 }
                 Err(e) => panic!("send to {dst}: {e}"),
@@ -508,7 +655,9 @@ impl SeqSink {
                         }
                     }
                     Ok(_) => {}
-                    Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {
+                    Err(e)
+                        if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut =>
+                    {
                         if stop2.load(Ordering::Relaxed) && last.elapsed() > idle {
                             break;
                         }

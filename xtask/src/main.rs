@@ -44,6 +44,7 @@ const APT_PACKAGES: &[&str] = &[
     "tcpdump",
     "bpftool",
     "ethtool",
+    "prometheus",
 ];
 const BPF_LINKER_VERSION: &str = "0.13";
 
@@ -55,7 +56,7 @@ fn main() -> anyhow::Result<()> {
         Task::Setup => setup(),
         Task::Build => {
             setup()?;
-            cargo(&["build", "--workspace", "--all-targets"])
+            cargo(&["build", "--all-targets"])
         }
         Task::Test { args } => {
             setup()?;
@@ -116,12 +117,24 @@ fn setup() -> anyhow::Result<()> {
             .args(&missing)
             .env("DEBIAN_FRONTEND", "noninteractive"))?;
     }
-    if !output(Command::new("rustup").args(["component", "list", "--toolchain", "nightly", "--installed"]))
-        .lines()
-        .any(|l| l.starts_with("rust-src"))
+    if !output(Command::new("rustup").args([
+        "component",
+        "list",
+        "--toolchain",
+        "nightly",
+        "--installed",
+    ]))
+    .lines()
+    .any(|l| l.starts_with("rust-src"))
     {
         eprintln!("setup: adding rust-src to the nightly toolchain");
-        run(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))?;
+        run(Command::new("rustup").args([
+            "component",
+            "add",
+            "rust-src",
+            "--toolchain",
+            "nightly",
+        ]))?;
     }
     let linker = output(Command::new("bpf-linker").arg("--version"));
     if !linker.contains(&format!("bpf-linker {BPF_LINKER_VERSION}")) {
@@ -152,13 +165,17 @@ fn mount_bpffs() -> anyhow::Result<()> {
         return Ok(());
     }
     if !succeeds(Command::new("mount").args(["-t", "bpf", "bpf", "/sys/fs/bpf"])) {
-        eprintln!("setup: warning: cannot mount bpffs at /sys/fs/bpf (tests that pin will mount it themselves)");
+        eprintln!(
+            "setup: warning: cannot mount bpffs at /sys/fs/bpf (tests that pin will mount it themselves)"
+        );
     }
     Ok(())
 }
 
 fn test(args: &[String]) -> anyhow::Result<()> {
-    let mut a: Vec<&str> = vec!["test", "--workspace"];
+    // The integration tests run the `collecte` binary: build it first.
+    cargo(&["build", "--bins"])?;
+    let mut a: Vec<&str> = vec!["test"];
     a.extend(args.iter().map(String::as_str));
     cargo(&a)
 }
@@ -166,7 +183,15 @@ fn test(args: &[String]) -> anyhow::Result<()> {
 fn demo(root: &Path) -> anyhow::Result<()> {
     let dir = root.join("target/demo");
     std::fs::create_dir_all(&dir)?;
-    cargo(&["build", "--quiet", "-p", "router-user", "-p", "tests", "--bins"])?;
+    cargo(&[
+        "build",
+        "--quiet",
+        "-p",
+        "router-user",
+        "-p",
+        "tests",
+        "--bins",
+    ])?;
     let bin = root.join("target/debug");
     for ingress in ["core0", "acc0"] {
         let pcap = dir.join(format!("sample-{ingress}.pcap"));
