@@ -26,9 +26,17 @@ enum Task {
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
     },
-    /// Set up, then trace sample traffic through the program with the demo
-    /// configuration.
-    Demo,
+    /// Set up, then run the demo: a router, a core and three members
+    /// (untagged, 802.1Q, QinQ) in namespaces, `collecte run` with
+    /// examples/demo.toml, real traffic, and a per-member table.
+    Demo {
+        /// Seconds of traffic (default 10).
+        #[arg(long)]
+        duration: Option<u64>,
+        /// Leave the site running until Ctrl-C.
+        #[arg(long)]
+        keep: bool,
+    },
 }
 
 /// Debian packages: the LLVM that bpf-linker links against, and the tools
@@ -62,9 +70,16 @@ fn main() -> anyhow::Result<()> {
             setup()?;
             test(&args)
         }
-        Task::Demo => {
+        Task::Demo { duration, keep } => {
             setup()?;
-            demo(&root)
+            let mut args = vec!["--config".to_string(), "examples/demo.toml".to_string()];
+            if let Some(d) = duration {
+                args.extend(["--duration".to_string(), d.to_string()]);
+            }
+            if keep {
+                args.push("--keep".to_string());
+            }
+            demo(&args)
         }
     }
 }
@@ -180,35 +195,9 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     cargo(&a)
 }
 
-fn demo(root: &Path) -> anyhow::Result<()> {
-    let dir = root.join("target/demo");
-    std::fs::create_dir_all(&dir)?;
-    cargo(&[
-        "build",
-        "--quiet",
-        "-p",
-        "router-user",
-        "-p",
-        "tests",
-        "--bins",
-    ])?;
-    let bin = root.join("target/debug");
-    for ingress in ["core0", "acc0"] {
-        let pcap = dir.join(format!("sample-{ingress}.pcap"));
-        let out = dir.join(format!("traced-{ingress}.pcap"));
-        run(Command::new(bin.join("sample-pcap"))
-            .arg("--ingress")
-            .arg(ingress)
-            .arg(&pcap))?;
-        println!("\n== packets arriving on {ingress} ({})", pcap.display());
-        run(Command::new(bin.join("collecte"))
-            .args(["trace", "--config"])
-            .arg(root.join("examples/demo.toml"))
-            .args(["--ingress", ingress])
-            .arg(&pcap)
-            .arg("--write")
-            .arg(&out))?;
-        println!("rewritten frames: {}", out.display());
-    }
-    Ok(())
+fn demo(args: &[String]) -> anyhow::Result<()> {
+    cargo(&["build", "--bins"])?;
+    let mut a: Vec<&str> = vec!["run", "--quiet", "-p", "tests", "--bin", "demo", "--"];
+    a.extend(args.iter().map(String::as_str));
+    cargo(&a)
 }

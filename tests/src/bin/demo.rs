@@ -1,0 +1,278 @@
+//! `cargo xtask demo`: a collection router in network namespaces, with a
+//! core and three members (untagged, 802.1Q, QinQ), real traffic through
+//! `collecte run --config examples/demo.toml`, and a per-member table read
+//! from its metrics.
+//!
+//! Everything it creates (namespaces, the bpffs mount, the daemon, its pins)
+//! is removed on exit, after a failure or Ctrl-C too.
+use std::{
+    net::{IpAddr, SocketAddr},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use tests::{
+    daemon::{Metrics, binary, scrape},
+    frames::ipv4_udp,
+    tagged::TaggedMember,
+    topology::{Topology, alice, bob, carol, plan, udp_socket},
+};
+
+/// Where examples/demo.toml pins the datapath; the demo mounts a bpffs of
+/// its own there.
+const DEMO_BPFFS: &str = "/run/collecte-demo";
+const METRICS: &str = "127.0.0.1:9570";
+
+struct Options {
+    config: PathBuf,
+    duration: Duration,
+    keep: bool,
+}
+
+fn options() -> anyhow::Result<Options> {
+    let mut o = Options {
+        config: PathBuf::from("examples/demo.toml"),
+        duration: Duration::from_secs(10),
+        keep: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--config" => o.config = args.next().context("--config FILE")?.into(),
+            "--duration" => {
+                let s = args.next().context("--duration SECONDS")?;
+                o.duration = Duration::from_secs(s.parse().context("--duration SECONDS")?);
+            }
+            "--keep" => o.keep = true,
+            other => bail!("unknown argument {other}; usage: demo [--config FILE] [--duration SECONDS] [--keep]"),
+        }
+    }
+    Ok(o)
+}
+
+/// Ctrl-C and SIGTERM set `stop` instead of killing the process, so that the
+/// cleanup always runs.
+fn catch_signals() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    // SAFETY: a signal mask set before any other thread starts, and a thread
+    // that waits for those signals synchronously.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        let flag = stop.clone();
+        thread::spawn(move || {
+            let mut sig = 0;
+            libc::sigwait(&set, &mut sig);
+            eprintln!("\ndemo: stopping and cleaning up");
+            flag.store(true, Ordering::SeqCst);
+        });
+    }
+    stop
+}
+
+/// The bpffs mount and the daemon: stopped, detached and unmounted on drop.
+struct Router {
+    child: Option<Child>,
+    config: PathBuf,
+    log: PathBuf,
+}
+
+impl Router {
+    fn start(ns: &str, config: &Path, log: &Path) -> anyhow::Result<Router> {
+        std::fs::create_dir_all(DEMO_BPFFS)?;
+        let mounted = std::fs::read_to_string("/proc/mounts")?
+            .lines()
+            .any(|l| l.split_whitespace().nth(1) == Some(DEMO_BPFFS));
+        if !mounted {
+            let ok = Command::new("mount")
+                .args(["-t", "bpf", "bpf", DEMO_BPFFS])
+                .status()?
+                .success();
+            if !ok {
+                bail!("cannot mount a bpffs at {DEMO_BPFFS}");
+            }
+        }
+        let logfile = std::fs::File::create(log)?;
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .arg(binary())
+            .args(["run", "--config"])
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(logfile.try_clone()?)
+            .stderr(logfile)
+            .spawn()
+            .context("starting collecte run")?;
+        Ok(Router {
+            child: Some(child),
+            config: config.to_path_buf(),
+            log: log.to_path_buf(),
+        })
+    }
+
+    fn alive(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+}
+
+impl Drop for Router {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
+                thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // SIGTERM leaves the datapath forwarding; take it away for real.
+        let _ = Command::new(binary())
+            .args(["stop", "--detach", "--config"])
+            .arg(&self.config)
+            .stdout(Stdio::null())
+            .status();
+        let _ = Command::new("umount").arg(DEMO_BPFFS).status();
+        let _ = std::fs::remove_dir(DEMO_BPFFS);
+    }
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("demo failed: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let opts = options()?;
+    let stop = catch_signals();
+    tests::require_root();
+    let config = std::fs::canonicalize(&opts.config)
+        .with_context(|| format!("{}", opts.config.display()))?;
+    println!("demo: building the site: a core, the router, alice (untagged), bob (802.1Q 101) and carol (QinQ 10/102)");
+    let site = Topology::new("demo");
+    let log = std::env::temp_dir().join(format!("{}.collecte.log", site.router.name()));
+    let mut router = Router::start(site.router.name(), &config, &log)?;
+    let metrics: SocketAddr = METRICS.parse()?;
+    let started = Instant::now();
+    loop {
+        if scrape(site.router.name(), metrics)
+            .map(|t| Metrics::parse(&t).count("collecte_members", &[]) == 3)
+            .unwrap_or(false)
+        {
+            break;
+        }
+        if !router.alive() || started.elapsed() > Duration::from_secs(15) {
+            bail!(
+                "collecte did not come up; its log ({}):\n{}",
+                router.log.display(),
+                std::fs::read_to_string(&router.log).unwrap_or_default()
+            );
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    println!(
+        "demo: collecte runs in namespace {} ({}); driving traffic for {} s",
+        site.router.name(),
+        config.display(),
+        opts.duration.as_secs()
+    );
+    drive(&site, opts.duration, &stop)?;
+    let text = scrape(site.router.name(), metrics).map_err(anyhow::Error::msg)?;
+    print_table(&Metrics::parse(&text));
+    println!(
+        "\nmetrics: http://{METRICS}/metrics inside namespace {} (ip netns exec {} curl -s http://{METRICS}/metrics)",
+        site.router.name(),
+        site.router.name()
+    );
+    println!("daemon log: {}", router.log.display());
+    if opts.keep && !stop.load(Ordering::SeqCst) {
+        println!("demo: --keep: running until Ctrl-C");
+        while !stop.load(Ordering::SeqCst) && router.alive() {
+            thread::sleep(Duration::from_millis(200));
+        }
+    }
+    drop(router);
+    drop(site);
+    println!("demo: everything removed");
+    Ok(())
+}
+
+/// Traffic both ways for every member, plus a few spoofed packets.
+fn drive(site: &Topology, duration: Duration, stop: &AtomicBool) -> anyhow::Result<()> {
+    let (a, b, c) = (alice(), bob(), carol());
+    let deadline = Instant::now() + duration;
+    // alice's real IP stack: pings to the core's "internet" host, both
+    // families, in the background.
+    let count = (duration.as_secs() * 20).max(1).to_string();
+    let pings: Vec<Child> = [IpAddr::V4(plan::REMOTE4), IpAddr::V6(plan::REMOTE6)]
+        .iter()
+        .map(|t| {
+            Command::new("ip")
+                .args(["netns", "exec", site.alice.name(), "ping", "-n", "-q", "-i", "0.05", "-c"])
+                .arg(&count)
+                .arg(t.to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+        })
+        .collect::<Result<_, _>>()?;
+    // bob and carol: raw tagged frames on the trunk.
+    let members = [
+        TaggedMember::open(site.trunk.name(), "t0", &b, plan::ACC1_MAC),
+        TaggedMember::open(site.trunk.name(), "t0", &c, plan::ACC1_MAC),
+    ];
+    // The core sends to every member through the router.
+    let core = udp_socket(site.core.name(), SocketAddr::new(IpAddr::V4(plan::REMOTE4), 0));
+    let payload = [0x5au8; 64];
+    let mut sent = 0u64;
+    while Instant::now() < deadline && !stop.load(Ordering::SeqCst) {
+        for m in &members {
+            m.send_ip(&ipv4_udp(m.addr4, plan::REMOTE4, 64, &payload));
+        }
+        for host in [a.host4, b.host4, c.host4] {
+            let _ = core.send_to(&payload, SocketAddr::new(IpAddr::V4(host), 9));
+        }
+        sent += 1;
+        if sent % 50 == 0 {
+            // bob tries a source that is alice's.
+            members[0].send_ip(&ipv4_udp(a.host4, plan::REMOTE4, 64, &payload));
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    for mut p in pings {
+        let _ = p.kill();
+        let _ = p.wait();
+    }
+    Ok(())
+}
+
+fn print_table(m: &Metrics) {
+    println!(
+        "\n{:<8} {:>12} {:>14} {:>12} {:>14} {:>10}",
+        "member", "rx packets", "rx bytes", "tx packets", "tx bytes", "spoofed"
+    );
+    for id in ["alice", "bob", "carol"] {
+        println!(
+            "{:<8} {:>12} {:>14} {:>12} {:>14} {:>10}",
+            id,
+            m.member(id, "receive_packets"),
+            m.member(id, "receive_bytes"),
+            m.member(id, "transmit_packets"),
+            m.member(id, "transmit_bytes"),
+            m.member(id, "spoofed_packets"),
+        );
+    }
+    println!("(rx: from the member, upload; tx: to the member, download; bytes are IP bytes)");
+}
