@@ -39,7 +39,12 @@ pub enum Command {
     /// Stop the daemon first.
     Stop {
         /// The TOML configuration (for [datapath] pin_dir).
-        #[arg(long, short, value_name = "FILE", default_value = "/etc/collecte/collecte.toml")]
+        #[arg(
+            long,
+            short,
+            value_name = "FILE",
+            default_value = "/etc/collecte/collecte.toml"
+        )]
         config: PathBuf,
         /// Required: detaching interrupts the fast path.
         #[arg(long, required = true)]

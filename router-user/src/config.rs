@@ -9,13 +9,15 @@
 //! pin_dir = "/sys/fs/bpf/collecte"   # default
 //! max_members = 65536                # default 65536, at most router_common::MAX_MEMBERS_LIMIT
 //! route_groups = 20480               # default: max_members / 4 + 4096 (see below)
+//! state = "/var/lib/collecte/state.json"  # default: the members added through the API
 //!
 //! [metrics]
 //! listen = "127.0.0.1:9570"          # default
 //!
 //! [api]                              # optional, off unless `listen` is set
 //! listen = "127.0.0.1:9571"
-//! token_file = "/etc/collecte/api-token"
+//! token_file = "/etc/collecte/api.token"  # required with listen; mode 0600
+//! body_limit = "256MiB"              # default; or a number of bytes
 //!
 //! [log]
 //! level = "info"                     # default
@@ -47,7 +49,8 @@
 //!   route group is 256 entries (1 KiB) of the prefix table; the 512 root
 //!   groups come on top of this number.
 //! - `metrics.listen`: [`DEFAULT_METRICS_LISTEN`].
-//! - `api`: disabled (no `listen`).
+//! - `datapath.state`: [`DEFAULT_STATE_PATH`].
+//! - `api`: disabled (no `listen`); `api.body_limit`: [`DEFAULT_BODY_LIMIT`].
 //! - `log.level`: [`DEFAULT_LOG_LEVEL`].
 //!
 //! # Rules
@@ -91,6 +94,14 @@ pub const DEFAULT_MAX_MEMBERS: u32 = 65536;
 /// Default `[metrics] listen`.
 pub const DEFAULT_METRICS_LISTEN: SocketAddr =
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 1), 9570));
+/// Default `[datapath] state`: where the members added through the
+/// provisioning API are kept (see [`crate::state`]).
+pub const DEFAULT_STATE_PATH: &str = "/var/lib/collecte/state.json";
+/// Default `[api] body_limit`: 256 MiB, room for a full sync of 1,000,000
+/// members of up to ~260 bytes of JSON each (a typical member takes 100-150).
+pub const DEFAULT_BODY_LIMIT: ByteSize = ByteSize(256 << 20);
+/// Smallest `[api] body_limit`.
+pub const MIN_BODY_LIMIT: ByteSize = ByteSize(1024);
 /// Default `[log] level`.
 pub const DEFAULT_LOG_LEVEL: &str = "info";
 /// Lowest usable VLAN id.
@@ -154,6 +165,10 @@ pub struct DatapathConfig {
     pub route_groups: Option<u32>,
     /// How the XDP program attaches to the interfaces.
     pub xdp_mode: XdpMode,
+    /// The file keeping the members added through the provisioning API
+    /// (see [`crate::state`]); its directory must be writable when the API
+    /// is enabled.
+    pub state: PathBuf,
 }
 
 /// `[datapath] xdp_mode`: how the XDP program attaches.
@@ -176,6 +191,7 @@ impl Default for DatapathConfig {
             max_members: DEFAULT_MAX_MEMBERS,
             route_groups: None,
             xdp_mode: XdpMode::Native,
+            state: PathBuf::from(DEFAULT_STATE_PATH),
         }
     }
 }
@@ -222,6 +238,11 @@ impl DatapathConfig {
                 why: "must be an absolute path (on a bpffs mount)",
             });
         }
+        if !self.state.is_absolute() || self.state.file_name().is_none() {
+            return Err(ConfigError::BadStatePath {
+                path: self.state.clone(),
+            });
+        }
         Ok(())
     }
 }
@@ -243,16 +264,183 @@ impl Default for MetricsConfig {
 }
 
 /// `[api]`: the provisioning API, disabled unless `listen` is set.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApiConfig {
-    /// Where the API listens (an address or a socket path; interpreted by the
-    /// API module).
+    /// Where the API listens: `ADDRESS:PORT` (TCP) or `unix:/ABSOLUTE/PATH`
+    /// (a Unix socket); read it through [`ApiConfig::endpoint`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<String>,
-    /// File holding the bearer token clients must present.
+    /// File holding the bearer token clients must present; required with
+    /// `listen`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_file: Option<PathBuf>,
+    /// Largest request body accepted (413 beyond).
+    pub body_limit: ByteSize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen: None,
+            token_file: None,
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+}
+
+/// Where the provisioning API listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApiEndpoint {
+    /// A TCP address.
+    Tcp(SocketAddr),
+    /// A Unix socket path.
+    Unix(PathBuf),
+}
+
+impl fmt::Display for ApiEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApiEndpoint::Tcp(a) => write!(f, "{a}"),
+            ApiEndpoint::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+impl FromStr for ApiEndpoint {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(path) = s.strip_prefix("unix:") {
+            let path = PathBuf::from(path);
+            if !path.is_absolute() || path.file_name().is_none() {
+                return Err(format!(
+                    "{s:?} is not a usable socket path; write unix:/ABSOLUTE/PATH, \
+                     e.g. unix:/run/collecte/api.sock"
+                ));
+            }
+            return Ok(ApiEndpoint::Unix(path));
+        }
+        s.parse().map(ApiEndpoint::Tcp).map_err(|_| {
+            format!(
+                "{s:?} is neither ADDRESS:PORT nor unix:/PATH; \
+                 e.g. 127.0.0.1:9571 or unix:/run/collecte/api.sock"
+            )
+        })
+    }
+}
+
+impl ApiConfig {
+    /// The parsed `listen`, `None` when the API is disabled.
+    pub fn endpoint(&self) -> Result<Option<ApiEndpoint>, ConfigError> {
+        self.listen
+            .as_deref()
+            .map(|l| {
+                l.parse().map_err(|why| ConfigError::BadApi {
+                    field: "listen",
+                    why,
+                })
+            })
+            .transpose()
+    }
+
+    /// Checks `[api]` alone.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.endpoint()?.is_some() && self.token_file.is_none() {
+            return Err(ConfigError::BadApi {
+                field: "token_file",
+                why: "is required when listen is set: the API accepts only requests \
+                      bearing the token kept in that file"
+                    .into(),
+            });
+        }
+        if self.body_limit < MIN_BODY_LIMIT {
+            return Err(ConfigError::BadApi {
+                field: "body_limit",
+                why: format!(
+                    "{} is too small; allowed are {} bytes or more (default {})",
+                    self.body_limit.0, MIN_BODY_LIMIT.0, DEFAULT_BODY_LIMIT
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A number of bytes, written in the configuration as an integer or as a
+/// string with a unit: `"256MiB"`, `"1 GiB"`, `"500kB"`, `"1048576"` (units
+/// B, kB/KB, MB, GB (powers of 1000) and KiB, MiB, GiB (powers of 1024),
+/// case-insensitive). Serializes as an integer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ByteSize(pub u64);
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+            if self.0 >= size && self.0.is_multiple_of(size) {
+                return write!(f, "{}{unit}", self.0 / size);
+            }
+        }
+        write!(f, "{}B", self.0)
+    }
+}
+
+impl FromStr for ByteSize {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (digits, unit) = t.split_at(split);
+        let bad = || {
+            format!(
+                "invalid size {s:?}: expected a number of bytes with an optional unit \
+                 (B, kB, MB, GB, KiB, MiB, GiB), e.g. \"256MiB\""
+            )
+        };
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "kb" => 1000,
+            "mb" => 1000 * 1000,
+            "gb" => 1000 * 1000 * 1000,
+            "kib" => 1 << 10,
+            "mib" => 1 << 20,
+            "gib" => 1 << 30,
+            _ => return Err(bad()),
+        };
+        n.checked_mul(mult).map(ByteSize).ok_or_else(bad)
+    }
+}
+
+impl Serialize for ByteSize {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = ByteSize;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number of bytes, or a size such as \"256MiB\"")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ByteSize, E> {
+                Ok(ByteSize(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ByteSize, E> {
+                u64::try_from(v)
+                    .map(ByteSize)
+                    .map_err(|_| E::custom(format!("invalid size {v}: it is negative")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ByteSize, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// `[log]`.
@@ -537,6 +725,7 @@ impl Config {
     /// Checks every rule of the [module documentation](self).
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.datapath.validate()?;
+        self.api.validate()?;
 
         let mut seen: HashMap<&str, Section> = HashMap::new();
         let declared = self
@@ -877,6 +1066,12 @@ impl MemberSet {
 // Field checks
 // ---------------------------------------------------------------------------
 
+/// Checks a member id alone: 1-[`MAX_ID_LEN`] characters of
+/// `[A-Za-z0-9_.-]`.
+pub fn validate_id(id: &str) -> Result<(), ConfigError> {
+    check_id(id)
+}
+
 fn check_id(id: &str) -> Result<(), ConfigError> {
     let why = if id.is_empty() {
         "is empty".to_owned()
@@ -1128,6 +1323,15 @@ pub enum ConfigError {
     /// `pin_dir` unusable.
     #[error("[datapath] pin_dir: {} {why}", path.display())]
     BadPinDir { path: PathBuf, why: &'static str },
+    /// `state` unusable.
+    #[error(
+        "[datapath] state: {} must be the absolute path of a file, e.g. {DEFAULT_STATE_PATH}",
+        path.display()
+    )]
+    BadStatePath { path: PathBuf },
+    /// A bad `[api]` setting.
+    #[error("[api] {field}: {why}")]
+    BadApi { field: &'static str, why: String },
     /// A member without prefixes.
     #[error("member {member:?}, prefixes: a member needs at least one prefix")]
     NoPrefixes { member: String },
@@ -2047,6 +2251,78 @@ prefixes = ["198.51.100.8/32"]
         let err = Config::parse("[datapath]\npin_dir = \"relative/dir\"\n").unwrap_err();
         assert!(matches!(err, ConfigError::BadPinDir { .. }), "{err:?}");
         assert!(err.to_string().contains("pin_dir"), "{err}");
+    }
+
+    #[test]
+    fn state_path_and_api_settings() {
+        let config = Config::parse("").unwrap();
+        assert_eq!(config.datapath.state, Path::new(DEFAULT_STATE_PATH));
+        assert_eq!(config.api.body_limit, DEFAULT_BODY_LIMIT);
+        assert_eq!(config.api.endpoint().unwrap(), None);
+
+        let err = Config::parse("[datapath]\nstate = \"state.json\"\n").unwrap_err();
+        assert!(matches!(err, ConfigError::BadStatePath { .. }), "{err:?}");
+
+        let config = Config::parse(
+            "[api]\nlisten = \"unix:/run/collecte/api.sock\"\ntoken_file = \"/t\"\nbody_limit = \"1 GiB\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.api.endpoint().unwrap(),
+            Some(ApiEndpoint::Unix("/run/collecte/api.sock".into()))
+        );
+        assert_eq!(config.api.body_limit, ByteSize(1 << 30));
+        let config =
+            Config::parse("[api]\nlisten = \"[::1]:80\"\ntoken_file = \"/t\"\nbody_limit = 4096\n")
+                .unwrap();
+        assert_eq!(
+            config.api.endpoint().unwrap(),
+            Some(ApiEndpoint::Tcp("[::1]:80".parse().unwrap()))
+        );
+        assert_eq!(config.api.body_limit, ByteSize(4096));
+        let text = toml::to_string(&config).unwrap();
+        assert_eq!(Config::parse(&text).unwrap(), config);
+
+        for (text, field) in [
+            ("[api]\nlisten = \"127.0.0.1:1\"\n", "token_file"),
+            (
+                "[api]\nlisten = \"localhost\"\ntoken_file = \"/t\"\n",
+                "listen",
+            ),
+            (
+                "[api]\nlisten = \"unix:rel.sock\"\ntoken_file = \"/t\"\n",
+                "listen",
+            ),
+            ("[api]\nbody_limit = 10\n", "body_limit"),
+        ] {
+            let err = Config::parse(text).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::BadApi { field: f, .. } if f == field),
+                "{text}: {err:?}"
+            );
+        }
+        let err = Config::parse("[api]\nbody_limit = \"12 parsecs\"\n").unwrap_err();
+        assert!(err.to_string().contains("invalid size"), "{err}");
+    }
+
+    #[test]
+    fn byte_sizes() {
+        for (text, bytes) in [
+            ("0", 0),
+            ("512B", 512),
+            ("256MiB", 256 << 20),
+            ("256 mib", 256 << 20),
+            ("2kB", 2000),
+            ("3MB", 3_000_000),
+            ("1GiB", 1 << 30),
+        ] {
+            assert_eq!(text.parse::<ByteSize>(), Ok(ByteSize(bytes)), "{text}");
+        }
+        for bad in ["", "MiB", "-1", "1.5MiB", "99999999999999GiB", "1 TB"] {
+            assert!(bad.parse::<ByteSize>().is_err(), "{bad}");
+        }
+        assert_eq!(DEFAULT_BODY_LIMIT.to_string(), "256MiB");
+        assert_eq!(ByteSize(1000).to_string(), "1000B");
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //!
 //! The metrics server reads counters under the same mutex; a scrape never
 //! touches the packets' path. So does the provisioning API ([`crate::api`]),
-//! whose writes go through [`Router::provision`]; the members it adds are
+//! whose writes go through `Router::provision`; the members it adds are
 //! kept in the state file ([`crate::state`]) and restored at start.
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -298,8 +298,11 @@ impl Router {
         if let Some(tables) = tables {
             self.tables = tables;
             let changes = self.tables.take_changes();
-            self.apply(changes)
-                .map_err(|e| WriteError::Datapath(e.to_string()))?;
+            if let Err(e) = self.apply(changes) {
+                // The next resync writes the tables whole.
+                self.full = true;
+                return Err(WriteError::Datapath(e.to_string()));
+            }
         }
         Ok(outcome)
     }

@@ -18,8 +18,8 @@ use std::{
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, DevMap, HashMap, MapData, MapError, PerCpuArray, PerCpuValues},
-    programs::xdp::{XdpLink, XdpLinkId},
     programs::links::{FdLink, PinnedLink},
+    programs::xdp::{XdpLink, XdpLinkId},
     programs::{ProgramError, TestRun, TestRunOptions, Xdp, XdpMode},
     util::nr_cpus,
 };
@@ -72,7 +72,9 @@ pub enum DatapathError {
     TestRun(#[source] ProgramError),
     #[error("cannot count the CPUs: {0}")]
     Cpus(String),
-    #[error("cannot create the pin directory {path}: {source}; is bpffs mounted there (mount -t bpf bpf /sys/fs/bpf)?")]
+    #[error(
+        "cannot create the pin directory {path}: {source}; is bpffs mounted there (mount -t bpf bpf /sys/fs/bpf)?"
+    )]
     PinDir {
         path: PathBuf,
         #[source]
@@ -139,7 +141,8 @@ impl Changes {
         self.attachments
             .extend(other.attachments.iter().map(|(k, v)| (*k, *v)));
         self.uplinks = other.uplinks;
-        self.ids.extend(other.ids.iter().map(|(k, v)| (*k, v.clone())));
+        self.ids
+            .extend(other.ids.iter().map(|(k, v)| (*k, v.clone())));
     }
 }
 
@@ -250,6 +253,12 @@ impl Datapath {
     /// previous run are reused (after checking their layout) — counters and
     /// tables carry on — or created and pinned.
     pub fn load_with(opts: &LoadOptions) -> Result<Self, DatapathError> {
+        Self::load_inner(opts, None)
+    }
+
+    /// [`Datapath::load_with`], or with `bench` = `Some(addresses)` the bench
+    /// build (see [`Datapath::load_bench`]).
+    fn load_inner(opts: &LoadOptions, bench: Option<u32>) -> Result<Self, DatapathError> {
         let LoadOptions {
             sizing,
             mode,
@@ -257,9 +266,14 @@ impl Datapath {
         } = opts;
         let (sizing, mode) = (*sizing, *mode);
         let trace: u8 = (mode == Mode::Trace).into();
+        let bench_on: u8 = bench.is_some().into();
         let mut loader = EbpfLoader::new();
+        if let Some(addresses) = bench {
+            loader.map_max_entries("BENCH_ADDRS", addresses.max(1));
+        }
         loader
             .override_global("TRACE", &trace, true)
+            .override_global("BENCH", &bench_on, true)
             .map_max_entries("MEMBERS", 2 * sizing.max_members)
             .map_max_entries("ROUTES", 2 * sizing.route_half() / route::CHUNK)
             .map_max_entries("ATTACHMENTS", 2 * sizing.max_members + 2 * MAX_IFACES)
@@ -520,11 +534,16 @@ impl Datapath {
             .keys()
             .filter_map(Result::ok)
             .filter(|k| k.half == half as u16)
-            .filter(|k| !full.attachments.contains_key(&(k.iface, k.s_vlan, k.c_vlan)))
+            .filter(|k| {
+                !full
+                    .attachments
+                    .contains_key(&(k.iface, k.s_vlan, k.c_vlan))
+            })
             .collect();
         for key in stale {
             match self.attachments.remove(&key) {
                 Ok(()) | Err(MapError::KeyNotFound) => {}
+                Err(MapError::SyscallError(ref e)) if is_enoent(&e.io_error) => {}
                 Err(e) => return Err(map_err("ATTACHMENTS")(e)),
             }
         }
@@ -591,6 +610,7 @@ impl Datapath {
                     .map_err(map_err("ATTACHMENTS"))?,
                 None => match self.attachments.remove(&key) {
                     Ok(()) | Err(MapError::KeyNotFound) => {}
+                    Err(MapError::SyscallError(ref e)) if is_enoent(&e.io_error) => {}
                     Err(e) => return Err(map_err("ATTACHMENTS")(e)),
                 },
             }
@@ -728,9 +748,14 @@ impl Datapath {
             interface: interface.to_string(),
             message,
         };
-        let link = self.program().take_link(id).map_err(DatapathError::Program)?;
+        let link = self
+            .program()
+            .take_link(id)
+            .map_err(DatapathError::Program)?;
         let fd = FdLink::try_from(link).map_err(|e| pin_err(e.to_string()))?;
-        let pinned = fd.pin(&pin).map_err(|e| pin_err(format!("pinning at {}: {e}", pin.display())))?;
+        let pinned = fd
+            .pin(&pin)
+            .map_err(|e| pin_err(format!("pinning at {}: {e}", pin.display())))?;
         let link = XdpLink::try_from(FdLink::from(pinned)).map_err(|e| pin_err(e.to_string()))?;
         self.program()
             .attach_to_link(link)
@@ -738,7 +763,11 @@ impl Datapath {
     }
 
     /// Detaches the program from `interface` and removes its pinned link.
-    pub fn detach_pinned(&mut self, interface: &str, link: Option<XdpLinkId>) -> Result<(), DatapathError> {
+    pub fn detach_pinned(
+        &mut self,
+        interface: &str,
+        link: Option<XdpLinkId>,
+    ) -> Result<(), DatapathError> {
         if let Some(dir) = &self.link_dir {
             let _ = std::fs::remove_file(dir.join(interface));
         }
@@ -824,7 +853,10 @@ impl<T: aya::Pod> Mapped<T> {
         if ptr == libc::MAP_FAILED {
             return Err(DatapathError::Layout {
                 map: name,
-                message: format!("cannot map it into memory: {}", std::io::Error::last_os_error()),
+                message: format!(
+                    "cannot map it into memory: {}",
+                    std::io::Error::last_os_error()
+                ),
             });
         }
         Ok(Mapped {
@@ -893,15 +925,30 @@ fn check_layouts(ebpf: &Ebpf, sizing: &Sizing) -> Result<(), DatapathError> {
         ("IFINDEX_SLOT", 4, 4, MAX_IFINDEX),
         ("IFACES", 4, size_of::<IfaceInfo>(), MAX_IFACES),
         ("EGRESS", 4, 8, MAX_IFACES),
-        ("MEMBERS", 4, size_of::<MemberInfo>(), 2 * sizing.max_members),
-        ("ROUTES", 4, size_of::<RouteChunk>(), 2 * sizing.route_half() / route::CHUNK),
+        (
+            "MEMBERS",
+            4,
+            size_of::<MemberInfo>(),
+            2 * sizing.max_members,
+        ),
+        (
+            "ROUTES",
+            4,
+            size_of::<RouteChunk>(),
+            2 * sizing.route_half() / route::CHUNK,
+        ),
         (
             "ATTACHMENTS",
             size_of::<AttachKey>(),
             4,
             2 * sizing.max_members + 2 * MAX_IFACES,
         ),
-        ("MEMBER_COUNTERS", 4, size_of::<MemberCounters>(), sizing.max_members),
+        (
+            "MEMBER_COUNTERS",
+            4,
+            size_of::<MemberCounters>(),
+            sizing.max_members,
+        ),
         ("IFACE_COUNTERS", 4, 8, MAX_IFACES * reason::COUNT),
     ];
     for (name, key, value, entries) in expect {
@@ -931,11 +978,12 @@ fn check_layouts(ebpf: &Ebpf, sizing: &Sizing) -> Result<(), DatapathError> {
 fn map_info(map: &aya::maps::Map) -> Result<aya::maps::MapInfo, MapError> {
     use aya::maps::Map;
     let data = match map {
-        Map::Array(d)
-        | Map::PerCpuArray(d)
-        | Map::HashMap(d)
-        | Map::DevMap(d) => d,
-        _ => return Err(MapError::InvalidName { name: "unexpected map type".into() }),
+        Map::Array(d) | Map::PerCpuArray(d) | Map::HashMap(d) | Map::DevMap(d) => d,
+        _ => {
+            return Err(MapError::InvalidName {
+                name: "unexpected map type".into(),
+            });
+        }
     };
     data.info()
 }
@@ -973,6 +1021,11 @@ pub fn remove_pins(pin_dir: &std::path::Path) -> Result<Vec<PathBuf>, DatapathEr
     Ok(removed)
 }
 
+/// aya reports a missing key on delete as the syscall's ENOENT.
+fn is_enoent(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ENOENT)
+}
+
 fn slot_name(s: &str) -> SlotName {
     let mut n = SlotName::default();
     let b = s.as_bytes();
@@ -982,7 +1035,11 @@ fn slot_name(s: &str) -> SlotName {
 }
 
 /// Opens (or creates and pins) a userspace-only map of slot names.
-fn names_map(dir: &std::path::Path, name: &'static str, entries: u32) -> Result<Mapped<SlotName>, DatapathError> {
+fn names_map(
+    dir: &std::path::Path,
+    name: &'static str,
+    entries: u32,
+) -> Result<Mapped<SlotName>, DatapathError> {
     let path = dir.join(name);
     let data = if path.exists() {
         MapData::from_pin(&path).map_err(map_err(name))?
@@ -1005,8 +1062,111 @@ fn names_map(dir: &std::path::Path, name: &'static str, entries: u32) -> Result<
     if mapped.len != entries as usize {
         return Err(DatapathError::Layout {
             map: name,
-            message: format!("the pinned map has {} entries where {entries} were expected", mapped.len),
+            message: format!(
+                "the pinned map has {} entries where {entries} were expected",
+                mapped.len
+            ),
         });
     }
     Ok(mapped)
 }
+
+// ---- Bench build (used by the `bench` crate only) ----
+//
+// The program's rodata global `BENCH` set to 1: before parsing, each run
+// restores the frame from a template and writes a random address from
+// `BENCH_ADDRS` into it (router-ebpf/src/bench.rs). Nothing above depends on
+// this block; production instances load with `BENCH = 0`.
+
+/// Length of every bench frame.
+pub const BENCH_FRAME_LEN: usize = 64;
+/// Bytes of `BENCH_CONF`'s value: count, offset, address length, first
+/// (`u32` each), then the frame.
+pub const BENCH_CONF_LEN: usize = 16 + BENCH_FRAME_LEN;
+
+/// The value of `BENCH_CONF` (router-ebpf/src/bench.rs): each run starts
+/// from `frame` with entry `first + random % count` of `BENCH_ADDRS` written
+/// at byte `offset` (`addr_len`: 4 or 16 bytes).
+pub fn bench_conf(
+    frame: &[u8; BENCH_FRAME_LEN],
+    offset: u32,
+    addr_len: u32,
+    first: u32,
+    count: u32,
+) -> [u8; BENCH_CONF_LEN] {
+    let mut conf = [0u8; BENCH_CONF_LEN];
+    conf[0..4].copy_from_slice(&count.to_ne_bytes());
+    conf[4..8].copy_from_slice(&offset.to_ne_bytes());
+    conf[8..12].copy_from_slice(&addr_len.to_ne_bytes());
+    conf[12..16].copy_from_slice(&first.to_ne_bytes());
+    conf[16..].copy_from_slice(frame);
+    conf
+}
+
+impl Datapath {
+    /// Loads the bench build of the forwarding program (empty tables, no
+    /// pins), with room for `addresses` entries in `BENCH_ADDRS`.
+    pub fn load_bench(sizing: Sizing, addresses: u32) -> Result<Self, DatapathError> {
+        let opts = LoadOptions {
+            sizing,
+            mode: Mode::Forward,
+            pin_dir: None,
+        };
+        Self::load_inner(&opts, Some(addresses))
+    }
+
+    fn bench_map(&mut self, name: &'static str) -> Result<&mut aya::maps::Map, DatapathError> {
+        self.ebpf.map_mut(name).ok_or(DatapathError::Devmap {
+            map: name,
+            message: "missing from the program object".into(),
+        })
+    }
+
+    /// Writes `BENCH_ADDRS` from entry 0: addresses in network byte order,
+    /// IPv4 in the first 4 bytes.
+    pub fn bench_addresses(&mut self, addresses: &[[u8; 16]]) -> Result<(), DatapathError> {
+        let mut map: Array<&mut MapData, [u8; 16]> = self
+            .bench_map("BENCH_ADDRS")?
+            .try_into()
+            .map_err(map_err("BENCH_ADDRS"))?;
+        for (i, a) in addresses.iter().enumerate() {
+            map.set(i as u32, a, 0).map_err(map_err("BENCH_ADDRS"))?;
+        }
+        Ok(())
+    }
+
+    /// Writes `BENCH_CONF` (see [`bench_conf`]).
+    pub fn bench_setup(&mut self, conf: &[u8; BENCH_CONF_LEN]) -> Result<(), DatapathError> {
+        let mut map: Array<&mut MapData, [u8; BENCH_CONF_LEN]> = self
+            .bench_map("BENCH_CONF")?
+            .try_into()
+            .map_err(map_err("BENCH_CONF"))?;
+        map.set(0, conf, 0).map_err(map_err("BENCH_CONF"))
+    }
+
+    /// Runs the program `repeat` times on `frame` arriving on
+    /// `ingress_ifindex` (which must exist in the caller's namespace), without
+    /// copying the frame back: the action of the last run and the kernel's
+    /// mean time per run.
+    pub fn bench_run(
+        &mut self,
+        frame: &[u8],
+        ingress_ifindex: u32,
+        repeat: u32,
+    ) -> Result<(u32, Duration), DatapathError> {
+        let mut ctx = [0u8; 24];
+        ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
+        ctx[12..16].copy_from_slice(&ingress_ifindex.to_ne_bytes());
+        let result = self
+            .program()
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                ctx_in: Some(&ctx),
+                repeat,
+                ..TestRunOptions::default()
+            })
+            .map_err(DatapathError::TestRun)?;
+        Ok((result.return_value, result.duration))
+    }
+}
+// ---- end of the bench build ----

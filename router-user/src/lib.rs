@@ -10,7 +10,10 @@
 //! - [`metrics`]: the Prometheus text format of the counters.
 //! - [`neighbors`]: interfaces and neighbours, from the kernel.
 //! - [`trace`]: runs packets through the real program (the packet tracer).
+//! - [`api`]: the provisioning API (HTTP), and its client `collecte member`.
+//! - [`state`]: the member set's origins and the persistent API members.
 //! - [`cli`]: the command line.
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod daemon;
@@ -19,4 +22,5 @@ pub mod members;
 pub mod metrics;
 pub mod neighbors;
 pub mod routes;
+pub mod state;
 pub mod trace;

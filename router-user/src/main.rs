@@ -33,6 +33,19 @@ fn main() -> anyhow::Result<()> {
             rt.block_on(daemon::run(&config))
                 .with_context(|| format!("collecte run --config {}", config.display()))
         }
+        Command::Stop { config, detach: _ } => {
+            let cfg = Config::from_file(&config)?;
+            let pin_dir = &cfg.datapath.pin_dir;
+            let removed = collecte::datapath::remove_pins(pin_dir)
+                .with_context(|| format!("removing the pins under {}", pin_dir.display()))?;
+            if removed.is_empty() {
+                println!("nothing pinned under {}", pin_dir.display());
+            }
+            for path in removed {
+                println!("removed {}", path.display());
+            }
+            Ok(())
+        }
         Command::Check { config } => {
             let cfg = Config::from_file(&config)?;
             println!(
@@ -64,6 +77,14 @@ fn main() -> anyhow::Result<()> {
             }
             for line in tracer.run_pcap(&ingress, &input, write.as_deref())? {
                 println!("{line}");
+            }
+            Ok(())
+        }
+        Command::Member(args) => {
+            // The API's message, without a backtrace: this is a client.
+            if let Err(e) = collecte::api::client::run(&args) {
+                eprintln!("collecte member: {e:#}");
+                std::process::exit(1);
             }
             Ok(())
         }

@@ -1,0 +1,837 @@
+//! The member set as the provisioning API sees it, and the persistent state
+//! that keeps the members added through the API.
+//!
+//! # One set, two origins
+//! Members from the configuration file (origin `config`) and members from
+//! the API (origin `api`) form one set, validated together with the rules of
+//! [`crate::config`] (unique ids, disjoint prefixes, known access interfaces,
+//! at most `max_members`). The configuration file wins for the ids it names:
+//! the API refuses to create, replace or delete a `config` member, and a full
+//! sync replaces only the `api` members. A configuration reload replaces only
+//! the `config` members; when the new file conflicts with a persisted API
+//! member (same id, overlapping prefixes, an access interface it no longer
+//! declares, too many members), the reload is refused and the running set
+//! stays; at start the same conflict refuses to start. Either way the error
+//! names both members: an acknowledged API member is never dropped silently.
+//!
+//! # The state file
+//! `[datapath] state` (default [`crate::config::DEFAULT_STATE_PATH`]) holds
+//! the `api` members:
+//!
+//! ```json
+//! {"format":"collecte-state","version":1,"revision":7,"members":[
+//! {"id":"bob","interface":"acc0","c_vlan":101,"prefixes":["198.51.100.16/29"]}
+//! ]}
+//! ```
+//!
+//! `revision` counts the API writes that changed something. Every write is
+//! saved atomically (a temporary file in the same directory, fsync, rename,
+//! fsync of the directory) *before* the API answers, so after a crash at
+//! any instant the file holds the last acknowledged state, or that state
+//! plus the one write that was in flight. A missing file is an empty set
+//! (first start); a file that cannot be read or parsed, or of another format
+//! version, refuses the start: it is never taken for an empty set.
+//!
+//! # A write
+//! validate (against the whole set) → compute the new [`Tables`]
+//! (all-or-nothing) → save the state file → the caller applies the
+//! [`Changes`](crate::datapath::Changes) to the datapath → the API answers.
+//! When any step before the apply fails, nothing has changed.
+use std::{
+    collections::{BTreeMap, HashSet},
+    fs::{self, File, OpenOptions},
+    io::{BufWriter, ErrorKind, Write as _},
+    os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _},
+    path::{Path, PathBuf},
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    config::{Config, ConfigError, Member, MemberSet},
+    members::{Tables, TablesError},
+};
+
+/// `format` of the state file.
+pub const FORMAT: &str = "collecte-state";
+/// `version` of the state file this collecte reads and writes.
+pub const VERSION: u32 = 1;
+
+/// Where a member comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// A `[[member]]` of the configuration file.
+    Config,
+    /// Added through the provisioning API (kept in the state file).
+    Api,
+}
+
+/// Why the state file cannot be used, or the configuration and the API
+/// members conflict.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(
+        "cannot read the state file {}: {source}; it holds the members added through the API, \
+         so collecte does not start without it: fix its permissions, or set [datapath] state",
+        path.display()
+    )]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the state file {} is damaged: {why}; it holds the members added through the API, so \
+         collecte does not start without it: repair or restore it (moving it away drops those \
+         members)",
+        path.display()
+    )]
+    Corrupt { path: PathBuf, why: String },
+    #[error(
+        "the state file {} has format version {found}; this collecte reads version {VERSION}: \
+         run the collecte that wrote it, or convert the file",
+        path.display()
+    )]
+    Version { path: PathBuf, found: u64 },
+    #[error("cannot write the state file {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{why}; an acknowledged API member is never dropped silently: change the configuration \
+         file, or delete the API member first (collecte member delete {api_member})"
+    )]
+    Conflict {
+        /// The API member.
+        api_member: String,
+        /// The configuration's member it conflicts with, when there is one.
+        config_member: Option<String>,
+        why: String,
+    },
+}
+
+/// Why an API write was refused. Nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The member belongs to the configuration file.
+    #[error(
+        "member {0:?} is managed by the configuration file; change it there and reload \
+         (SIGHUP), the API may not create, replace or delete it"
+    )]
+    ConfigManaged(String),
+    #[error("no member has id {0:?}")]
+    NotFound(String),
+    /// The request would break a rule of the member set.
+    #[error(transparent)]
+    Invalid(#[from] ConfigError),
+    /// The tables have no room for it.
+    #[error(transparent)]
+    Tables(#[from] TablesError),
+    /// The state file could not be saved.
+    #[error("the change was not made: {0}")]
+    Persist(#[source] StateError),
+    /// Saved, but the datapath could not be updated.
+    #[error(
+        "the change is saved but the datapath could not be updated: {0}; the whole tables are \
+         written again at the next resync (within 30 s)"
+    )]
+    Datapath(String),
+}
+
+/// What a write did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Created {
+        slot: u32,
+    },
+    Replaced {
+        slot: u32,
+    },
+    /// The member was already exactly so: nothing was written.
+    Unchanged {
+        slot: u32,
+    },
+    Deleted,
+    Synced(SyncCounts),
+}
+
+/// What a full sync did, by member.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncCounts {
+    pub added: usize,
+    pub replaced: usize,
+    pub removed: usize,
+    pub unchanged: usize,
+}
+
+/// An API write.
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// Create or replace one member.
+    Put(Member),
+    /// Delete one member.
+    Delete(String),
+    /// Replace every API member.
+    Sync(Vec<Member>),
+}
+
+/// A configuration that [`Provisioning::check_config`] found compatible with
+/// the API members.
+pub struct Checked {
+    set: MemberSet,
+    config_ids: HashSet<String>,
+}
+
+/// The API members, where they are saved, and the validator of the whole
+/// member set (configuration and API members together).
+pub struct Provisioning {
+    path: PathBuf,
+    revision: u64,
+    api: BTreeMap<String, Member>,
+    config_ids: HashSet<String>,
+    set: MemberSet,
+}
+
+impl Provisioning {
+    /// Reads the state file of `config` and checks its members against the
+    /// configuration's. When the API is enabled, also makes sure the state
+    /// can be written (creating its directory), so that the first write
+    /// cannot be the first to find out.
+    pub fn load(config: &Config) -> Result<Provisioning, StateError> {
+        let path = config.datapath.state.clone();
+        let (revision, members) = read(&path)?;
+        if config.api.listen.is_some() {
+            check_writable(&path)?;
+        }
+        let mut p = Provisioning {
+            path,
+            revision,
+            api: members.into_iter().map(|m| (m.id.clone(), m)).collect(),
+            config_ids: HashSet::new(),
+            set: MemberSet::default(),
+        };
+        let checked = p.check_config(config)?;
+        p.accept(checked);
+        Ok(p)
+    }
+
+    /// Checks that `config`'s members and the API members form a valid set.
+    pub fn check_config(&self, config: &Config) -> Result<Checked, StateError> {
+        let mut set = config.member_set().map_err(|e| StateError::Conflict {
+            api_member: String::new(),
+            config_member: None,
+            why: e.to_string(),
+        })?;
+        let config_ids: HashSet<String> = config.members.iter().map(|m| m.id.clone()).collect();
+        for m in self.api.values() {
+            if let Err(e) = set.insert(m) {
+                return Err(self.conflict(m, &config_ids, e));
+            }
+        }
+        Ok(Checked { set, config_ids })
+    }
+
+    fn conflict(&self, m: &Member, config_ids: &HashSet<String>, e: ConfigError) -> StateError {
+        let kept = format!(
+            "member {:?} (added through the provisioning API, kept in {})",
+            m.id,
+            self.path.display()
+        );
+        let (other, why) = match &e {
+            ConfigError::DuplicateId { member } => (
+                Some(member.clone()),
+                format!(
+                    "member {member:?} is declared in the configuration file, and {kept} has \
+                     the same id"
+                ),
+            ),
+            ConfigError::Overlap {
+                prefix,
+                other_member,
+                other_prefix,
+                ..
+            } => (
+                Some(other_member.clone()),
+                format!(
+                    "{kept} has prefix {prefix}, which overlaps {other_prefix} of member \
+                     {other_member:?}{}",
+                    if config_ids.contains(other_member) {
+                        " of the configuration file"
+                    } else {
+                        ""
+                    }
+                ),
+            ),
+            other => (None, format!("{kept}: {other}")),
+        };
+        StateError::Conflict {
+            api_member: m.id.clone(),
+            config_member: other,
+            why,
+        }
+    }
+
+    /// Makes a checked configuration the one the API validates against.
+    pub fn accept(&mut self, checked: Checked) {
+        self.set = checked.set;
+        self.config_ids = checked.config_ids;
+    }
+
+    /// Every member, the configuration's first.
+    pub fn all_members(&self, config: &Config) -> Vec<Member> {
+        let mut all = Vec::with_capacity(config.members.len() + self.api.len());
+        all.extend(config.members.iter().cloned());
+        all.extend(self.api.values().cloned());
+        all
+    }
+
+    /// The origin of member `id`, if it exists.
+    pub fn origin(&self, id: &str) -> Option<Origin> {
+        if self.config_ids.contains(id) {
+            Some(Origin::Config)
+        } else if self.api.contains_key(id) {
+            Some(Origin::Api)
+        } else {
+            None
+        }
+    }
+
+    /// The API members, by id.
+    pub fn api_members(&self) -> &BTreeMap<String, Member> {
+        &self.api
+    }
+
+    /// Number of configuration members.
+    pub fn config_count(&self) -> usize {
+        self.config_ids.len()
+    }
+
+    /// The number of saved writes so far.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// The state file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Validates `op` against the whole set, computes the tables that result
+    /// from it and saves the new API members. Returns the new tables (whose
+    /// pending changes the caller applies to the datapath; `None` when
+    /// nothing changes) and what was done. On error nothing has changed.
+    pub fn write(
+        &mut self,
+        op: Op,
+        config: &Config,
+        tables: &Tables,
+    ) -> Result<(Option<Tables>, Outcome), WriteError> {
+        match op {
+            Op::Put(m) => self.put(m, tables),
+            Op::Delete(id) => self.delete(&id, tables),
+            Op::Sync(members) => self.sync(members, config, tables),
+        }
+    }
+
+    fn put(&mut self, m: Member, tables: &Tables) -> Result<(Option<Tables>, Outcome), WriteError> {
+        if self.config_ids.contains(&m.id) {
+            return Err(WriteError::ConfigManaged(m.id));
+        }
+        let old = self.api.get(&m.id).cloned();
+        if let Some(old) = &old
+            && *old == m
+        {
+            let slot = tables.slot(&m.id).unwrap_or_default();
+            return Ok((None, Outcome::Unchanged { slot }));
+        }
+        // Validate (and index) the new member; undone below on failure.
+        self.set.replace(&m)?;
+        let undo = |set: &mut MemberSet| match &old {
+            Some(o) => {
+                set.replace(o).expect("the old member fitted the others");
+            }
+            None => {
+                set.remove(&m.id);
+            }
+        };
+        let mut next = tables.clone();
+        if let Err(e) = next.set_member(&m) {
+            undo(&mut self.set);
+            return Err(e.into());
+        }
+        let mut api = self.api.clone();
+        api.insert(m.id.clone(), m.clone());
+        if let Err(e) = self.save(&api) {
+            undo(&mut self.set);
+            return Err(WriteError::Persist(e));
+        }
+        self.api = api;
+        self.revision += 1;
+        let slot = next.slot(&m.id).unwrap_or_default();
+        let outcome = match old {
+            Some(_) => Outcome::Replaced { slot },
+            None => Outcome::Created { slot },
+        };
+        Ok((Some(next), outcome))
+    }
+
+    fn delete(
+        &mut self,
+        id: &str,
+        tables: &Tables,
+    ) -> Result<(Option<Tables>, Outcome), WriteError> {
+        if self.config_ids.contains(id) {
+            return Err(WriteError::ConfigManaged(id.to_owned()));
+        }
+        if !self.api.contains_key(id) {
+            return Err(WriteError::NotFound(id.to_owned()));
+        }
+        let mut next = tables.clone();
+        next.remove_member(id)?;
+        let mut api = self.api.clone();
+        api.remove(id);
+        self.save(&api).map_err(WriteError::Persist)?;
+        self.api = api;
+        self.set.remove(id);
+        self.revision += 1;
+        Ok((Some(next), Outcome::Deleted))
+    }
+
+    fn sync(
+        &mut self,
+        members: Vec<Member>,
+        config: &Config,
+        tables: &Tables,
+    ) -> Result<(Option<Tables>, Outcome), WriteError> {
+        if let Some(m) = members.iter().find(|m| self.config_ids.contains(&m.id)) {
+            return Err(WriteError::ConfigManaged(m.id.clone()));
+        }
+        // The configuration's members were validated together; the new API
+        // members are checked against them and each other, one by one, so
+        // that an error names the new member first.
+        let mut set = config.member_set()?;
+        for m in &members {
+            set.insert(m)?;
+        }
+        let api: BTreeMap<String, Member> =
+            members.into_iter().map(|m| (m.id.clone(), m)).collect();
+        let mut counts = SyncCounts::default();
+        for (id, m) in &api {
+            match self.api.get(id) {
+                None => counts.added += 1,
+                Some(old) if old == m => counts.unchanged += 1,
+                Some(_) => counts.replaced += 1,
+            }
+        }
+        counts.removed = self.api.keys().filter(|id| !api.contains_key(*id)).count();
+        if api == self.api {
+            return Ok((None, Outcome::Synced(counts)));
+        }
+        let mut all = Vec::with_capacity(config.members.len() + api.len());
+        all.extend(config.members.iter().cloned());
+        all.extend(api.values().cloned());
+        let mut next = tables.clone();
+        next.sync(&all)?;
+        self.save(&api).map_err(WriteError::Persist)?;
+        self.api = api;
+        self.set = set;
+        self.revision += 1;
+        Ok((Some(next), Outcome::Synced(counts)))
+    }
+
+    /// Saves `api` as the next revision. When the file was replaced but
+    /// the directory could not be synced, the previous state is written back
+    /// (best effort) so that a refused write does not come back at restart.
+    fn save(&self, api: &BTreeMap<String, Member>) -> Result<(), StateError> {
+        match write_atomically(&self.path, self.revision + 1, api) {
+            Ok(()) => Ok(()),
+            Err((e, renamed)) => {
+                if renamed {
+                    let _ = write_atomically(&self.path, self.revision, &self.api);
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The state file as it is read.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateFile {
+    format: String,
+    version: u64,
+    revision: u64,
+    members: Vec<Member>,
+}
+
+/// The head of a state file of any version.
+#[derive(Deserialize)]
+struct Head {
+    format: Option<String>,
+    version: Option<u64>,
+}
+
+/// Reads a state file: (revision, members). A missing file is revision 0
+/// with no member.
+pub fn read(path: &Path) -> Result<(u64, Vec<Member>), StateError> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok((0, Vec::new())),
+        Err(source) => {
+            return Err(StateError::Read {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    let corrupt = |why: String| StateError::Corrupt {
+        path: path.to_owned(),
+        why,
+    };
+    let head: Head = serde_json::from_slice(&bytes)
+        .map_err(|e| corrupt(format!("it is not a JSON object: {e}")))?;
+    if head.format.as_deref() != Some(FORMAT) {
+        return Err(corrupt(format!("its \"format\" is not {FORMAT:?}")));
+    }
+    match head.version {
+        Some(v) if v == u64::from(VERSION) => {}
+        Some(found) => {
+            return Err(StateError::Version {
+                path: path.to_owned(),
+                found,
+            });
+        }
+        None => return Err(corrupt("it has no \"version\"".into())),
+    }
+    let file: StateFile = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    debug_assert_eq!(file.format, FORMAT);
+    debug_assert_eq!(file.version, u64::from(VERSION));
+    let mut ids = HashSet::with_capacity(file.members.len());
+    for m in &file.members {
+        if !ids.insert(m.id.as_str()) {
+            return Err(corrupt(format!("member {:?} appears twice", m.id)));
+        }
+    }
+    Ok((file.revision, file.members))
+}
+
+fn tmp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp"))
+}
+
+fn dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Creates the state's directory if needed (mode 0700) and checks that a
+/// file can be created in it.
+fn check_writable(path: &Path) -> Result<(), StateError> {
+    let err = |source| StateError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = dir_of(path);
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(err)?;
+    let tmp = tmp_path(path);
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(err)?;
+    fs::remove_file(&tmp).map_err(err)
+}
+
+/// Writes the state file atomically: a temporary file in the same
+/// directory, fsync, rename over the file, fsync of the directory. On error,
+/// says whether the rename had happened.
+pub fn write_atomically(
+    path: &Path,
+    revision: u64,
+    members: &BTreeMap<String, Member>,
+) -> Result<(), (StateError, bool)> {
+    let err = |source| StateError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let tmp = tmp_path(path);
+    let written = (|| -> std::io::Result<()> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir_of(path))?;
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        // One member per line, for people who read the file.
+        write!(
+            w,
+            "{{\"format\":\"{FORMAT}\",\"version\":{VERSION},\"revision\":{revision},\"members\":["
+        )?;
+        for (i, m) in members.values().enumerate() {
+            w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+            serde_json::to_writer(&mut w, m)?;
+        }
+        w.write_all(b"\n]}\n")?;
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err((err(e), false));
+    }
+    if let Err(e) = fs::rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err((err(e), false));
+    }
+    File::open(dir_of(path))
+        .and_then(|d| d.sync_all())
+        .map_err(|e| (err(e), true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    fn tmpdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("collecte-state-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn config(state: &Path, members: &str) -> Config {
+        Config::parse(&format!(
+            "[datapath]\nstate = \"{}\"\nmax_members = 8\n[[access]]\ninterface = \"acc0\"\n{members}",
+            state.display()
+        ))
+        .unwrap()
+    }
+
+    fn member(id: &str, prefix: &str) -> Member {
+        Member {
+            id: id.into(),
+            interface: "acc0".into(),
+            s_vlan: None,
+            c_vlan: None,
+            mac: None,
+            prefixes: vec![prefix.parse().unwrap()],
+        }
+    }
+
+    fn tables(config: &Config, p: &Provisioning) -> Tables {
+        let mut t = Tables::new(8, 64);
+        t.set_interfaces(config, &BTreeMap::new(), &BTreeMap::new())
+            .unwrap();
+        t.sync(&p.all_members(config)).unwrap();
+        t.take_changes();
+        t
+    }
+
+    const ALICE: &str =
+        "[[member]]\nid = \"alice\"\ninterface = \"acc0\"\nprefixes = [\"198.51.100.7/32\"]\n";
+
+    #[test]
+    fn missing_file_is_empty_and_writes_round_trip() {
+        let dir = tmpdir("rt");
+        let path = dir.join("sub/state.json");
+        let cfg = config(&path, ALICE);
+        let mut p = Provisioning::load(&cfg).unwrap();
+        assert_eq!(p.revision(), 0);
+        assert!(p.api_members().is_empty());
+        let t = tables(&cfg, &p);
+        let (t, out) = p
+            .write(Op::Put(member("bob", "198.51.100.8/32")), &cfg, &t)
+            .unwrap();
+        let t = t.unwrap();
+        assert!(matches!(out, Outcome::Created { .. }));
+        assert_eq!(p.revision(), 1);
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let (none, out) = p
+            .write(Op::Put(member("bob", "198.51.100.8/32")), &cfg, &t)
+            .unwrap();
+        assert!(none.is_none());
+        assert!(matches!(out, Outcome::Unchanged { .. }));
+        assert_eq!(p.revision(), 1);
+        let again = Provisioning::load(&cfg).unwrap();
+        assert_eq!(again.revision(), 1);
+        assert_eq!(again.api_members(), p.api_members());
+        assert_eq!(again.origin("alice"), Some(Origin::Config));
+        assert_eq!(again.origin("bob"), Some(Origin::Api));
+        assert!(!tmp_path(&path).exists());
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn unreadable_files_refuse() {
+        let dir = tmpdir("bad");
+        let path = dir.join("state.json");
+        let cfg = config(&path, "");
+        for (text, what) in [
+            ("", "damaged"),
+            ("{", "damaged"),
+            ("[]", "damaged"),
+            ("{\"format\":\"x\",\"version\":1}", "damaged"),
+            (
+                "{\"format\":\"collecte-state\",\"version\":2,\"members\":[]}",
+                "format version 2",
+            ),
+            (
+                "{\"format\":\"collecte-state\",\"version\":1,\"revision\":1,\"members\":[{\"id\":\"a\"}]}",
+                "damaged",
+            ),
+        ] {
+            fs::write(&path, text).unwrap();
+            let err = Provisioning::load(&cfg).err().expect(text);
+            assert!(err.to_string().contains(what), "{text}: {err}");
+            assert!(err.to_string().contains("state.json"), "{err}");
+        }
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn configuration_conflicts_name_both_members() {
+        let dir = tmpdir("conflict");
+        let path = dir.join("state.json");
+        let mut api = BTreeMap::new();
+        api.insert("bob".to_string(), member("bob", "198.51.100.0/29"));
+        write_atomically(&path, 3, &api).unwrap();
+        let err = Provisioning::load(&config(&path, ALICE)).err().unwrap();
+        let text = err.to_string();
+        assert!(
+            text.contains("\"alice\"") && text.contains("\"bob\"") && text.contains("overlaps"),
+            "{text}"
+        );
+        let same_id = ALICE.replace("alice", "bob").replace(".7/", ".9/");
+        let err = Provisioning::load(&config(&path, &same_id)).err().unwrap();
+        assert!(err.to_string().contains("same id"), "{err}");
+        // A compatible configuration loads, with the revision.
+        let p = Provisioning::load(&config(&path, "")).unwrap();
+        assert_eq!(p.revision(), 3);
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn refused_writes_change_nothing() {
+        let dir = tmpdir("refused");
+        let path = dir.join("state.json");
+        let cfg = config(&path, ALICE);
+        let mut p = Provisioning::load(&cfg).unwrap();
+        let t = tables(&cfg, &p);
+        let t = p
+            .write(Op::Put(member("bob", "198.51.100.8/32")), &cfg, &t)
+            .unwrap()
+            .0
+            .unwrap();
+        let before = fs::read(&path).unwrap();
+        let cases = [
+            Op::Put(member("alice", "198.51.100.9/32")),
+            Op::Put(member("carol", "198.51.100.7/32")),
+            Op::Put(member("bob", "198.51.100.0/24")),
+            Op::Delete("alice".into()),
+            Op::Delete("nobody".into()),
+            Op::Sync(vec![
+                member("x", "198.51.100.9/32"),
+                member("x", "198.51.100.10/32"),
+            ]),
+            Op::Sync(vec![member("alice", "198.51.100.9/32")]),
+        ];
+        for op in cases {
+            let dbg = format!("{op:?}");
+            assert!(p.write(op, &cfg, &t).is_err(), "{dbg}");
+            assert_eq!(fs::read(&path).unwrap(), before, "{dbg}");
+            assert_eq!(p.revision(), 1);
+            assert_eq!(p.api_members().len(), 1);
+        }
+        // The validator still knows bob's prefix.
+        assert!(
+            p.write(Op::Put(member("carol", "198.51.100.8/32")), &cfg, &t)
+                .is_err()
+        );
+        // A write that cannot be saved changes nothing either (a directory
+        // where the temporary file goes stops even root).
+        fs::create_dir(tmp_path(&path)).unwrap();
+        let e = p
+            .write(Op::Put(member("dave", "198.51.100.20/32")), &cfg, &t)
+            .unwrap_err();
+        assert!(matches!(e, WriteError::Persist(_)), "{e}");
+        assert!(e.to_string().contains("cannot write the state file"), "{e}");
+        assert_eq!(p.origin("dave"), None);
+        assert_eq!(p.revision(), 1);
+        assert_eq!(fs::read(&path).unwrap(), before);
+        fs::remove_dir(tmp_path(&path)).unwrap();
+        p.write(Op::Put(member("dave", "198.51.100.20/32")), &cfg, &t)
+            .unwrap();
+        assert_eq!(p.revision(), 2);
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn sync_keeps_unchanged_slots() {
+        let dir = tmpdir("sync");
+        let path = dir.join("state.json");
+        let cfg = config(&path, ALICE);
+        let mut p = Provisioning::load(&cfg).unwrap();
+        let t = tables(&cfg, &p);
+        let t = p
+            .write(
+                Op::Sync(vec![
+                    member("bob", "198.51.100.8/32"),
+                    member("carol", "198.51.100.9/32"),
+                ]),
+                &cfg,
+                &t,
+            )
+            .unwrap()
+            .0
+            .unwrap();
+        let bob = t.slot("bob").unwrap();
+        let (t, out) = p
+            .write(
+                Op::Sync(vec![
+                    member("bob", "198.51.100.8/32"),
+                    member("dave", "198.51.100.10/32"),
+                ]),
+                &cfg,
+                &t,
+            )
+            .unwrap();
+        let t = t.unwrap();
+        assert_eq!(
+            out,
+            Outcome::Synced(SyncCounts {
+                added: 1,
+                replaced: 0,
+                removed: 1,
+                unchanged: 1
+            })
+        );
+        assert_eq!(t.slot("bob"), Some(bob));
+        assert_eq!(t.slot("carol"), None);
+        assert!(t.slot("alice").is_some());
+        assert_eq!(p.revision(), 2);
+        let _ = fs::remove_dir_all(dir);
+    }
+}
