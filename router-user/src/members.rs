@@ -122,6 +122,15 @@ impl Tables {
             .into_iter()
             .filter(|(_, slot)| *slot < max_members)
             .collect();
+        // Fresh slots come from the gaps between the reserved ones, then
+        // from above them: a reserved slot is only ever given back to its
+        // member (or freed, when it does not come back).
+        let used: BTreeSet<u32> = t.reserved.values().copied().collect();
+        t.next_slot = used.last().map_or(0, |s| s + 1);
+        t.free = (0..t.next_slot)
+            .rev()
+            .filter(|s| !used.contains(s))
+            .collect();
         t.reserved_ifaces = ifaces
             .into_iter()
             .filter(|(_, slot)| *slot > 0 && *slot < MAX_IFACES)
@@ -407,22 +416,16 @@ impl Tables {
             // Its counters carry on from the previous run.
             return Ok(slot);
         }
-        let taken: BTreeSet<u32> = self.reserved.values().copied().collect();
-        let slot = loop {
-            let s = if let Some(s) = self.free.pop() {
-                s
-            } else if self.next_slot < self.max_members {
-                self.next_slot += 1;
-                self.next_slot - 1
-            } else {
-                return Err(TablesError::SlotsExhausted {
-                    member: id.to_string(),
-                    max: self.max_members,
-                });
-            };
-            if !taken.contains(&s) {
-                break s;
-            }
+        let slot = if let Some(s) = self.free.pop() {
+            s
+        } else if self.next_slot < self.max_members {
+            self.next_slot += 1;
+            self.next_slot - 1
+        } else {
+            return Err(TablesError::SlotsExhausted {
+                member: id.to_string(),
+                max: self.max_members,
+            });
         };
         self.pending.zero_counters.insert(slot);
         Ok(slot)
@@ -572,4 +575,167 @@ fn member_info(iface: u32, m: &Member) -> MemberInfo {
         info.flags |= member_flags::HAS_MAC | member_flags::CHECK_MAC;
     }
     info
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MacAddr;
+
+    fn member(id: &str, prefixes: &[&str], c_vlan: Option<u16>) -> Member {
+        Member {
+            id: id.into(),
+            interface: "acc0".into(),
+            s_vlan: None,
+            c_vlan,
+            mac: Some(MacAddr([2, 0, 0, 0, 1, 1])),
+            prefixes: prefixes.iter().map(|p| p.parse().unwrap()).collect(),
+        }
+    }
+
+    fn tables(max: u32) -> Tables {
+        let config = Config::parse(
+            "[[uplink]]\ninterface = \"up0\"\ngateway4 = \"192.0.2.1\"\n[[access]]\ninterface = \"acc0\"\n",
+        )
+        .unwrap();
+        let mut t = Tables::new(max, 64);
+        t.set_interfaces(&config, &BTreeMap::new(), &BTreeMap::new())
+            .unwrap();
+        t
+    }
+
+    fn lookup(t: &Tables, a: &str) -> u32 {
+        t.routes().lookup(a.parse().unwrap())
+    }
+
+    #[test]
+    fn slots_are_stable_and_zeroed_only_when_new() {
+        let mut t = tables(8);
+        let a = member("a", &["198.51.100.1/32"], None);
+        let b = member("b", &["198.51.100.2/32"], Some(10));
+        t.sync(&[a.clone(), b.clone()]).unwrap();
+        let c = t.take_changes();
+        let (sa, sb) = (t.slot("a").unwrap(), t.slot("b").unwrap());
+        assert_eq!(c.zero_counters, BTreeSet::from([sa, sb]));
+        assert_eq!(lookup(&t, "198.51.100.2"), route::member_leaf(sb));
+        // Changing b keeps its slot and zeroes nothing.
+        let b2 = member("b", &["198.51.100.2/32", "198.51.100.3/32"], Some(11));
+        t.sync(&[a.clone(), b2]).unwrap();
+        let c = t.take_changes();
+        assert_eq!(t.slot("b"), Some(sb));
+        assert!(c.zero_counters.is_empty());
+        assert_eq!(c.attachments.get(&(2, 0, 10)), Some(&None));
+        assert_eq!(c.attachments.get(&(2, 0, 11)), Some(&Some(sb)));
+        assert_eq!(lookup(&t, "198.51.100.3"), route::member_leaf(sb));
+        // Removing a frees its slot only once the removal has been applied:
+        // a member added in the same change gets another slot.
+        let b3 = member("b", &["198.51.100.2/32"], Some(11));
+        t.sync(&[b3.clone(), member("c", &["198.51.100.9/32"], None)])
+            .unwrap();
+        assert_ne!(t.slot("c"), Some(sa), "a freed slot rests for one apply");
+        t.take_changes();
+        assert_eq!(lookup(&t, "198.51.100.1"), route::EMPTY);
+        t.set_member(&member("d", &["198.51.100.10/32"], None))
+            .unwrap();
+        assert_eq!(t.slot("d"), Some(sa), "then it is reused");
+        assert!(t.take_changes().zero_counters.contains(&sa), "and zeroed");
+    }
+
+    #[test]
+    fn a_shared_attachment_is_marked_shared() {
+        let mut t = tables(8);
+        t.sync(&[
+            member("a", &["198.51.100.1/32"], None),
+            member("b", &["198.51.100.2/32"], None),
+        ])
+        .unwrap();
+        let c = t.take_changes();
+        assert_eq!(c.attachments.get(&(2, 0, 0)), Some(&Some(ATTACH_SHARED)));
+        t.remove_member("b").unwrap();
+        let c = t.take_changes();
+        assert_eq!(
+            c.attachments.get(&(2, 0, 0)),
+            Some(&Some(t.slot("a").unwrap()))
+        );
+    }
+
+    #[test]
+    fn restored_slots_come_back_and_are_never_given_to_others() {
+        // A previous run had a in slot 5 and b in slot 0.
+        let recorded = BTreeMap::from([("a".to_string(), 5), ("b".to_string(), 0)]);
+        let mut t = Tables::with_slots(16, 64, recorded, BTreeMap::new());
+        let config = Config::parse(
+            "[[uplink]]\ninterface = \"up0\"\ngateway4 = \"192.0.2.1\"\n[[access]]\ninterface = \"acc0\"\n",
+        )
+        .unwrap();
+        t.set_interfaces(&config, &BTreeMap::new(), &BTreeMap::new())
+            .unwrap();
+        let ms: Vec<Member> = (0..8)
+            .map(|i| {
+                member(
+                    &format!("n{i}"),
+                    &[&format!("198.51.100.{}/32", 10 + i)],
+                    None,
+                )
+            })
+            .chain([member("a", &["198.51.100.1/32"], None)])
+            .collect();
+        t.sync(&ms).unwrap();
+        let full = t.full_state();
+        assert_eq!(t.slot("a"), Some(5), "a gets its slot back");
+        assert!(!full.zero_counters.contains(&5), "and keeps its counters");
+        let others: BTreeSet<u32> = (0..8).map(|i| t.slot(&format!("n{i}")).unwrap()).collect();
+        assert_eq!(others.len(), 8);
+        assert!(!others.contains(&5), "nobody else gets a's slot");
+        assert!(!others.contains(&0), "b's slot waits a round before reuse");
+        // After a further round, b's unclaimed slot is reusable and zeroed.
+        t.take_changes();
+        t.set_member(&member("late", &["198.51.100.99/32"], None))
+            .unwrap();
+        let late = t.slot("late").unwrap();
+        let c = t.take_changes();
+        assert!(c.zero_counters.contains(&late));
+        assert_ne!(late, 5);
+    }
+
+    #[test]
+    fn a_failed_change_changes_nothing() {
+        let mut t = Tables::new(2, 2);
+        let config =
+            Config::parse("[[uplink]]\ninterface = \"up0\"\n[[access]]\ninterface = \"acc0\"\n")
+                .unwrap();
+        t.set_interfaces(&config, &BTreeMap::new(), &BTreeMap::new())
+            .unwrap();
+        t.sync(&[member("a", &["198.51.100.1/32"], None)]).unwrap();
+        t.take_changes();
+        // Needs more trie groups than the one available.
+        let big = member("b", &["2001:db8:1:2:3:4::/96"], None);
+        assert!(t.set_member(&big).is_err());
+        assert!(t.slot("b").is_none());
+        assert!(t.take_changes().routes.is_empty());
+        // Too many members.
+        let r = t.sync(&[
+            member("a", &["198.51.100.1/32"], None),
+            member("c", &["198.51.100.3/32"], None),
+            member("d", &["198.51.100.4/32"], None),
+        ]);
+        assert!(matches!(r, Err(TablesError::SlotsExhausted { .. })));
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn router_addresses_are_local_unless_a_member_owns_them() {
+        let mut t = tables(8);
+        t.sync(&[member("a", &["198.51.100.0/24"], None)]).unwrap();
+        t.set_locals(&[
+            "198.51.100.1".parse().unwrap(),
+            "127.0.0.1".parse().unwrap(),
+        ])
+        .unwrap();
+        assert_eq!(lookup(&t, "198.51.100.1"), route::LOCAL);
+        assert_eq!(lookup(&t, "198.51.100.2"), route::member_leaf(0));
+        assert_eq!(lookup(&t, "127.0.0.1"), route::EMPTY, "loopback stays out");
+        t.set_locals(&[]).unwrap();
+        assert_eq!(lookup(&t, "198.51.100.1"), route::member_leaf(0));
+    }
 }
