@@ -428,7 +428,7 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
             _ = tick.tick() => {
                 ticks += 1;
                 resolve = needs_resolution;
-                resync = needs_resolution || ticks % 30 == 0;
+                resync = needs_resolution || ticks.is_multiple_of(30);
             }
         }
         if resync {

@@ -828,7 +828,7 @@ impl<T: aya::Pod> Mapped<T> {
     fn new(map: MapData, name: &'static str) -> Result<Self, DatapathError> {
         let info = map.info().map_err(map_err(name))?;
         let size = std::mem::size_of::<T>();
-        if info.value_size() as usize != size || size % 8 != 0 {
+        if info.value_size() as usize != size || !size.is_multiple_of(8) {
             return Err(DatapathError::Layout {
                 map: name,
                 message: format!("value size {} where {size} was expected", info.value_size()),

@@ -19,7 +19,7 @@ pub enum NeighborError {
     Request {
         what: String,
         #[source]
-        source: rtnetlink::Error,
+        source: Box<rtnetlink::Error>,
     },
     #[error("cannot start the netlink runtime: {0}")]
     Runtime(#[source] std::io::Error),
@@ -61,7 +61,7 @@ pub async fn snapshot(handle: &rtnetlink::Handle) -> Result<Snapshot, NeighborEr
         .await
         .map_err(|source| NeighborError::Request {
             what: "the interface list".into(),
-            source,
+            source: Box::new(source),
         })?
     {
         let mut name = None;
@@ -89,7 +89,7 @@ pub async fn snapshot(handle: &rtnetlink::Handle) -> Result<Snapshot, NeighborEr
         .await
         .map_err(|source| NeighborError::Request {
             what: "the address list".into(),
-            source,
+            source: Box::new(source),
         })?
     {
         for attr in &msg.attributes {
@@ -106,7 +106,7 @@ pub async fn snapshot(handle: &rtnetlink::Handle) -> Result<Snapshot, NeighborEr
         .await
         .map_err(|source| NeighborError::Request {
             what: "the neighbour table".into(),
-            source,
+            source: Box::new(source),
         })?
     {
         let usable = matches!(
@@ -158,7 +158,7 @@ pub async fn resolve(
         .await
         .map_err(|source| NeighborError::Request {
             what: format!("resolving {addr} on ifindex {ifindex}"),
-            source,
+            source: Box::new(source),
         })
 }
 

@@ -49,7 +49,7 @@ fn api_member(i: usize) -> Value {
 /// Sync `k`: members `offset .. offset + 10,000`, alternating between two
 /// sets that share half their members.
 fn api_set(k: usize) -> Value {
-    let offset = if k % 2 == 0 { 0 } else { API_MEMBERS / 2 };
+    let offset = if k.is_multiple_of(2) { 0 } else { API_MEMBERS / 2 };
     json!({ "members": (offset..offset + API_MEMBERS).map(api_member).collect::<Vec<_>>() })
 }
 
@@ -193,7 +193,7 @@ fn restarts_and_full_syncs_under_traffic_lose_nothing() {
         last = now;
 
         // A restart: SIGTERM or kill -9, alternately.
-        let sig = if k % 2 == 0 {
+        let sig = if k.is_multiple_of(2) {
             libc::SIGTERM
         } else {
             libc::SIGKILL
