@@ -61,6 +61,10 @@ pub struct Interface {
     pub name: String,
     pub slot: u32,
     pub info: IfaceInfo,
+    /// The link is up.
+    pub up: bool,
+    /// Position in the configuration (uplinks first).
+    pub order: usize,
 }
 
 /// The desired contents of every datapath table.
@@ -171,7 +175,7 @@ impl Tables {
         links: &BTreeMap<String, LinkInfo>,
         gateway_macs: &BTreeMap<IpAddr, [u8; 6]>,
     ) -> Result<(), TablesError> {
-        let mut wanted: Vec<(String, IfaceInfo)> = Vec::new();
+        let mut wanted: Vec<(String, IfaceInfo, bool)> = Vec::new();
         let link = |name: &str| links.get(name).copied();
         for up in &config.uplinks {
             let mut info = base_info(link(&up.interface), kind::UPLINK);
@@ -192,17 +196,20 @@ impl Tables {
                 info.gw6_mac = mac;
                 info.flags |= iface_flags::GW6_VALID;
             }
-            wanted.push((up.interface.clone(), info));
+            let is_up = link(&up.interface).is_some_and(|l| l.up);
+            wanted.push((up.interface.clone(), info, is_up));
         }
         for acc in &config.access {
+            let is_up = link(&acc.interface).is_some_and(|l| l.up);
             wanted.push((
                 acc.interface.clone(),
                 base_info(link(&acc.interface), kind::ACCESS),
+                is_up,
             ));
         }
-        let names: BTreeSet<&str> = wanted.iter().map(|(n, _)| n.as_str()).collect();
+        let names: BTreeSet<&str> = wanted.iter().map(|(n, _, _)| n.as_str()).collect();
         self.ifaces.retain(|name, _| names.contains(name.as_str()));
-        for (name, info) in wanted {
+        for (order, (name, info, up)) in wanted.into_iter().enumerate() {
             let slot = match self.ifaces.get(&name) {
                 Some(i) => i.slot,
                 None => match self.reserved_ifaces.get(&name) {
@@ -210,8 +217,16 @@ impl Tables {
                     _ => self.free_iface_slot()?,
                 },
             };
-            self.ifaces
-                .insert(name.clone(), Interface { name, slot, info });
+            self.ifaces.insert(
+                name.clone(),
+                Interface {
+                    name,
+                    slot,
+                    info,
+                    up,
+                    order,
+                },
+            );
         }
         self.pending.uplinks = self.pick_uplinks();
         Ok(())
@@ -225,14 +240,15 @@ impl Tables {
             .ok_or(TablesError::TooManyInterfaces)
     }
 
-    /// The first uplink with a resolved gateway carries each family.
+    /// The first uplink (in configuration order) that is up and has a
+    /// resolved gateway carries each family.
     fn pick_uplinks(&self) -> (u32, u32) {
         let mut ups: Vec<&Interface> = self
             .ifaces
             .values()
-            .filter(|i| i.info.kind == kind::UPLINK)
+            .filter(|i| i.info.kind == kind::UPLINK && i.up)
             .collect();
-        ups.sort_by_key(|i| i.slot);
+        ups.sort_by_key(|i| i.order);
         let first = |flag| {
             ups.iter()
                 .find(|i| i.info.flags & flag != 0)
@@ -721,6 +737,47 @@ mod tests {
         ]);
         assert!(matches!(r, Err(TablesError::SlotsExhausted { .. })));
         assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn upstream_leaves_by_the_first_uplink_that_is_up_and_resolved() {
+        let config = Config::parse(
+            "[[uplink]]\ninterface = \"up0\"\ngateway4 = \"192.0.2.1\"\ngateway_mac = \"02:00:00:00:00:01\"\n\
+             [[uplink]]\ninterface = \"up1\"\ngateway4 = \"192.0.2.129\"\ngateway6 = \"2001:db8::1\"\n\
+             [[access]]\ninterface = \"acc0\"\n",
+        )
+        .unwrap();
+        let link = |ifindex, up| LinkInfo {
+            ifindex,
+            mac: [2, 0, 0, 0, 0, ifindex as u8],
+            mtu: 1500,
+            up,
+        };
+        let gw6: IpAddr = "2001:db8::1".parse().unwrap();
+        let gws = BTreeMap::from([(gw6, [2, 0, 0, 0, 0, 9])]);
+        let mut links = BTreeMap::from([
+            ("up0".to_string(), link(2, true)),
+            ("up1".to_string(), link(3, true)),
+            ("acc0".to_string(), link(4, true)),
+        ]);
+        let mut t = Tables::new(8, 64);
+        t.set_interfaces(&config, &links, &gws).unwrap();
+        let (up0, up1) = (t.interfaces()["up0"].slot, t.interfaces()["up1"].slot);
+        // IPv4: up0 (static MAC) first; IPv6: only up1 has a resolved gateway.
+        assert_eq!(t.take_changes().uplinks, (up0, up1));
+        links.get_mut("up0").unwrap().up = false;
+        t.set_interfaces(&config, &links, &gws).unwrap();
+        assert_eq!(
+            t.take_changes().uplinks,
+            (0, up1),
+            "up1's IPv4 gateway is unresolved"
+        );
+        let gws = BTreeMap::from([
+            (gw6, [2, 0, 0, 0, 0, 9]),
+            ("192.0.2.129".parse().unwrap(), [2, 0, 0, 0, 0, 8]),
+        ]);
+        t.set_interfaces(&config, &links, &gws).unwrap();
+        assert_eq!(t.take_changes().uplinks, (up1, up1));
     }
 
     #[test]
