@@ -4,7 +4,9 @@ use std::path::Path;
 use collecte::config::Config;
 
 fn example(name: &str) -> Config {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name);
     Config::from_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 

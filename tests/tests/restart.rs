@@ -49,7 +49,11 @@ fn api_member(i: usize) -> Value {
 /// Sync `k`: members `offset .. offset + 10,000`, alternating between two
 /// sets that share half their members.
 fn api_set(k: usize) -> Value {
-    let offset = if k.is_multiple_of(2) { 0 } else { API_MEMBERS / 2 };
+    let offset = if k.is_multiple_of(2) {
+        0
+    } else {
+        API_MEMBERS / 2
+    };
     json!({ "members": (offset..offset + API_MEMBERS).map(api_member).collect::<Vec<_>>() })
 }
 

@@ -51,7 +51,9 @@ fn options() -> anyhow::Result<Options> {
                 o.duration = Duration::from_secs(s.parse().context("--duration SECONDS")?);
             }
             "--keep" => o.keep = true,
-            other => bail!("unknown argument {other}; usage: demo [--config FILE] [--duration SECONDS] [--keep]"),
+            other => bail!(
+                "unknown argument {other}; usage: demo [--config FILE] [--duration SECONDS] [--keep]"
+            ),
         }
     }
     Ok(o)
@@ -160,7 +162,9 @@ fn run() -> anyhow::Result<()> {
     tests::require_root();
     let config = std::fs::canonicalize(&opts.config)
         .with_context(|| format!("{}", opts.config.display()))?;
-    println!("demo: building the site: a core, the router, alice (untagged), bob (802.1Q 101) and carol (QinQ 10/102)");
+    println!(
+        "demo: building the site: a core, the router, alice (untagged), bob (802.1Q 101) and carol (QinQ 10/102)"
+    );
     let site = Topology::new("demo");
     let log = std::env::temp_dir().join(format!("{}.collecte.log", site.router.name()));
     let mut router = Router::start(site.router.name(), &config, &log)?;
@@ -220,7 +224,17 @@ fn drive(site: &Topology, duration: Duration, stop: &AtomicBool) -> anyhow::Resu
         .iter()
         .map(|t| {
             Command::new("ip")
-                .args(["netns", "exec", site.alice.name(), "ping", "-n", "-q", "-i", "0.05", "-c"])
+                .args([
+                    "netns",
+                    "exec",
+                    site.alice.name(),
+                    "ping",
+                    "-n",
+                    "-q",
+                    "-i",
+                    "0.05",
+                    "-c",
+                ])
                 .arg(&count)
                 .arg(t.to_string())
                 .stdout(Stdio::null())
@@ -234,7 +248,10 @@ fn drive(site: &Topology, duration: Duration, stop: &AtomicBool) -> anyhow::Resu
         TaggedMember::open(site.trunk.name(), "t0", &c, plan::ACC1_MAC),
     ];
     // The core sends to every member through the router.
-    let core = udp_socket(site.core.name(), SocketAddr::new(IpAddr::V4(plan::REMOTE4), 0));
+    let core = udp_socket(
+        site.core.name(),
+        SocketAddr::new(IpAddr::V4(plan::REMOTE4), 0),
+    );
     let payload = [0x5au8; 64];
     let mut sent = 0u64;
     while Instant::now() < deadline && !stop.load(Ordering::SeqCst) {
