@@ -1085,8 +1085,9 @@ pub const BENCH_FRAME_LEN: usize = 64;
 pub const BENCH_CONF_LEN: usize = 16 + BENCH_FRAME_LEN;
 
 /// The value of `BENCH_CONF` (router-ebpf/src/bench.rs): each run starts
-/// from `frame` with entry `first + random % count` of `BENCH_ADDRS` written
-/// at byte `offset` (`addr_len`: 4 or 16 bytes).
+/// from `frame` with one of `count` addresses from entry `first` of
+/// `BENCH_ADDRS` written at byte `offset`. With `addr_len` 16 an entry is
+/// one address; with 4, four IPv4 addresses (see [`bench_pack4`]).
 pub fn bench_conf(
     frame: &[u8; BENCH_FRAME_LEN],
     offset: u32,
@@ -1101,6 +1102,21 @@ pub fn bench_conf(
     conf[12..16].copy_from_slice(&first.to_ne_bytes());
     conf[16..].copy_from_slice(frame);
     conf
+}
+
+/// IPv4 addresses (network byte order) packed four to a `BENCH_ADDRS`
+/// entry.
+pub fn bench_pack4(addresses: &[[u8; 4]]) -> Vec<[u8; 16]> {
+    addresses
+        .chunks(4)
+        .map(|c| {
+            let mut e = [0u8; 16];
+            for (i, a) in c.iter().enumerate() {
+                e[4 * i..4 * i + 4].copy_from_slice(a);
+            }
+            e
+        })
+        .collect()
 }
 
 impl Datapath {
@@ -1122,8 +1138,7 @@ impl Datapath {
         })
     }
 
-    /// Writes `BENCH_ADDRS` from entry 0: addresses in network byte order,
-    /// IPv4 in the first 4 bytes.
+    /// Writes `BENCH_ADDRS` from entry 0 (see [`bench_conf`]).
     pub fn bench_addresses(&mut self, addresses: &[[u8; 16]]) -> Result<(), DatapathError> {
         let mut map: Array<&mut MapData, [u8; 16]> = self
             .bench_map("BENCH_ADDRS")?

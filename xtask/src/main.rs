@@ -1,4 +1,4 @@
-//! Developer and operator tasks: `cargo xtask setup|build|test|demo`.
+//! Developer and operator tasks: `cargo xtask setup|build|test|demo|bench`.
 use std::{
     path::{Path, PathBuf},
     process::Command,
@@ -37,10 +37,17 @@ enum Task {
         #[arg(long)]
         keep: bool,
     },
+    /// Set up, then run the benchmarks against their anchors (needs root);
+    /// writes target/bench/results.{json,md} and lookup.png.
+    Bench {
+        /// Small sizes and short runs (a smoke test).
+        #[arg(long)]
+        quick: bool,
+    },
 }
 
-/// Debian packages: the LLVM that bpf-linker links against, and the tools
-/// the tests drive.
+/// Debian packages: the LLVM that bpf-linker links against, the tools
+/// the tests drive, and for the benchmark the font of its plot and GNU time.
 const APT_PACKAGES: &[&str] = &[
     "llvm-22-dev",
     "libpolly-22-dev",
@@ -53,6 +60,8 @@ const APT_PACKAGES: &[&str] = &[
     "bpftool",
     "ethtool",
     "prometheus",
+    "fonts-dejavu-core",
+    "time",
 ];
 const BPF_LINKER_VERSION: &str = "0.13";
 
@@ -80,6 +89,23 @@ fn main() -> anyhow::Result<()> {
                 args.push("--keep".to_string());
             }
             demo(&args)
+        }
+        Task::Bench { quick } => {
+            setup()?;
+            // The daemon's figures use the release `collecte` binary.
+            cargo(&[
+                "build",
+                "--release",
+                "-p",
+                "router-user",
+                "--bin",
+                "collecte",
+            ])?;
+            let mut args = vec!["run", "--release", "-p", "bench", "--"];
+            if quick {
+                args.push("--quick");
+            }
+            cargo(&args)
         }
     }
 }

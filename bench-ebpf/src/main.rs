@@ -1,0 +1,369 @@
+//! Bench-only XDP programs: the anchors and helpers of `cargo xtask bench`.
+//!
+//! - `bench_floor`: only returns (the `BPF_PROG_TEST_RUN` floor).
+//! - `bench_randomise`: the bench build's prologue alone (restore the frame,
+//!   write a random address, return); its cost is subtracted.
+//! - `bench_lpm4`, `bench_lpm6`: the same prologue, then a
+//!   `BPF_MAP_TYPE_LPM_TRIE` lookup of the destination (the anchor).
+//! - `bench_gen`: the same prologue, then `XDP_TX` (the live-frames
+//!   generator).
+//! - `bench_sink`: counts and drops (the far end of the forwarding bench).
+//! - `bench_fwd`: the minimal XDP forward: MAC rewrite, TTL and checksum,
+//!   DEVMAP redirect, no lookup.
+//! - `probe_*`: where the datapath's random-lookup time goes. Maps shaped
+//!   and filled like the datapath's (`P_ROUTES` holds a copy of its prefix
+//!   table, `P_MEMBERS` of its member table, `P_COUNTERS` is a per-CPU array
+//!   of its counters' size), read the way it reads them; the frame carries
+//!   the destination and, after it, the member's slot.
+#![no_std]
+#![no_main]
+
+use aya_ebpf::{
+    bindings::xdp_action,
+    helpers::bpf_get_smp_processor_id,
+    macros::{map, xdp},
+    maps::{Array, DevMap, LpmTrie, PerCpuArray, lpm_trie::Key},
+    programs::XdpContext,
+};
+use router_common::{MemberCounters, MemberInfo, RouteChunk, member_flags, route};
+
+/// The bench build's prologue, the very file the datapath compiles.
+#[path = "../../router-ebpf/src/bench.rs"]
+mod bench;
+
+/// Per-CPU counters: [`SEEN`] and [`HITS`].
+#[map]
+static COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
+/// Frames the sink saw.
+const SEEN: u32 = 0;
+/// LPM lookups that found a prefix.
+const HITS: u32 = 1;
+
+/// The anchor's tables: the members' prefixes, valued by member slot.
+#[map]
+static LPM4: LpmTrie<u32, u32> = LpmTrie::with_max_entries(1, 0);
+#[map]
+static LPM6: LpmTrie<[u32; 4], u32> = LpmTrie::with_max_entries(1, 0);
+
+/// The minimal forward's egress (entry 0) and MACs (destination, source).
+#[map]
+static FWD_EGRESS: DevMap = DevMap::with_max_entries(1, 0);
+#[map]
+static FWD_MACS: Array<[u8; 12]> = Array::with_max_entries(1, 0);
+
+/// Offsets in an untagged frame.
+const ETH_HLEN: usize = 14;
+const IPV4_DST: usize = ETH_HLEN + 16;
+const IPV6_DST: usize = ETH_HLEN + 24;
+
+#[xdp]
+pub fn bench_floor(_ctx: XdpContext) -> u32 {
+    xdp_action::XDP_DROP
+}
+
+#[xdp]
+pub fn bench_randomise(ctx: XdpContext) -> u32 {
+    if !bench::randomise(&ctx) {
+        return xdp_action::XDP_ABORTED;
+    }
+    xdp_action::XDP_DROP
+}
+
+#[inline(always)]
+fn hit() {
+    if let Some(c) = COUNTS.get_ptr_mut(HITS) {
+        unsafe { *c += 1 };
+    }
+}
+
+#[xdp]
+pub fn bench_lpm4(ctx: XdpContext) -> u32 {
+    if !bench::randomise(&ctx) {
+        return xdp_action::XDP_ABORTED;
+    }
+    let start = ctx.data();
+    if start + IPV4_DST + 4 > ctx.data_end() {
+        return xdp_action::XDP_ABORTED;
+    }
+    // Network byte order as in the packet; word loads, as the datapath's.
+    let addr = unsafe { *((start + IPV4_DST) as *const u32) };
+    match LPM4.get(Key::new(32, addr)) {
+        Some(_) => {
+            hit();
+            xdp_action::XDP_DROP
+        }
+        None => xdp_action::XDP_PASS,
+    }
+}
+
+#[xdp]
+pub fn bench_lpm6(ctx: XdpContext) -> u32 {
+    if !bench::randomise(&ctx) {
+        return xdp_action::XDP_ABORTED;
+    }
+    let start = ctx.data();
+    if start + IPV6_DST + 16 > ctx.data_end() {
+        return xdp_action::XDP_ABORTED;
+    }
+    let p = (start + IPV6_DST) as *const u32;
+    let addr = unsafe { [*p, *p.add(1), *p.add(2), *p.add(3)] };
+    match LPM6.get(Key::new(128, addr)) {
+        Some(_) => {
+            hit();
+            xdp_action::XDP_DROP
+        }
+        None => xdp_action::XDP_PASS,
+    }
+}
+
+/// Offset of the IPv4 header checksum in an untagged frame.
+const IPV4_CHECK: usize = ETH_HLEN + 10;
+
+#[xdp]
+pub fn bench_gen(ctx: XdpContext) -> u32 {
+    if !bench::randomise(&ctx) {
+        return xdp_action::XDP_ABORTED;
+    }
+    // The kernel checks the header checksum: the template's was computed
+    // with a zero destination, so add the destination's two words to it
+    // (untagged IPv4 frames only).
+    let start = ctx.data();
+    if start + IPV4_DST + 4 > ctx.data_end() {
+        return xdp_action::XDP_ABORTED;
+    }
+    let check = (start + IPV4_CHECK) as *mut [u8; 2];
+    let dst = (start + IPV4_DST) as *const [u8; 4];
+    let (check, dst) = unsafe { (&mut *check, *dst) };
+    let hc = u16::from_be_bytes(*check) as u32;
+    let mut sum = (!hc & 0xffff)
+        + u16::from_be_bytes([dst[0], dst[1]]) as u32
+        + u16::from_be_bytes([dst[2], dst[3]]) as u32;
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    *check = (!(sum as u16)).to_be_bytes();
+    xdp_action::XDP_TX
+}
+
+#[xdp]
+pub fn bench_sink(_ctx: XdpContext) -> u32 {
+    if let Some(c) = COUNTS.get_ptr_mut(SEEN) {
+        unsafe { *c += 1 };
+    }
+    xdp_action::XDP_DROP
+}
+
+#[repr(C)]
+struct Ipv4Hdr {
+    version_ihl: u8,
+    tos: u8,
+    tot_len: [u8; 2],
+    id: [u8; 2],
+    frag_off: [u8; 2],
+    ttl: u8,
+    protocol: u8,
+    check: [u8; 2],
+    src: [u8; 4],
+    dst: [u8; 4],
+}
+
+#[xdp]
+pub fn bench_fwd(ctx: XdpContext) -> u32 {
+    let start = ctx.data();
+    if start + ETH_HLEN + core::mem::size_of::<Ipv4Hdr>() > ctx.data_end() {
+        return xdp_action::XDP_PASS;
+    }
+    let eth = start as *mut [u8; ETH_HLEN];
+    let eth = unsafe { &mut *eth };
+    if eth[12..14] != [0x08, 0x00] {
+        return xdp_action::XDP_PASS;
+    }
+    let ip = unsafe { &mut *((start + ETH_HLEN) as *mut Ipv4Hdr) };
+    if ip.ttl <= 1 {
+        return xdp_action::XDP_PASS;
+    }
+    let Some(macs) = FWD_MACS.get(0) else {
+        return xdp_action::XDP_PASS;
+    };
+    eth[..12].copy_from_slice(macs);
+    // RFC 1624 incremental update, as the datapath does it.
+    let old = u16::from_be_bytes([ip.ttl, ip.protocol]) as u32;
+    ip.ttl -= 1;
+    let new = u16::from_be_bytes([ip.ttl, ip.protocol]) as u32;
+    let hc = u16::from_be_bytes(ip.check) as u32;
+    let mut sum = (!hc & 0xffff) + (!old & 0xffff) + new;
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    ip.check = (!(sum as u16)).to_be_bytes();
+    match FWD_EGRESS.redirect(0, xdp_action::XDP_DROP as u64) {
+        Ok(a) | Err(a) => a,
+    }
+}
+
+// ---- Probes: the datapath's lookup, piece by piece ----
+
+/// One half of the datapath's prefix table (`ROUTES`), copied.
+#[map]
+static P_ROUTES: Array<RouteChunk> = Array::with_max_entries(1, 0);
+/// The datapath's member table (`MEMBERS`), copied.
+#[map]
+static P_MEMBERS: Array<MemberInfo> = Array::with_max_entries(1, 0);
+/// Per-CPU counters shaped like `MEMBER_COUNTERS`.
+#[map]
+static P_COUNTERS: PerCpuArray<MemberCounters> = PerCpuArray::with_max_entries(1, 0);
+/// The same counters in one flat array, indexed by CPU × members + slot.
+#[map]
+static P_FLAT: Array<MemberCounters> = Array::with_max_entries(1, 0);
+/// `[members per CPU in P_FLAT, 0, 0, 0]`.
+#[map]
+static P_CONF: Array<[u32; 4]> = Array::with_max_entries(1, 0);
+
+/// The member's slot, written by the randomiser after the destination.
+const PROBE_SLOT: usize = IPV4_DST + 4;
+
+/// The destination and slot of a probe frame.
+#[inline(always)]
+fn probe_input(ctx: &XdpContext) -> Option<(u32, u32)> {
+    if !bench::randomise(ctx) {
+        return None;
+    }
+    let start = ctx.data();
+    if start + PROBE_SLOT + 4 > ctx.data_end() {
+        return None;
+    }
+    let addr = unsafe { *((start + IPV4_DST) as *const u32) };
+    let slot = unsafe { *((start + PROBE_SLOT) as *const u32) };
+    Some((u32::from_be(addr), slot))
+}
+
+/// The datapath's `entry` and `lookup4` (router-ebpf/src/main.rs), on
+/// `P_ROUTES`.
+#[inline(always)]
+fn probe_entry(index: u32) -> u32 {
+    match P_ROUTES.get(index / route::CHUNK) {
+        Some(chunk) => chunk.0[(index % route::CHUNK) as usize],
+        None => route::EMPTY,
+    }
+}
+
+#[inline(always)]
+fn probe_lookup4(addr: u32) -> u32 {
+    let mut v = probe_entry(addr >> 16);
+    let mut shift = 8u32;
+    for _ in 0..route::MAX_V4_LEVELS {
+        if v & route::PTR == 0 {
+            return v;
+        }
+        let group = v & !route::PTR;
+        v = probe_entry(group * route::GROUP_ENTRIES + ((addr >> shift) & 0xff));
+        shift = shift.wrapping_sub(8);
+    }
+    if v & route::PTR != 0 { route::EMPTY } else { v }
+}
+
+#[inline(always)]
+fn probe_member(slot: u32) -> bool {
+    match P_MEMBERS.get(slot) {
+        Some(m) => m.flags & member_flags::PRESENT != 0,
+        None => false,
+    }
+}
+
+#[inline(always)]
+fn probe_count(slot: u32) -> bool {
+    match P_COUNTERS.get_ptr_mut(slot) {
+        Some(c) => {
+            unsafe {
+                (*c).tx_packets += 1;
+                (*c).tx_bytes += 50;
+            }
+            true
+        }
+        None => false,
+    }
+}
+
+#[inline(always)]
+fn verdict(found: bool) -> u32 {
+    if found {
+        hit();
+        xdp_action::XDP_DROP
+    } else {
+        xdp_action::XDP_PASS
+    }
+}
+
+/// The prefix table alone.
+#[xdp]
+pub fn probe_trie(ctx: XdpContext) -> u32 {
+    let Some((addr, slot)) = probe_input(&ctx) else {
+        return xdp_action::XDP_ABORTED;
+    };
+    verdict(probe_lookup4(addr) == slot + 1)
+}
+
+/// The member table alone.
+#[xdp]
+pub fn probe_members(ctx: XdpContext) -> u32 {
+    let Some((_, slot)) = probe_input(&ctx) else {
+        return xdp_action::XDP_ABORTED;
+    };
+    verdict(probe_member(slot))
+}
+
+/// The per-CPU member counters alone.
+#[xdp]
+pub fn probe_counters(ctx: XdpContext) -> u32 {
+    let Some((_, slot)) = probe_input(&ctx) else {
+        return xdp_action::XDP_ABORTED;
+    };
+    verdict(probe_count(slot))
+}
+
+/// The same counters in a flat array.
+#[xdp]
+pub fn probe_flat(ctx: XdpContext) -> u32 {
+    let Some((_, slot)) = probe_input(&ctx) else {
+        return xdp_action::XDP_ABORTED;
+    };
+    let Some(conf) = P_CONF.get(0) else {
+        return xdp_action::XDP_ABORTED;
+    };
+    let cpu = unsafe { bpf_get_smp_processor_id() };
+    let found = match P_FLAT.get_ptr_mut(cpu * conf[0] + slot) {
+        Some(c) => {
+            unsafe {
+                (*c).tx_packets += 1;
+                (*c).tx_bytes += 50;
+            }
+            true
+        }
+        None => false,
+    };
+    verdict(found)
+}
+
+/// The datapath's chain: prefix table → member → counters.
+#[xdp]
+pub fn probe_chain(ctx: XdpContext) -> u32 {
+    let Some((addr, _)) = probe_input(&ctx) else {
+        return xdp_action::XDP_ABORTED;
+    };
+    let leaf = probe_lookup4(addr);
+    if leaf == route::EMPTY || leaf == route::LOCAL {
+        return xdp_action::XDP_PASS;
+    }
+    let slot = leaf - 1;
+    verdict(probe_member(slot) && probe_count(slot))
+}
+
+// ---- end of the probes ----
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";

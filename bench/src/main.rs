@@ -1,0 +1,889 @@
+//! `cargo xtask bench [--quick]`: collecte measured side by side with what an
+//! operator would use instead, in one run, on this machine.
+//!
+//! 1. Program cost (`BPF_PROG_TEST_RUN`, 64-byte frames): the bench build of
+//!    the real program with random destinations (or sources) across the
+//!    members and with one hot packet, against the floor (a program that
+//!    only returns), the randomiser (subtracted) and a
+//!    `BPF_MAP_TYPE_LPM_TRIE` holding the same prefixes.
+//! 2. Forwarding over veth (live-frames generator → router → counting sink):
+//!    collecte against the kernel's `ip_forward` with the same routes and a
+//!    minimal XDP forward.
+//! 3. The daemon: `GET /metrics` time and peak RSS.
+//! 4. Probes (bench-ebpf `probe_*`): the datapath's prefix table, member
+//!    table and counters read alone, at the same sizes, to say where the
+//!    random-lookup time goes.
+//!
+//! Figures are medians of several repetitions, interleaved so that the
+//! machine's drift hits a figure and its anchor alike. Writes
+//! `target/bench/results.json`, `results.md` and `lookup.png`. Exits
+//! non-zero only when a measurement could not be produced.
+mod cost;
+mod forward;
+mod frames;
+mod ns;
+mod population;
+mod progs;
+mod report;
+mod scrape;
+mod stats;
+
+use std::{collections::BTreeMap, time::Instant};
+
+use anyhow::Context as _;
+use clap::Parser;
+use report::{Check, Figure, Series, size_label};
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(name = "bench", about = "collecte's benchmarks against their anchors")]
+struct Cli {
+    /// Small sizes and short runs (a smoke test: about two minutes).
+    #[arg(long)]
+    quick: bool,
+    /// Run only these parts (cost, forward, daemon); all by default.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+}
+
+struct Plan {
+    cost: cost::Options,
+    forward: forward::Options,
+    daemon_sizes: Vec<usize>,
+    daemon_timed: Vec<usize>,
+    /// The size the scrape figure is quoted at.
+    scrape_size: usize,
+    scrapes: usize,
+}
+
+fn plan(quick: bool) -> Plan {
+    let mut p = plan_for(quick);
+    // Developer knob: the generator's live-frames batch.
+    if let Some(b) = std::env::var("BENCH_BATCH")
+        .ok()
+        .and_then(|b| b.parse().ok())
+    {
+        p.forward.batch = b;
+    }
+    p
+}
+
+fn plan_for(quick: bool) -> Plan {
+    if quick {
+        Plan {
+            cost: cost::Options {
+                sizes: vec![1_000, 10_000],
+                reps: 5,
+                repeat: 50_000,
+            },
+            forward: forward::Options {
+                small: 1_000,
+                large: 10_000,
+                reps: 3,
+                secs: 0.5,
+                warmup: 0.2,
+                batch: 64,
+            },
+            daemon_sizes: vec![1_000, 10_000],
+            daemon_timed: vec![1_000, 10_000],
+            scrape_size: 10_000,
+            scrapes: 3,
+        }
+    } else {
+        Plan {
+            cost: cost::Options {
+                sizes: vec![1_000, 10_000, 100_000, 1_000_000],
+                reps: 9,
+                repeat: 300_000,
+            },
+            forward: forward::Options {
+                small: 1_000,
+                large: 1_000_000,
+                reps: 7,
+                secs: 3.0,
+                warmup: 0.5,
+                batch: 64,
+            },
+            daemon_sizes: vec![1_000, 100_000, 1_000_000],
+            daemon_timed: vec![1_000, 100_000],
+            scrape_size: 100_000,
+            scrapes: 5,
+        }
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    match real_main(&cli) {
+        Ok(true) => {}
+        Ok(false) => std::process::exit(1),
+        Err(e) => {
+            eprintln!("bench: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Ok(true) when every measurement produced a number.
+fn real_main(cli: &Cli) -> anyhow::Result<bool> {
+    anyhow::ensure!(
+        unsafe { libc::geteuid() } == 0,
+        "the benchmark needs root (namespaces, BPF): run it through `cargo xtask bench` as root"
+    );
+    let started = Instant::now();
+    let mut log = |m: &str| eprintln!("[{:6.1}s] {m}", started.elapsed().as_secs_f64());
+    ns::remove_stale();
+    mount_bpffs();
+    let exe = std::env::current_exe()?;
+    let target = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .context("cannot find the target directory")?
+        .to_path_buf();
+    let out_dir = target.join("bench");
+    let work = out_dir.join("tmp");
+    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+
+    let load_start = loadavg();
+    let p = plan(cli.quick);
+    let want = |part: &str| cli.only.is_empty() || cli.only.iter().any(|o| o == part);
+    let largest = p
+        .cost
+        .sizes
+        .iter()
+        .chain([&p.forward.large])
+        .chain(&p.daemon_sizes)
+        .copied()
+        .max()
+        .unwrap_or(0);
+    log(&format!("generating {largest} members"));
+    let specs = population::specs(largest)?;
+
+    let mut figures: Vec<Figure> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    let mut raw = serde_json::Map::new();
+    let mut errors: Vec<String> = Vec::new();
+    let mut plot_series: Vec<Series> = Vec::new();
+
+    let mut analysis: Vec<String> = Vec::new();
+    // 1. Program cost.
+    if want("cost") {
+        let results = cost::run(&p.cost, &specs, &mut log);
+        analysis = cost_analysis(&p, &results);
+        ns::unpin()?;
+        cost_figures(
+            &p,
+            &results,
+            &mut figures,
+            &mut plot_series,
+            &mut errors,
+            &mut raw,
+        );
+    }
+
+    // 2. Forwarding.
+    if want("forward") {
+        let r = forward::run(&p.forward, &specs, &mut log);
+        ns::unpin()?;
+        forward_figures(&p, r, &mut figures, &mut errors, &mut raw, &mut notes);
+    }
+
+    // 3. The daemon.
+    if want("daemon") {
+        let binary = scrape::binary();
+        let results = match binary {
+            Ok(binary) => scrape::run(
+                &scrape::Options {
+                    sizes: p.daemon_sizes.clone(),
+                    scrapes: p.scrapes,
+                    timed: p.daemon_timed.clone(),
+                    work: work.clone(),
+                    binary,
+                },
+                &specs,
+                &mut log,
+            ),
+            Err(e) => p
+                .daemon_sizes
+                .iter()
+                .map(|_| Err(anyhow::anyhow!("{e:#}")))
+                .collect(),
+        };
+        daemon_figures(&p, &results, &mut figures, &mut errors, &mut raw);
+    }
+
+    // Control plane: later.
+    let mut api = Figure::new(
+        "control plane",
+        "API full sync",
+        None,
+        "s",
+        "—",
+        None,
+        None,
+        Check::None,
+        "not yet measured: needs the provisioning API",
+    );
+    api.pending = true;
+    figures.push(api);
+
+    // Output, each group's figures together, groups in order of appearance.
+    let mut order: Vec<String> = Vec::new();
+    for f in &figures {
+        if !order.contains(&f.group) {
+            order.push(f.group.clone());
+        }
+    }
+    figures.sort_by_key(|f| order.iter().position(|g| *g == f.group));
+    let table = report::table(&figures);
+    println!("\n{table}");
+    println!("targets:");
+    for t in report::targets(&figures) {
+        println!("  {t}");
+    }
+    for a in &analysis {
+        println!("probes: {a}");
+    }
+    for e in &errors {
+        println!("error: {e}");
+    }
+    notes.push(format!(
+        "Load average (1, 5, 15 min) at the start: {load_start}; at the end: {}. The VM is shared: whatever else runs competes for the CPUs, the caches and memory bandwidth, which is why every figure is read against an anchor measured in the same run.",
+        loadavg()
+    ));
+    let cpu = ns::measure_cpu();
+    let rt = if forward::REALTIME_FAILED.load(std::sync::atomic::Ordering::Relaxed) {
+        "could not get a real-time priority (SCHED_FIFO refused); they ran at normal priority"
+    } else {
+        "ran SCHED_FIFO (priority 10; the kernel's RT throttling leaves others 5%)"
+    };
+    notes.push(format!(
+        "Timed test runs and the generator are pinned to CPU {cpu} and {rt}; timekeeping runs on CPU 0."
+    ));
+    notes.push(POPULATION.to_string());
+    let mode = if cli.quick {
+        "quick (small sizes, short runs: a smoke test, not the figures)"
+    } else {
+        "full"
+    };
+    notes.insert(
+        0,
+        format!(
+            "Mode: {mode}. Machine: {}. Total run time {:.0} s.",
+            machine(),
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    let json = json!({
+        "mode": if cli.quick { "quick" } else { "full" },
+        "machine": machine(),
+        "figures": figures,
+        "notes": notes,
+        "errors": errors,
+        "raw": raw,
+    });
+    let json_path = out_dir.join("results.json");
+    std::fs::write(&json_path, serde_json::to_string_pretty(&json)?)?;
+    let md = report::markdown("collecte benchmarks", PREAMBLE, &figures, &notes, &analysis);
+    std::fs::write(out_dir.join("results.md"), md)?;
+    if !plot_series.is_empty() {
+        let title = "Random lookup cost vs table size (floor and randomiser subtracted)";
+        if let Err(e) = report::plot(&out_dir.join("lookup.png"), title, &plot_series) {
+            eprintln!("bench: warning: no plot: {e:#}");
+        }
+    }
+    eprintln!(
+        "bench: wrote {}, results.md and lookup.png",
+        json_path.display()
+    );
+    let missing: Vec<&str> = figures
+        .iter()
+        .filter(|f| f.value.is_none() && !f.pending)
+        .map(|f| f.name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "bench: {} measurement(s) produced no number: {}",
+            missing.len(),
+            missing.join("; ")
+        );
+    }
+    Ok(missing.is_empty() && errors.is_empty())
+}
+
+const PREAMBLE: &str = "Every figure is a median of several repetitions, measured in the same run as \
+its anchor, repetitions interleaved. Program costs come from BPF_PROG_TEST_RUN (64-byte frames, \
+the kernel's mean time per run). `lookup` = program with random destinations − randomiser \
+(a bench-ebpf program doing the same random pick and write) − floor; for the LPM trie, the same \
+with its own program. `program` = the whole program as an operator runs it, including the \
+test-run floor (the randomiser's cost above the floor removed). Ratios are value / anchor value.";
+
+const POPULATION: &str = "Members: member i has one IPv4 prefix (a /32; 1 in 32 a /29, and a few /28 to /24), handed out sequentially round-robin from 100.64.0.0/10, 10.0.0.0/8, 172.16.0.0/12 and 45.128.0.0/10, and one IPv6 prefix (/48 1 in 8, /56 2 in 8, /64 5 in 8) handed out sequentially from one pool per length. Program cost: 3 in 4 members untagged on acc0, 1 in 4 QinQ (S-VLAN 100, C-VLAN 200) on acc1; each kind shares its attachment and CPE MAC so that a frame whose source is drawn at random passes the source check (the check reads the same entries whatever their values). Random destinations (sources for upstream) are drawn per packet among all members of the kind the path serves; the LPM trie holds the same prefixes. Forwarding and daemon: all members untagged on the access interface.";
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    let cpus = ns::online_cpus();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!("{cpus} × {cpu}, kernel {}", kernel.trim())
+}
+
+fn mount_bpffs() {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    if !mounts
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some("/sys/fs/bpf"))
+    {
+        let _ = ns::run("mount", &["-t", "bpf", "bpf", "/sys/fs/bpf"]);
+    }
+}
+
+fn cost_figures(
+    p: &Plan,
+    results: &[anyhow::Result<cost::SizeResult>],
+    figures: &mut Vec<Figure>,
+    plot: &mut Vec<Series>,
+    errors: &mut Vec<String>,
+    raw: &mut serde_json::Map<String, serde_json::Value>,
+) {
+    let g = "program cost (BPF_PROG_TEST_RUN, ns/packet)";
+    let large = *p.cost.sizes.last().unwrap_or(&0);
+    let small = *p.cost.sizes.first().unwrap_or(&0);
+    let mut by_size: BTreeMap<usize, &cost::SizeResult> = BTreeMap::new();
+    for (n, r) in p.cost.sizes.iter().zip(results) {
+        match r {
+            Ok(r) => {
+                by_size.insert(*n, r);
+                raw.insert(
+                    format!("cost.{n}"),
+                    json!({
+                        "members": r.members,
+                        "realtime": r.realtime,
+                        "samples_ns": r.samples,
+                        "derived_ns": r.derived,
+                        "tables_build_s": r.build_s,
+                        "tables_apply_s": r.apply_s,
+                        "route_groups_used": r.groups_used,
+                    }),
+                );
+            }
+            Err(e) => errors.push(format!("{e:#}")),
+        }
+    }
+    let d = |n: usize, k: &str| by_size.get(&n).and_then(|r| r.derived.get(k).copied());
+    let sz = size_label;
+    for &n in &p.cost.sizes {
+        let (target, check) = if n == large {
+            (
+                Some("≤ 150 ns and ≥ 7× faster than the anchor (ratio ≤ 0.143)"),
+                Check::AtMostAndRatioAtMost(150.0, 1.0 / 7.0),
+            )
+        } else {
+            (None, Check::None)
+        };
+        figures.push(Figure::new(
+            g,
+            format!("IPv4 lookup, random, {}", sz(n as f64)),
+            d(n, "lookup4"),
+            "ns",
+            format!("LPM trie IPv4 lookup, random, {}", sz(n as f64)),
+            d(n, "lpm4"),
+            target,
+            check,
+            "downstream IPv4 program with random destinations − randomiser − floor; anchor: bench_lpm4 (same pick, BPF_MAP_TYPE_LPM_TRIE with the same prefixes) − randomiser − floor",
+        ));
+    }
+    for &n in &p.cost.sizes {
+        figures.push(Figure::new(
+            g,
+            format!("IPv6 lookup, random, {}", sz(n as f64)),
+            d(n, "lookup6"),
+            "ns",
+            format!("LPM trie IPv6 lookup, random, {}", sz(n as f64)),
+            d(n, "lpm6"),
+            None,
+            Check::None,
+            "as IPv4, with /48, /56 and /64 member prefixes",
+        ));
+    }
+    figures.push(Figure::new(
+        g,
+        format!("IPv6 lookup, random, {} (vs IPv4)", sz(large as f64)),
+        d(large, "lookup6"),
+        "ns",
+        format!("IPv4 lookup, random, {}", sz(large as f64)),
+        d(large, "lookup4"),
+        Some("≤ 2× IPv4"),
+        Check::RatioAtMost(2.0),
+        "",
+    ));
+    figures.push(Figure::new(
+        g,
+        format!(
+            "IPv4 lookup, random, {} (vs {})",
+            sz(large as f64),
+            sz(small as f64)
+        ),
+        d(large, "lookup4"),
+        "ns",
+        format!("IPv4 lookup, random, {}", sz(small as f64)),
+        d(small, "lookup4"),
+        Some("≤ 3× the small table"),
+        Check::RatioAtMost(3.0),
+        "",
+    ));
+    for (path, what) in cost::PATHS {
+        for (kind, label) in [("hot", "hot packet"), ("rand", "random")] {
+            let target = match (*path, kind) {
+                ("down4", "hot") => Some(("≤ 4× the floor", Check::RatioAtMost(4.0))),
+                ("down4", "rand") => Some(("≤ 300 ns", Check::AtMost(300.0))),
+                _ => None,
+            };
+            let sizes: Vec<usize> = if kind == "hot" {
+                vec![large]
+            } else {
+                p.cost.sizes.clone()
+            };
+            for n in sizes {
+                let (t, c) = match target {
+                    Some((t, c)) if n == large => (Some(t), c),
+                    _ => (None, Check::None),
+                };
+                figures.push(Figure::new(
+                    g,
+                    format!("program, {what}, {label}, {}", sz(n as f64)),
+                    d(n, &format!("whole.{path}.{kind}")),
+                    "ns",
+                    format!("floor, {}", sz(n as f64)),
+                    d(n, "floor"),
+                    t,
+                    c,
+                    if *path == "push" || *path == "pop" {
+                        "whole program incl. the test-run floor; includes one bpf_xdp_adjust_head of the bench restore (the frame's length changed in the previous run)"
+                    } else {
+                        "whole program incl. the test-run floor, randomiser removed"
+                    },
+                ));
+            }
+        }
+    }
+    for (key, name) in [
+        ("rand.down4.rand", "randomiser (subtracted), IPv4, random"),
+        ("rand.down6.rand", "randomiser (subtracted), IPv6, random"),
+        ("rand.down4.hot", "randomiser (subtracted), IPv4, hot"),
+    ] {
+        for &n in &p.cost.sizes {
+            figures.push(Figure::new(
+                g,
+                format!("{name}, {}", sz(n as f64)),
+                d(n, key),
+                "ns",
+                format!("floor, {}", sz(n as f64)),
+                d(n, "floor"),
+                None,
+                Check::None,
+                "bench_randomise − floor: restoring the 64-byte frame, the random pick and the address write",
+            ));
+        }
+    }
+    let gq = "where the IPv4 lookup time goes (probes, random members, ns/packet)";
+    for (key, name, note) in [
+        (
+            "probe.trie",
+            "prefix table (trie walk) alone",
+            "bench-ebpf probe_trie: the datapath's lookup4 on a copy of its prefix table",
+        ),
+        (
+            "probe.members",
+            "member table read alone",
+            "probe_members: one read of a copy of MEMBERS at the member's slot",
+        ),
+        (
+            "probe.counters",
+            "per-CPU member counters alone",
+            "probe_counters: tx counters += in a per-CPU array shaped like MEMBER_COUNTERS",
+        ),
+        (
+            "probe.flat",
+            "member counters in a flat array (alternative)",
+            "probe_flat: the same counters in one plain array indexed by CPU × max_members + slot (no per-CPU pointer)",
+        ),
+        (
+            "probe.chain",
+            "trie → member → counters chain",
+            "probe_chain: the three, dependent, as the datapath does them",
+        ),
+    ] {
+        for &n in &p.cost.sizes {
+            figures.push(Figure::new(
+                gq,
+                format!("{name}, {}", sz(n as f64)),
+                d(n, key),
+                "ns",
+                format!("IPv4 lookup, random, {}", sz(n as f64)),
+                d(n, "lookup4"),
+                None,
+                Check::None,
+                format!("{note}; randomiser and floor subtracted"),
+            ));
+        }
+    }
+    for &n in &p.cost.sizes {
+        figures.push(Figure::new(
+            "where the IPv4 lookup time goes (probes, random members, ns/packet)",
+            format!(
+                "prefix table (trie walk) alone vs the LPM trie, {}",
+                sz(n as f64)
+            ),
+            d(n, "probe.trie"),
+            "ns",
+            format!("LPM trie IPv4 lookup, random, {}", sz(n as f64)),
+            d(n, "lpm4"),
+            None,
+            Check::None,
+            "the two lookup structures alone, each with its own program (same pick, same prefixes)",
+        ));
+    }
+    let series = |name: &str, key: &str, color, dashed| Series {
+        name: name.into(),
+        color,
+        dashed,
+        points: p
+            .cost
+            .sizes
+            .iter()
+            .filter_map(|&n| d(n, key).map(|v| (n as f64, v)))
+            .collect(),
+    };
+    plot.push(series("collecte IPv4", "lookup4", (0, 90, 200), false));
+    plot.push(series("collecte IPv6", "lookup6", (0, 160, 80), false));
+    plot.push(series("LPM trie IPv4", "lpm4", (210, 60, 30), true));
+    plot.push(series("LPM trie IPv6", "lpm6", (160, 40, 160), true));
+    plot.push(series(
+        "collecte prefix table alone (probe)",
+        "probe.trie",
+        (90, 90, 90),
+        true,
+    ));
+}
+
+/// Where the random-lookup time goes, in words, from the probes.
+fn cost_analysis(p: &Plan, results: &[anyhow::Result<cost::SizeResult>]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (n, r) in p.cost.sizes.iter().zip(results) {
+        let Ok(r) = r else { continue };
+        let d = |k: &str| r.derived.get(k).copied().unwrap_or(f64::NAN);
+        out.push(format!(
+            "{} members: IPv4 lookup {:.0} ns (hot packet, whole program: {:.0} ns). Alone, with random members: trie walk {:.0} ns, member table {:.0} ns, per-CPU member counters {:.0} ns (a flat counter array: {:.0} ns); the three chained as the datapath does: {:.0} ns. LPM trie: {:.0} ns.",
+            size_label(*n as f64),
+            d("lookup4"),
+            d("whole.down4.hot"),
+            d("probe.trie"),
+            d("probe.members"),
+            d("probe.counters"),
+            d("probe.flat"),
+            d("probe.chain"),
+            d("lpm4"),
+        ));
+    }
+    out
+}
+
+fn forward_figures(
+    p: &Plan,
+    r: anyhow::Result<forward::Results>,
+    figures: &mut Vec<Figure>,
+    errors: &mut Vec<String>,
+    raw: &mut serde_json::Map<String, serde_json::Value>,
+    notes: &mut Vec<String>,
+) {
+    let g = "forwarding over veth (64-byte frames, one core, Mpps)";
+    let (small, large) = (
+        size_label(p.forward.small as f64),
+        size_label(p.forward.large as f64),
+    );
+    let r = match r {
+        Ok(r) => {
+            raw.insert(
+                "forward".into(),
+                json!({
+                    "samples_mpps": r.samples,
+                    "kernel_route_insert_s": r.kernel_insert_s,
+                    "collecte_load_s": r.collecte_load_s,
+                    "router_ns_above_ceiling": r.router_ns,
+                }),
+            );
+            Some(r)
+        }
+        Err(e) => {
+            errors.push(format!("forwarding: {e:#}"));
+            None
+        }
+    };
+    let m = |k: &str| r.as_ref().and_then(|r| r.medians.get(k).copied());
+    let note = "sink count over a fixed time; generator: bench_gen in live-frames mode, random destinations across the members";
+    figures.push(Figure::new(
+        g,
+        format!("collecte, {large} members (vs kernel)"),
+        m("collecte.large"),
+        "Mpps",
+        format!("kernel ip_forward, {large} routes"),
+        m("kernel.large"),
+        Some("≥ 3.3× the kernel"),
+        Check::RatioAtLeast(3.3),
+        note,
+    ));
+    figures.push(Figure::new(
+        g,
+        format!("collecte, {large} members (vs minimal)"),
+        m("collecte.large"),
+        "Mpps",
+        "minimal XDP forward (no lookup)",
+        m("minimal"),
+        Some("≥ 0.75× the minimal forward"),
+        Check::RatioAtLeast(0.75),
+        note,
+    ));
+    figures.push(Figure::new(
+        g,
+        format!("collecte, {small} members"),
+        m("collecte.small"),
+        "Mpps",
+        "minimal XDP forward (no lookup)",
+        m("minimal"),
+        None,
+        Check::None,
+        note,
+    ));
+    figures.push(Figure::new(
+        g,
+        format!("kernel ip_forward, {small} routes"),
+        m("kernel.small"),
+        "Mpps",
+        format!("kernel ip_forward, {large} routes"),
+        m("kernel.large"),
+        None,
+        Check::None,
+        "no XDP on the router; GRO on r0 so that veth accepts the generator's frames; member routes via one next hop with a permanent neighbour",
+    ));
+    figures.push(Figure::new(
+        g,
+        "generator ceiling (frames counted on the router's r0, no forwarding)",
+        m("ceiling"),
+        "Mpps",
+        "minimal XDP forward (no lookup)",
+        m("minimal"),
+        None,
+        Check::None,
+        "the generator, its veth hop and a counting XDP_DROP on r0: the fixed part of every case above",
+    ));
+    let rns = |k: &str| r.as_ref().and_then(|r| r.router_ns.get(k).copied());
+    let gr = "forwarding: what the router adds per packet (ns above the generator ceiling)";
+    let note_r = "1/Mpps − 1/(generator ceiling), paired by repetition: the router's program or stack and its egress hop to the sink";
+    for (key, name, anchor_key, anchor) in [
+        (
+            "collecte.large",
+            format!("collecte, {large} members"),
+            "kernel.large",
+            format!("kernel ip_forward, {large} routes"),
+        ),
+        (
+            "collecte.small",
+            format!("collecte, {small} members"),
+            "kernel.large",
+            format!("kernel ip_forward, {large} routes"),
+        ),
+        (
+            "minimal",
+            "minimal XDP forward".to_string(),
+            "collecte.large",
+            format!("collecte, {large} members"),
+        ),
+    ] {
+        figures.push(Figure::new(
+            gr,
+            name,
+            rns(key),
+            "ns",
+            anchor,
+            rns(anchor_key),
+            None,
+            Check::None,
+            note_r,
+        ));
+    }
+    let ins = |k: &str| r.as_ref().and_then(|r| r.kernel_insert_s.get(k).copied());
+    let load = |k: &str| r.as_ref().and_then(|r| r.collecte_load_s.get(k).copied());
+    figures.push(Figure::new(
+        "control plane",
+        format!("kernel FIB: adding {large} member routes (ip -batch)"),
+        ins("large"),
+        "s",
+        format!("collecte: building and applying {large} members"),
+        load("large"),
+        None,
+        Check::None,
+        "`ip -n NS -batch -` with one `route add PREFIX via NEXT_HOP dev r1` per member; collecte: Tables::from_config + Datapath::load + set_iface + apply_full, from the member list",
+    ));
+    if p.forward.large < 1_000_000 {
+        notes.push(format!(
+            "Quick mode: forwarding is measured at {large} members and routes instead of 1M, to keep the kernel's route insertion short."
+        ));
+    }
+}
+
+fn daemon_figures(
+    p: &Plan,
+    results: &[anyhow::Result<scrape::SizeResult>],
+    figures: &mut Vec<Figure>,
+    errors: &mut Vec<String>,
+    raw: &mut serde_json::Map<String, serde_json::Value>,
+) {
+    let g = "daemon (collecte run, release build)";
+    let mut by_size: BTreeMap<usize, &scrape::SizeResult> = BTreeMap::new();
+    for (n, r) in p.daemon_sizes.iter().zip(results) {
+        match r {
+            Ok(r) => {
+                by_size.insert(*n, r);
+                raw.insert(
+                    format!("daemon.{n}"),
+                    json!({
+                        "members": r.members,
+                        "startup_s": r.startup_s,
+                        "scrape_s": r.scrape_s,
+                        "body_bytes": r.body_bytes,
+                        "vmhwm_startup_kib": r.hwm_startup_kib,
+                        "vmhwm_kib": r.hwm_kib,
+                        "vmrss_startup_kib": r.rss_startup_kib,
+                        "collecte_check_maxrss_kib": r.check_hwm_kib,
+                    }),
+                );
+            }
+            Err(e) => errors.push(format!("{e:#}")),
+        }
+    }
+    let small = *p.daemon_sizes.first().unwrap_or(&0);
+    let largest = *p.daemon_sizes.last().unwrap_or(&0);
+    let sz = |n: usize| size_label(n as f64);
+    let scrape = |n: usize| by_size.get(&n).map(|r| r.scrape_median_s);
+    let hwm = |n: usize| by_size.get(&n).map(|r| r.hwm_kib as f64 / 1024.0);
+    figures.push(Figure::new(
+        g,
+        format!("GET /metrics, {} members", sz(p.scrape_size)),
+        scrape(p.scrape_size),
+        "s",
+        format!("GET /metrics, {} members", sz(small)),
+        scrape(small),
+        Some("≤ 0.5 s"),
+        Check::AtMost(0.5),
+        "wall time of one GET (connect to last byte), median of the scrapes",
+    ));
+    for &n in &p.daemon_sizes {
+        if n == small || n == p.scrape_size {
+            continue;
+        }
+        figures.push(Figure::new(
+            g,
+            format!("GET /metrics, {} members", sz(n)),
+            scrape(n),
+            "s",
+            format!("GET /metrics, {} members", sz(small)),
+            scrape(small),
+            None,
+            Check::None,
+            "one scrape",
+        ));
+    }
+    for &n in &p.daemon_sizes {
+        if n == small {
+            continue;
+        }
+        let (t, c) = if n == largest {
+            (Some("≤ 256 MiB"), Check::AtMost(256.0))
+        } else {
+            (None, Check::None)
+        };
+        figures.push(Figure::new(
+            g,
+            format!("peak RSS (VmHWM), {} members", sz(n)),
+            hwm(n),
+            "MiB",
+            format!("peak RSS (VmHWM), {} members", sz(small)),
+            hwm(small),
+            t,
+            c,
+            "VmHWM after start-up and the scrapes",
+        ));
+    }
+    let kib =
+        |n: usize, f: fn(&scrape::SizeResult) -> u64| by_size.get(&n).map(|r| f(r) as f64 / 1024.0);
+    for &n in &p.daemon_sizes {
+        if n == small {
+            continue;
+        }
+        figures.push(Figure::new(
+            g,
+            format!(
+                "peak RSS after start-up, before any scrape, {} members",
+                sz(n)
+            ),
+            kib(n, |r| r.hwm_startup_kib),
+            "MiB",
+            format!("peak RSS (VmHWM), {} members", sz(n)),
+            hwm(n),
+            None,
+            Check::None,
+            "VmHWM once the metrics port accepts connections",
+        ));
+        figures.push(Figure::new(
+            g,
+            format!("resident after start-up (VmRSS), {} members", sz(n)),
+            kib(n, |r| r.rss_startup_kib),
+            "MiB",
+            format!("peak RSS after start-up, {} members", sz(n)),
+            kib(n, |r| r.hwm_startup_kib),
+            None,
+            Check::None,
+            "VmRSS once serving: what stays resident after the start-up transients",
+        ));
+        figures.push(Figure::new(
+            g,
+            format!(
+                "reading the configuration alone (collecte check), {} members",
+                sz(n)
+            ),
+            kib(n, |r| r.check_hwm_kib),
+            "MiB",
+            format!("peak RSS after start-up, {} members", sz(n)),
+            kib(n, |r| r.hwm_startup_kib),
+            None,
+            Check::None,
+            "peak RSS of `collecte check` on the same file: TOML parse and validation only",
+        ));
+    }
+    for &n in &p.daemon_sizes {
+        figures.push(Figure::new(
+            g,
+            format!("start-up to serving metrics, {} members", sz(n)),
+            by_size.get(&n).map(|r| r.startup_s),
+            "s",
+            format!("start-up, {} members", sz(small)),
+            by_size.get(&small).map(|r| r.startup_s),
+            None,
+            Check::None,
+            "configuration parse and validation, tables, datapath load and apply",
+        ));
+    }
+}

@@ -1,0 +1,251 @@
+//! The bench-only XDP programs (bench-ebpf), built by build.rs. Each
+//! [`Progs`] is one load of the object, with maps of its own.
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow};
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{Array, DevMap, LpmTrie, MapData, PerCpuArray, lpm_trie::Key},
+    programs::{TestRun, TestRunAttrs, TestRunOptions, Xdp, XdpMode, xdp::XdpLinkId},
+};
+use collecte::datapath::BENCH_CONF_LEN;
+
+fn cpus() -> anyhow::Result<u32> {
+    aya::util::nr_cpus()
+        .map(|n| n as u32)
+        .map_err(|(_, e)| anyhow!("counting CPUs: {e}"))
+}
+
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/bench-ebpf"));
+
+pub const FLOOR: &str = "bench_floor";
+pub const RANDOMISE: &str = "bench_randomise";
+pub const LPM4: &str = "bench_lpm4";
+pub const LPM6: &str = "bench_lpm6";
+pub const GEN: &str = "bench_gen";
+pub const SINK: &str = "bench_sink";
+pub const FWD: &str = "bench_fwd";
+pub const PROBE_TRIE: &str = "probe_trie";
+pub const PROBE_MEMBERS: &str = "probe_members";
+pub const PROBE_COUNTERS: &str = "probe_counters";
+pub const PROBE_FLAT: &str = "probe_flat";
+pub const PROBE_CHAIN: &str = "probe_chain";
+
+/// `COUNTS` indices.
+pub const SEEN: u32 = 0;
+pub const HITS: u32 = 1;
+
+/// Map sizes of one load.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sizes {
+    pub addresses: u32,
+    pub lpm4: u32,
+    pub lpm6: u32,
+    /// The probes' copies of the datapath's maps: `ROUTES` chunks, `MEMBERS`
+    /// entries, `MEMBER_COUNTERS` entries (0: unused).
+    pub route_chunks: u32,
+    pub members: u32,
+    pub counters: u32,
+}
+
+pub struct Progs {
+    ebpf: Ebpf,
+}
+
+impl Progs {
+    pub fn load(s: Sizes) -> anyhow::Result<Progs> {
+        let ebpf = EbpfLoader::new()
+            .map_max_entries("BENCH_ADDRS", s.addresses.max(1))
+            .map_max_entries("LPM4", s.lpm4.max(1))
+            .map_max_entries("LPM6", s.lpm6.max(1))
+            .map_max_entries("P_ROUTES", s.route_chunks.max(1))
+            .map_max_entries("P_MEMBERS", s.members.max(1))
+            .map_max_entries("P_COUNTERS", s.counters.max(1))
+            .map_max_entries("P_FLAT", (s.counters * cpus()?).max(1))
+            .load(OBJECT)
+            .context("loading the bench-ebpf object")?;
+        Ok(Progs { ebpf })
+    }
+
+    /// The program `name`, loaded into the kernel on first use.
+    pub fn prog(&mut self, name: &str) -> anyhow::Result<&mut Xdp> {
+        let p: &mut Xdp = self
+            .ebpf
+            .program_mut(name)
+            .ok_or_else(|| anyhow!("bench-ebpf has no program {name}"))?
+            .try_into()?;
+        if p.fd().is_err() {
+            p.load()
+                .with_context(|| format!("the kernel refused {name}"))?;
+        }
+        Ok(p)
+    }
+
+    fn map(&mut self, name: &str) -> anyhow::Result<&mut aya::maps::Map> {
+        self.ebpf
+            .map_mut(name)
+            .ok_or_else(|| anyhow!("bench-ebpf has no map {name}"))
+    }
+
+    pub fn set_conf(&mut self, conf: &[u8; BENCH_CONF_LEN]) -> anyhow::Result<()> {
+        let mut m: Array<&mut MapData, [u8; BENCH_CONF_LEN]> =
+            self.map("BENCH_CONF")?.try_into()?;
+        m.set(0, conf, 0)?;
+        Ok(())
+    }
+
+    pub fn set_addresses(&mut self, addrs: &[[u8; 16]]) -> anyhow::Result<()> {
+        let mut m: Array<&mut MapData, [u8; 16]> = self.map("BENCH_ADDRS")?.try_into()?;
+        for (i, a) in addrs.iter().enumerate() {
+            m.set(i as u32, a, 0)?;
+        }
+        Ok(())
+    }
+
+    pub fn insert_lpm4(
+        &mut self,
+        prefixes: impl Iterator<Item = (ipnet::Ipv4Net, u32)>,
+    ) -> anyhow::Result<()> {
+        let mut m: LpmTrie<&mut MapData, [u8; 4], u32> = self.map("LPM4")?.try_into()?;
+        for (p, v) in prefixes {
+            m.insert(
+                &Key::new(u32::from(p.prefix_len()), p.network().octets()),
+                v,
+                0,
+            )?;
+        }
+        Ok(())
+    }
+
+    pub fn insert_lpm6(
+        &mut self,
+        prefixes: impl Iterator<Item = (ipnet::Ipv6Net, u32)>,
+    ) -> anyhow::Result<()> {
+        let mut m: LpmTrie<&mut MapData, [u8; 16], u32> = self.map("LPM6")?.try_into()?;
+        for (p, v) in prefixes {
+            m.insert(
+                &Key::new(u32::from(p.prefix_len()), p.network().octets()),
+                v,
+                0,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Fills the probes' maps: `routes` is one half of the datapath's prefix
+    /// table, `members` its member slots; `counters` the members per CPU.
+    pub fn fill_probes(
+        &mut self,
+        routes: &[u32],
+        members: &std::collections::BTreeMap<u32, router_common::MemberInfo>,
+        counters: u32,
+    ) -> anyhow::Result<()> {
+        let mut r: Array<&mut MapData, router_common::RouteChunk> =
+            self.map("P_ROUTES")?.try_into()?;
+        for (i, c) in routes
+            .chunks(router_common::route::CHUNK as usize)
+            .enumerate()
+        {
+            let mut chunk = router_common::RouteChunk::default();
+            chunk.0[..c.len()].copy_from_slice(c);
+            if chunk != router_common::RouteChunk::default() {
+                r.set(i as u32, chunk, 0)?;
+            }
+        }
+        let mut m: Array<&mut MapData, router_common::MemberInfo> =
+            self.map("P_MEMBERS")?.try_into()?;
+        for (slot, info) in members {
+            m.set(*slot, info, 0)?;
+        }
+        let mut c: Array<&mut MapData, [u32; 4]> = self.map("P_CONF")?.try_into()?;
+        c.set(0, [counters, 0, 0, 0], 0)?;
+        Ok(())
+    }
+
+    /// The minimal forward's egress and MACs.
+    pub fn set_fwd(
+        &mut self,
+        egress_ifindex: u32,
+        dst: [u8; 6],
+        src: [u8; 6],
+    ) -> anyhow::Result<()> {
+        let mut d: DevMap<&mut MapData> = self.map("FWD_EGRESS")?.try_into()?;
+        d.set(0, egress_ifindex, None, 0)?;
+        let mut macs = [0u8; 12];
+        macs[..6].copy_from_slice(&dst);
+        macs[6..].copy_from_slice(&src);
+        let mut m: Array<&mut MapData, [u8; 12]> = self.map("FWD_MACS")?.try_into()?;
+        m.set(0, macs, 0)?;
+        Ok(())
+    }
+
+    /// A `COUNTS` entry summed over CPUs.
+    pub fn count(&mut self, index: u32) -> anyhow::Result<u64> {
+        let m: PerCpuArray<&mut MapData, u64> = self.map("COUNTS")?.try_into()?;
+        Ok(m.get(&index, 0)?.iter().sum())
+    }
+
+    /// `repeat` runs of `name` on `frame` arriving on `ifindex`: the action
+    /// of the last run and the kernel's mean time per run.
+    pub fn run(
+        &mut self,
+        name: &str,
+        frame: &[u8],
+        ifindex: u32,
+        repeat: u32,
+    ) -> anyhow::Result<(u32, Duration)> {
+        let ctx = xdp_md(frame.len(), ifindex);
+        let r = self
+            .prog(name)?
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                ctx_in: Some(&ctx),
+                repeat,
+                ..TestRunOptions::default()
+            })
+            .with_context(|| format!("test run of {name}"))?;
+        Ok((r.return_value, r.duration))
+    }
+
+    /// `repeat` frames through `name` in live-frames mode (`XDP_TX` leaves
+    /// through `ifindex`).
+    pub fn live(
+        &mut self,
+        name: &str,
+        frame: &[u8],
+        ifindex: u32,
+        repeat: u32,
+        batch: u32,
+    ) -> anyhow::Result<()> {
+        let ctx = xdp_md(frame.len(), ifindex);
+        self.prog(name)?
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                ctx_in: Some(&ctx),
+                repeat,
+                attrs: TestRunAttrs::new().xdp_live_frames(batch),
+                ..TestRunOptions::default()
+            })
+            .with_context(|| format!("live-frames run of {name}"))?;
+        Ok(())
+    }
+
+    pub fn attach(&mut self, name: &str, iface: &str) -> anyhow::Result<XdpLinkId> {
+        self.prog(name)?
+            .attach(iface, XdpMode::Driver)
+            .with_context(|| format!("attaching {name} to {iface}"))
+    }
+
+    pub fn detach(&mut self, name: &str, link: XdpLinkId) -> anyhow::Result<()> {
+        self.prog(name)?.detach(link)?;
+        Ok(())
+    }
+}
+
+/// `struct xdp_md` for a test run: data_end = frame length, ingress ifindex.
+pub fn xdp_md(len: usize, ifindex: u32) -> [u8; 24] {
+    let mut ctx = [0u8; 24];
+    ctx[4..8].copy_from_slice(&(len as u32).to_ne_bytes());
+    ctx[12..16].copy_from_slice(&ifindex.to_ne_bytes());
+    ctx
+}

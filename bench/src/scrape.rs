@@ -1,0 +1,340 @@
+//! The real daemon (`collecte run`, the release binary) in a namespace of
+//! its own with a generated configuration: time of `GET /metrics` and peak
+//! RSS (VmHWM).
+use std::{
+    io::{Read as _, Write as _},
+    net::TcpStream,
+    os::unix::process::CommandExt as _,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail, ensure};
+
+use crate::{
+    ns::Netns,
+    population::{self, Attachment, CPE_PLAIN, Spec},
+    stats::median,
+};
+
+const METRICS: &str = "127.0.0.1:9570";
+
+pub struct Options {
+    /// Member counts to start the daemon with.
+    pub sizes: Vec<usize>,
+    /// Scrapes per size (the first size and the scrape size); 1 for others.
+    pub scrapes: usize,
+    /// Sizes whose scrapes are repeated `scrapes` times.
+    pub timed: Vec<usize>,
+    pub work: PathBuf,
+    pub binary: PathBuf,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct SizeResult {
+    pub members: usize,
+    /// Seconds from start to serving metrics.
+    pub startup_s: f64,
+    /// Every scrape's seconds, and their median.
+    pub scrape_s: Vec<f64>,
+    pub scrape_median_s: f64,
+    /// Bytes of one response.
+    pub body_bytes: usize,
+    /// VmHWM after start-up, and after the scrapes (KiB).
+    pub hwm_startup_kib: u64,
+    pub hwm_kib: u64,
+    /// VmRSS once serving, before any scrape (KiB).
+    pub rss_startup_kib: u64,
+    /// Peak RSS of `collecte check` on the same configuration (KiB).
+    pub check_hwm_kib: u64,
+}
+
+pub fn run(
+    opts: &Options,
+    specs: &[Spec],
+    log: &mut dyn FnMut(&str),
+) -> Vec<anyhow::Result<SizeResult>> {
+    let mut out = Vec::new();
+    for &n in &opts.sizes {
+        log(&format!("daemon: starting collecte with {n} members"));
+        let r = one(opts, &specs[..n]).with_context(|| format!("the daemon with {n} members"));
+        if let Err(e) = &r {
+            log(&format!("  failed: {e:#}"));
+        }
+        out.push(r);
+    }
+    out
+}
+
+/// A started daemon, stopped on drop, its pins removed.
+struct Daemon {
+    child: Child,
+    pin_dir: PathBuf,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let until = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < until {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.pin_dir);
+    }
+}
+
+fn one(opts: &Options, specs: &[Spec]) -> anyhow::Result<SizeResult> {
+    let n = specs.len();
+    // The daemon inherits this thread's CPU affinity: all of them.
+    crate::ns::unpin()?;
+    let ns = Netns::new(&format!("d{n}"))?;
+    for (name, mac) in [
+        ("up0", [0x02, 0, 0, 0, 0, 0x10]),
+        ("acc0", [0x02, 0, 0, 0, 0, 0x20]),
+    ] {
+        let peer = format!("{name}p");
+        ns.ip(&[
+            "link",
+            "add",
+            name,
+            "address",
+            &population::mac_text(mac),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &peer,
+        ])?;
+        ns.ip(&["link", "set", name, "up"])?;
+        ns.ip(&["link", "set", &peer, "up"])?;
+    }
+    let members = specs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            population::member(
+                i,
+                s,
+                Attachment {
+                    interface: "acc0",
+                    tags: None,
+                    mac: CPE_PLAIN,
+                },
+            )
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let pin_dir = PathBuf::from(format!("/sys/fs/bpf/clt-bench-{}-{n}", std::process::id()));
+    let state = opts.work.join(format!("state-{n}.json"));
+    let _ = std::fs::remove_file(&state);
+    let setup = population::Setup {
+        uplink: "up0",
+        gateway_mac: [0x02, 0, 0, 0, 0x0e, 0x01],
+        access: &["acc0"],
+        max_members: population::max_members(n),
+        route_groups: population::route_groups(specs)?,
+        pin_dir: &pin_dir,
+        state: &state,
+        metrics: METRICS,
+    };
+    let config = population::config(&setup, members)?;
+    let path = opts.work.join(format!("collecte-{n}.toml"));
+    std::fs::write(&path, population::config_toml(&config)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    drop(config);
+    let logfile = opts.work.join(format!("collecte-{n}.log"));
+
+    let nsfile = ns.file()?;
+    let started = Instant::now();
+    let child = {
+        let err = std::fs::File::create(&logfile)?;
+        let mut cmd = Command::new(&opts.binary);
+        cmd.args(["run", "--config"])
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(err.try_clone()?)
+            .stderr(err);
+        // Only the network namespace: bpffs stays the root mount
+        // namespace's, where the pins go.
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&nsfile);
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        cmd.spawn()
+            .with_context(|| format!("starting {}", opts.binary.display()))?
+    };
+    let mut daemon = Daemon { child, pin_dir };
+    let pid = daemon.child.id();
+
+    // Ready when the metrics port accepts connections (it is bound once the
+    // tables are in the datapath).
+    let _in = ns.enter()?;
+    let limit = Duration::from_secs(900);
+    loop {
+        if let Some(status) = daemon.child.try_wait()? {
+            bail!(
+                "collecte exited ({status}) before serving metrics; see {}:\n{}",
+                logfile.display(),
+                tail(&logfile)
+            );
+        }
+        if TcpStream::connect(METRICS).is_ok() {
+            break;
+        }
+        if started.elapsed() > limit {
+            bail!(
+                "collecte did not serve metrics within {limit:?}; see {}",
+                logfile.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let startup_s = started.elapsed().as_secs_f64();
+    let hwm_startup_kib = vm_hwm(pid)?;
+    let rss_startup_kib = status_kib(pid, "VmRSS:")?;
+
+    let scrapes = if opts.timed.contains(&n) {
+        opts.scrapes
+    } else {
+        1
+    };
+    let mut times = Vec::new();
+    let mut body_bytes = 0;
+    for _ in 0..scrapes {
+        let t = Instant::now();
+        let body = get_metrics()?;
+        times.push(t.elapsed().as_secs_f64());
+        let want = format!("collecte_members {n}");
+        ensure!(
+            body.lines().any(|l| l == want),
+            "the scrape lacks {want:?} ({} bytes)",
+            body.len()
+        );
+        body_bytes = body.len();
+    }
+    let hwm_kib = vm_hwm(pid)?;
+    drop(_in);
+    drop(daemon);
+    // What reading the configuration alone costs: `collecte check` parses
+    // and validates the same file.
+    let check_hwm_kib = max_rss_of(&opts.binary, &path)?;
+    let _ = std::fs::remove_file(&path);
+    Ok(SizeResult {
+        members: n,
+        startup_s,
+        scrape_median_s: median(&times),
+        scrape_s: times,
+        body_bytes,
+        hwm_startup_kib,
+        hwm_kib,
+        rss_startup_kib,
+        check_hwm_kib,
+    })
+}
+
+/// Peak RSS (KiB) of `collecte check --config PATH`, through GNU time:
+/// a child of this (large) process would inherit its high-water mark.
+fn max_rss_of(binary: &Path, config: &Path) -> anyhow::Result<u64> {
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "maxrss-kib %M"])
+        .arg(binary)
+        .args(["check", "--config"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .output()
+        .context("running /usr/bin/time (Debian package time)")?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.success(),
+        "collecte check failed on the generated configuration: {err}"
+    );
+    err.lines()
+        .find_map(|l| l.strip_prefix("maxrss-kib "))
+        .and_then(|v| v.trim().parse().ok())
+        .context("no peak RSS from /usr/bin/time")
+}
+
+/// One `GET /metrics`: the body.
+fn get_metrics() -> anyhow::Result<String> {
+    let mut s = TcpStream::connect(METRICS).context("connecting to the metrics endpoint")?;
+    s.set_read_timeout(Some(Duration::from_secs(300)))?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).context("reading the scrape")?;
+    let text = String::from_utf8(buf).context("the scrape is not UTF-8")?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .context("no HTTP header in the scrape")?;
+    ensure!(
+        head.starts_with("HTTP/1.1 200"),
+        "the scrape answered {}",
+        head.lines().next().unwrap_or("")
+    );
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)?
+    } else {
+        body.to_string()
+    };
+    Ok(body)
+}
+
+fn dechunk(mut s: &str) -> anyhow::Result<String> {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = s.split_once("\r\n").context("bad chunk")?;
+        let size = usize::from_str_radix(size.trim(), 16).context("bad chunk size")?;
+        if size == 0 {
+            return Ok(out);
+        }
+        out.push_str(rest.get(..size).context("short chunk")?);
+        s = rest.get(size + 2..).context("short chunk")?;
+    }
+}
+
+/// VmHWM of a process, KiB.
+fn vm_hwm(pid: u32) -> anyhow::Result<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+/// A `kB` line of /proc/PID/status.
+fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .with_context(|| format!("no {field} in /proc/PID/status"))
+}
+
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// Where the release `collecte` binary is: next to this benchmark's.
+pub fn binary() -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe()?;
+    let bin = me.with_file_name("collecte");
+    ensure!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build --release -p router-user` (cargo xtask bench does)",
+        bin.display()
+    );
+    Ok(bin)
+}
