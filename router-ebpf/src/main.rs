@@ -19,8 +19,8 @@ use aya_ebpf::{
 use core::mem::size_of;
 use router_common::{
     ATTACH_SHARED, AttachKey, Globals, IFACE_SLOT_UNKNOWN, IfaceInfo, MAX_IFACES, MAX_IFINDEX,
-    MemberCounters, MemberInfo, NO_MEMBER, RouteChunk, TraceVerdict, iface_flags, kind, member_flags, reason,
-    route,
+    MemberCounters, MemberInfo, NO_MEMBER, RouteChunk, TraceVerdict, iface_flags, kind,
+    member_flags, reason, route,
 };
 
 /// Set to 1 by the tracer's instance of the program: the ingress interface

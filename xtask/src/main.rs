@@ -23,7 +23,7 @@ enum Task {
     /// Set up, then run every test (needs root: tests create namespaces).
     Test {
         /// Extra arguments for `cargo test` (e.g. a test name filter).
-        #[arg(trailing_var_arg = true)]
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
     /// Set up, then run the demo: a router, a core and three members
@@ -226,9 +226,41 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     }
     // The integration tests run the `collecte` binary: build it first.
     cargo(&["build", "--bins"])?;
-    let mut a: Vec<&str> = vec!["test"];
-    a.extend(args.iter().map(String::as_str));
-    cargo(&a)
+    let mut child = Command::new(env!("CARGO"))
+        .arg("test")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("cannot start cargo test")?;
+    // Pass the output through and add up every test binary's result line,
+    // so that the run closes on one total.
+    let (mut passed, mut failed, mut ignored) = (0u64, 0u64, 0u64);
+    let stdout = child.stdout.take().expect("piped stdout");
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+        let line = line.context("reading cargo test's output")?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            for part in rest.split(';') {
+                let mut words = part.split_whitespace().rev();
+                let (Some(what), Some(n)) = (words.next(), words.next()) else {
+                    continue;
+                };
+                let n: u64 = n.parse().unwrap_or(0);
+                match what {
+                    "passed" => passed += n,
+                    "failed" => failed += n,
+                    "ignored" => ignored += n,
+                    _ => {}
+                }
+            }
+        }
+    }
+    let status = child.wait().context("waiting for cargo test")?;
+    println!("\ntests: {passed} passed, {failed} failed, {ignored} skipped");
+    if !status.success() {
+        bail!("cargo test failed: {status}");
+    }
+    Ok(())
 }
 
 fn demo(args: &[String]) -> anyhow::Result<()> {

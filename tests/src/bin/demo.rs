@@ -262,7 +262,7 @@ fn drive(site: &Topology, duration: Duration, stop: &AtomicBool) -> anyhow::Resu
             let _ = core.send_to(&payload, SocketAddr::new(IpAddr::V4(host), 9));
         }
         sent += 1;
-        if sent % 50 == 0 {
+        if sent.is_multiple_of(50) {
             // bob tries a source that is alice's.
             members[0].send_ip(&ipv4_udp(a.host4, plan::REMOTE4, 64, &payload));
         }
