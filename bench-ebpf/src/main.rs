@@ -30,6 +30,15 @@ use router_common::{MemberCounters, MemberInfo, RouteChunk, member_flags, route}
 /// The bench build's prologue, the very file the datapath compiles.
 #[path = "../../router-ebpf/src/bench.rs"]
 mod bench;
+/// The datapath's headers and TTL update, the very files it compiles (the
+/// anchors use part of them).
+#[allow(dead_code)]
+#[path = "../../router-ebpf/src/packet.rs"]
+mod packet;
+/// The datapath's prefix table walk.
+#[allow(dead_code)]
+#[path = "../../router-ebpf/src/trie.rs"]
+mod trie;
 
 /// Per-CPU counters: [`SEEN`] and [`HITS`].
 #[map]
@@ -152,24 +161,10 @@ pub fn bench_sink(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_DROP
 }
 
-#[repr(C)]
-struct Ipv4Hdr {
-    version_ihl: u8,
-    tos: u8,
-    tot_len: [u8; 2],
-    id: [u8; 2],
-    frag_off: [u8; 2],
-    ttl: u8,
-    protocol: u8,
-    check: [u8; 2],
-    src: [u8; 4],
-    dst: [u8; 4],
-}
-
 #[xdp]
 pub fn bench_fwd(ctx: XdpContext) -> u32 {
     let start = ctx.data();
-    if start + ETH_HLEN + core::mem::size_of::<Ipv4Hdr>() > ctx.data_end() {
+    if start + ETH_HLEN + core::mem::size_of::<packet::Ipv4Hdr>() > ctx.data_end() {
         return xdp_action::XDP_PASS;
     }
     let eth = start as *mut [u8; ETH_HLEN];
@@ -177,7 +172,7 @@ pub fn bench_fwd(ctx: XdpContext) -> u32 {
     if eth[12..14] != [0x08, 0x00] {
         return xdp_action::XDP_PASS;
     }
-    let ip = unsafe { &mut *((start + ETH_HLEN) as *mut Ipv4Hdr) };
+    let ip = unsafe { &mut *((start + ETH_HLEN) as *mut packet::Ipv4Hdr) };
     if ip.ttl <= 1 {
         return xdp_action::XDP_PASS;
     }
@@ -185,15 +180,8 @@ pub fn bench_fwd(ctx: XdpContext) -> u32 {
         return xdp_action::XDP_PASS;
     };
     eth[..12].copy_from_slice(macs);
-    // RFC 1624 incremental update, as the datapath does it.
-    let old = u16::from_be_bytes([ip.ttl, ip.protocol]) as u32;
-    ip.ttl -= 1;
-    let new = u16::from_be_bytes([ip.ttl, ip.protocol]) as u32;
-    let hc = u16::from_be_bytes(ip.check) as u32;
-    let mut sum = (!hc & 0xffff) + (!old & 0xffff) + new;
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum = (sum & 0xffff) + (sum >> 16);
-    ip.check = (!(sum as u16)).to_be_bytes();
+    // RFC 1624 incremental update: the datapath's own function.
+    packet::decrement_ttl(ip);
     match FWD_EGRESS.redirect(0, xdp_action::XDP_DROP as u64) {
         Ok(a) | Err(a) => a,
     }
@@ -247,17 +235,7 @@ fn probe_entry(index: u32) -> u32 {
 
 #[inline(always)]
 fn probe_lookup4(addr: u32) -> u32 {
-    let mut v = probe_entry(addr >> 16);
-    let mut shift = 8u32;
-    for _ in 0..route::MAX_V4_LEVELS {
-        if v & route::PTR == 0 {
-            return v;
-        }
-        let group = v & !route::PTR;
-        v = probe_entry(group * route::GROUP_ENTRIES + ((addr >> shift) & 0xff));
-        shift = shift.wrapping_sub(8);
-    }
-    if v & route::PTR != 0 { route::EMPTY } else { v }
+    trie::lookup4(probe_entry, addr)
 }
 
 #[inline(always)]

@@ -2,10 +2,11 @@
 //! access interfaces, drops spoofed and malformed packets, and passes
 //! everything else to the kernel unchanged.
 //!
-//! The program reads like the path of a packet: [`parse`] the headers,
-//! [`classify`] the frame by its ingress interface, look the addresses up in
-//! the prefix table ([`lookup4`], [`lookup6`]), [`rewrite`] the frame for its
-//! next hop, then [`count`] and act.
+//! The program reads like the path of a packet: [`parse`] the headers
+//! (through the one bounds-checked accessor, [`packet::header`]), classify
+//! the frame by its ingress interface ([`process`]), look the addresses up in
+//! the prefix table ([`trie`]), [`rewrite`] the frame for its next hop, then
+//! [`count`] and act.
 #![no_std]
 #![no_main]
 
@@ -16,7 +17,7 @@ use aya_ebpf::{
     maps::{Array, DevMap, HashMap, PerCpuArray},
     programs::XdpContext,
 };
-use core::mem::size_of;
+use packet::{EthHdr, Ipv4Hdr, Ipv6Hdr, VlanHdr, decrement_ttl, header};
 use router_common::{
     ATTACH_SHARED, AttachKey, Globals, IFACE_SLOT_UNKNOWN, IfaceInfo, MAX_IFACES, MAX_IFINDEX,
     MemberCounters, MemberInfo, NO_MEMBER, RouteChunk, TraceVerdict, iface_flags, kind,
@@ -38,6 +39,8 @@ static TRACE: u8 = 0;
 #[unsafe(no_mangle)]
 static BENCH: u8 = 0;
 mod bench;
+mod packet;
+mod trie;
 // ---- end of the bench build ----
 
 #[map]
@@ -84,54 +87,6 @@ const ETH_P_QINQ_9100: u16 = 0x9100;
 const VID_MASK: u16 = 0x0fff;
 const IPV6_HLEN: usize = 40;
 const NEXTHDR_HOP: u8 = 0;
-
-#[repr(C)]
-struct EthHdr {
-    dst: [u8; 6],
-    src: [u8; 6],
-    proto: [u8; 2],
-}
-
-#[repr(C)]
-struct VlanHdr {
-    tci: [u8; 2],
-    proto: [u8; 2],
-}
-
-#[repr(C)]
-struct Ipv4Hdr {
-    version_ihl: u8,
-    tos: u8,
-    tot_len: [u8; 2],
-    id: [u8; 2],
-    frag_off: [u8; 2],
-    ttl: u8,
-    protocol: u8,
-    check: [u8; 2],
-    src: [u8; 4],
-    dst: [u8; 4],
-}
-
-#[repr(C)]
-struct Ipv6Hdr {
-    vtc_flow: [u8; 4],
-    payload_len: [u8; 2],
-    next_hdr: u8,
-    hop_limit: u8,
-    src: [u8; 16],
-    dst: [u8; 16],
-}
-
-/// The one bounds-checked accessor: a pointer to a `T` at `offset` bytes into
-/// the frame, or `None` when the frame is too short.
-#[inline(always)]
-fn header<T>(ctx: &XdpContext, offset: usize) -> Option<*mut T> {
-    let start = ctx.data();
-    if start + offset + size_of::<T>() > ctx.data_end() {
-        return None;
-    }
-    Some((start + offset) as *mut T)
-}
 
 /// What the program decided, before it is counted and acted on.
 struct Verdict {
@@ -413,49 +368,6 @@ fn special_addresses(p: &Packet) -> Option<u32> {
     None
 }
 
-/// Longest-prefix match of an IPv4 address in half `base`.
-#[inline(always)]
-fn lookup4(base: u32, addr: u32) -> u32 {
-    let mut v = entry(base + (addr >> 16));
-    let mut shift = 8u32;
-    for _ in 0..route::MAX_V4_LEVELS {
-        if v & route::PTR == 0 {
-            return v;
-        }
-        let group = v & !route::PTR;
-        v = entry(base + group * route::GROUP_ENTRIES + ((addr >> shift) & 0xff));
-        shift = shift.wrapping_sub(8);
-    }
-    leaf_or_empty(v)
-}
-
-/// Longest-prefix match of an IPv6 address in half `base`.
-#[inline(always)]
-fn lookup6(base: u32, addr: &[u64; 2]) -> u32 {
-    let root = route::ROOT6_GROUP * route::GROUP_ENTRIES + (addr[0] >> 48) as u32;
-    let mut v = entry(base + root);
-    let mut level = 0u32;
-    while level < route::MAX_V6_LEVELS {
-        if v & route::PTR == 0 {
-            return v;
-        }
-        // Byte 2 + level of the address.
-        let byte = 2 + level;
-        let word = addr[(byte >> 3) as usize & 1];
-        let b = (word >> (56 - 8 * (byte & 7))) as u32 & 0xff;
-        let group = v & !route::PTR;
-        v = entry(base + group * route::GROUP_ENTRIES + b);
-        level += 1;
-    }
-    leaf_or_empty(v)
-}
-
-/// A pointer left after the deepest level means a broken table: no match.
-#[inline(always)]
-fn leaf_or_empty(v: u32) -> u32 {
-    if v & route::PTR != 0 { route::EMPTY } else { v }
-}
-
 /// Entry `index` of the prefix table (both halves counted).
 #[inline(always)]
 fn entry(index: u32) -> u32 {
@@ -468,10 +380,11 @@ fn entry(index: u32) -> u32 {
 #[inline(always)]
 fn lookup(g: &Globals, p: &Packet, addr: &[u64; 2]) -> u32 {
     let base = g.active * g.route_half;
+    let entry_in_half = |i| entry(base + i);
     if p.v6 {
-        lookup6(base, addr)
+        trie::lookup6(entry_in_half, addr)
     } else {
-        lookup4(base, addr[0] as u32)
+        trie::lookup4(entry_in_half, addr[0] as u32)
     }
 }
 
@@ -701,21 +614,6 @@ fn rewrite(
         decrement_ttl(unsafe { &mut *ip });
     }
     Ok(())
-}
-
-/// Decrements the TTL and updates the checksum incrementally (RFC 1624,
-/// equation 3: HC' = ~(~HC + ~m + m')), which gives the same bytes as a full
-/// recomputation.
-#[inline(always)]
-fn decrement_ttl(ip: &mut Ipv4Hdr) {
-    let old = u16::from_be_bytes([ip.ttl, ip.protocol]) as u32;
-    ip.ttl -= 1;
-    let new = u16::from_be_bytes([ip.ttl, ip.protocol]) as u32;
-    let hc = u16::from_be_bytes(ip.check) as u32;
-    let mut sum = (!hc & 0xffff) + (!old & 0xffff) + new;
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum = (sum & 0xffff) + (sum >> 16);
-    ip.check = (!(sum as u16)).to_be_bytes();
 }
 
 #[cfg(not(test))]
