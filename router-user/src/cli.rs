@@ -56,10 +56,11 @@ pub enum Command {
         #[arg(long, short, value_name = "FILE")]
         config: PathBuf,
     },
-    /// Run every packet of a pcap through the real XDP program, with tables
-    /// built from a configuration, and print what it did with each:
-    /// `N forward IFACE member=ID`, `N pass REASON` or `N drop REASON member=ID`.
-    /// No counter of a running datapath moves.
+    /// Run every packet of a pcap through the real XDP program and print what
+    /// it did with each: `N forward IFACE member=ID`, `N pass REASON` or
+    /// `N drop REASON member=ID`. When a daemon has pinned its tables under
+    /// the configuration's pin_dir, the tracer reads those live tables;
+    /// otherwise it builds them from the configuration. No counter moves.
     Trace {
         /// The TOML configuration.
         #[arg(long, short, value_name = "FILE")]
