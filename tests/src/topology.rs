@@ -681,6 +681,21 @@ impl SeqSink {
     }
 }
 
+/// Sends a sequenced flow from a socket bound at `from` in `ns`, on a
+/// thread of its own.
+pub fn spawn_flow(
+    ns: &str,
+    from: SocketAddr,
+    to: SocketAddr,
+    id: u32,
+    count: u32,
+    size: usize,
+    rate: u32,
+) -> JoinHandle<()> {
+    let s = udp_socket(ns, from);
+    std::thread::spawn(move || send_sequenced(&s, to, id, count, size, rate))
+}
+
 /// Describes losses and reorderings of a sequenced flow of `count` packets.
 pub fn seq_report(seqs: &[u32], count: u32) -> (usize, usize, usize) {
     let mut seen = vec![false; count as usize];

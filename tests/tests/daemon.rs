@@ -28,7 +28,7 @@ use tests::{
     tagged::{RawPort, TaggedMember, carries, l3},
     topology::{
         MemberSpec, SeqSink, Settings, Topology, alice, bob, carol, dave, ping, plan::*,
-        send_sequenced, seq_report, udp_errors, udp_socket, wait_for,
+        seq_report, spawn_flow, udp_errors, udp_socket, wait_for,
     },
 };
 
@@ -127,20 +127,6 @@ fn sink(ns: &str, at: SocketAddr, flow: u32, count: u32) -> SeqSink {
     SeqSink::start(udp_socket(ns, at), flow, count, SEC)
 }
 
-/// Sends a sequenced flow from a socket bound at `from` in `ns`, on a thread.
-fn flow(
-    ns: &str,
-    from: SocketAddr,
-    to: SocketAddr,
-    id: u32,
-    count: u32,
-    size: usize,
-    rate: u32,
-) -> JoinHandle<()> {
-    let s = udp_socket(ns, from);
-    std::thread::spawn(move || send_sequenced(&s, to, id, count, size, rate))
-}
-
 /// Sends a flow and checks it arrived whole and in order.
 #[allow(clippy::too_many_arguments)]
 fn lossless(
@@ -154,7 +140,7 @@ fn lossless(
     rate: u32,
 ) {
     let s = sink(dst_ns, to, id, count);
-    flow(src_ns, from, to, id, count, size, rate)
+    spawn_flow(src_ns, from, to, id, count, size, rate)
         .join()
         .unwrap();
     let seqs = s.finish();
@@ -837,7 +823,7 @@ fn reload_is_hitless_for_unchanged_members() {
         sink(t.alice.name(), sa(a.host6, 7000), 4, N),
     ];
     let flows = [
-        flow(
+        spawn_flow(
             t.alice.name(),
             sa(a.host4, 7001),
             sa(REMOTE4, 7000),
@@ -846,7 +832,7 @@ fn reload_is_hitless_for_unchanged_members() {
             64,
             1000,
         ),
-        flow(
+        spawn_flow(
             t.core.name(),
             sa(REMOTE4, 7001),
             sa(a.host4, 7000),
@@ -855,7 +841,7 @@ fn reload_is_hitless_for_unchanged_members() {
             64,
             1000,
         ),
-        flow(
+        spawn_flow(
             t.alice.name(),
             sa(a.host6, 7001),
             sa(REMOTE6, 7000),
@@ -864,7 +850,7 @@ fn reload_is_hitless_for_unchanged_members() {
             64,
             1000,
         ),
-        flow(
+        spawn_flow(
             t.core.name(),
             sa(REMOTE6, 7001),
             sa(a.host6, 7000),
@@ -1251,7 +1237,7 @@ fn shutdown_restart_and_detach() {
         sink(t.alice.name(), sa(a.host4, 7000), 2, N),
     ];
     let flows = [
-        flow(
+        spawn_flow(
             t.alice.name(),
             sa(a.host4, 7001),
             sa(REMOTE4, 7000),
@@ -1260,7 +1246,7 @@ fn shutdown_restart_and_detach() {
             64,
             1000,
         ),
-        flow(
+        spawn_flow(
             t.core.name(),
             sa(REMOTE4, 7001),
             sa(a.host4, 7000),

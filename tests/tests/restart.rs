@@ -16,7 +16,7 @@ use tests::{
     topology::{
         SeqSink, Settings, Topology, alice, bob,
         plan::{GW_MAC, REMOTE4, REMOTE6},
-        send_sequenced, seq_report, udp_socket,
+        seq_report, spawn_flow, udp_socket,
     },
 };
 
@@ -58,8 +58,7 @@ fn api_set(k: usize) -> Value {
 }
 
 fn flow(ns: &str, from: SocketAddr, to: SocketAddr, id: u32, count: u32) -> JoinHandle<()> {
-    let s = udp_socket(ns, from);
-    std::thread::spawn(move || send_sequenced(&s, to, id, count, 64, RATE))
+    spawn_flow(ns, from, to, id, count, 64, RATE)
 }
 
 #[test]
