@@ -10,11 +10,19 @@
 //! - `bench_sink`: counts and drops (the far end of the forwarding bench).
 //! - `bench_fwd`: the minimal XDP forward: MAC rewrite, TTL and checksum,
 //!   DEVMAP redirect, no lookup.
+//! - `lookup4`, `lookup6`: the same prologue, then the datapath's prefix
+//!   table walk (its own `trie.rs`, on a copy of its table in `P_ROUTES`) —
+//!   collecte's lookup, measured exactly as the anchor is.
+//! - `bench_array`: the same prologue, then one read of a plain 2^24-entry
+//!   `u32` array (64 MiB) indexed by the destination's low 24 bits: what one
+//!   random memory access costs on this machine (the first level of a
+//!   DIR-24-8 table).
 //! - `probe_*`: where the datapath's random-lookup time goes. Maps shaped
 //!   and filled like the datapath's (`P_ROUTES` holds a copy of its prefix
-//!   table, `P_MEMBERS` of its member table, `P_COUNTERS` is a per-CPU array
-//!   of its counters' size), read the way it reads them; the frame carries
-//!   the destination and, after it, the member's slot.
+//!   table, `P_MEMBERS` of its member table, `P_FLAT` is a flat array of
+//!   its counters' size, `P_COUNTERS` the per-CPU array it used before),
+//!   read the way it reads them; the frame carries the destination and,
+//!   after it, the member's slot.
 #![no_std]
 #![no_main]
 
@@ -125,6 +133,63 @@ pub fn bench_lpm6(ctx: XdpContext) -> u32 {
     }
 }
 
+/// The datapath's prefix table walk, on the copy in `P_ROUTES`: collecte's
+/// counterpart of `bench_lpm4`.
+#[xdp]
+pub fn lookup4(ctx: XdpContext) -> u32 {
+    if !bench::randomise(&ctx) {
+        return xdp_action::XDP_ABORTED;
+    }
+    let start = ctx.data();
+    if start + IPV4_DST + 4 > ctx.data_end() {
+        return xdp_action::XDP_ABORTED;
+    }
+    let addr = unsafe { *((start + IPV4_DST) as *const u32) };
+    let leaf = trie::lookup4(probe_entry, u32::from_be(addr));
+    verdict(leaf != route::EMPTY && leaf != route::LOCAL)
+}
+
+/// The same for IPv6: collecte's counterpart of `bench_lpm6`.
+#[xdp]
+pub fn lookup6(ctx: XdpContext) -> u32 {
+    if !bench::randomise(&ctx) {
+        return xdp_action::XDP_ABORTED;
+    }
+    let start = ctx.data();
+    if start + IPV6_DST + 16 > ctx.data_end() {
+        return xdp_action::XDP_ABORTED;
+    }
+    let p = (start + IPV6_DST) as *const u64;
+    let addr = unsafe { [u64::from_be(*p), u64::from_be(*p.add(1))] };
+    let leaf = trie::lookup6(probe_entry, &addr);
+    verdict(leaf != route::EMPTY && leaf != route::LOCAL)
+}
+
+/// A plain array of 2^24 `u32`, as 64-byte chunks (array map values are
+/// padded to 8 bytes; chunks keep it at 64 MiB).
+#[map]
+static A_FLAT24: Array<RouteChunk> = Array::with_max_entries(1 << 20, 0);
+
+/// One read of `A_FLAT24` at the destination's low 24 bits.
+#[xdp]
+pub fn bench_array(ctx: XdpContext) -> u32 {
+    if !bench::randomise(&ctx) {
+        return xdp_action::XDP_ABORTED;
+    }
+    let start = ctx.data();
+    if start + IPV4_DST + 4 > ctx.data_end() {
+        return xdp_action::XDP_ABORTED;
+    }
+    let index = u32::from_be(unsafe { *((start + IPV4_DST) as *const u32) }) & 0x00ff_ffff;
+    let found = match A_FLAT24.get(index / route::CHUNK) {
+        Some(chunk) => unsafe {
+            core::ptr::read_volatile(&chunk.0[(index % route::CHUNK) as usize]) == 0
+        },
+        None => false,
+    };
+    verdict(found)
+}
+
 /// Offset of the IPv4 header checksum in an untagged frame.
 const IPV4_CHECK: usize = ETH_HLEN + 10;
 
@@ -195,7 +260,7 @@ static P_ROUTES: Array<RouteChunk> = Array::with_max_entries(1, 0);
 /// The datapath's member table (`MEMBERS`), copied.
 #[map]
 static P_MEMBERS: Array<MemberInfo> = Array::with_max_entries(1, 0);
-/// Per-CPU counters shaped like `MEMBER_COUNTERS`.
+/// Per-CPU counters, the layout `MEMBER_COUNTERS` had before it was flat.
 #[map]
 static P_COUNTERS: PerCpuArray<MemberCounters> = PerCpuArray::with_max_entries(1, 0);
 /// The same counters in one flat array, indexed by CPU × members + slot.
@@ -288,7 +353,7 @@ pub fn probe_members(ctx: XdpContext) -> u32 {
     verdict(probe_member(slot))
 }
 
-/// The per-CPU member counters alone.
+/// Member counters in a per-CPU array alone (the previous layout).
 #[xdp]
 pub fn probe_counters(ctx: XdpContext) -> u32 {
     let Some((_, slot)) = probe_input(&ctx) else {
@@ -297,17 +362,13 @@ pub fn probe_counters(ctx: XdpContext) -> u32 {
     verdict(probe_count(slot))
 }
 
-/// The same counters in a flat array.
+/// The counters in a flat array, as the datapath keeps them.
 #[xdp]
 pub fn probe_flat(ctx: XdpContext) -> u32 {
     let Some((_, slot)) = probe_input(&ctx) else {
         return xdp_action::XDP_ABORTED;
     };
-    let Some(conf) = P_CONF.get(0) else {
-        return xdp_action::XDP_ABORTED;
-    };
-    let cpu = unsafe { bpf_get_smp_processor_id() };
-    let found = match P_FLAT.get_ptr_mut(cpu * conf[0] + slot) {
+    let found = match probe_flat_ptr(slot) {
         Some(c) => {
             unsafe {
                 (*c).tx_packets += 1;
@@ -320,7 +381,16 @@ pub fn probe_flat(ctx: XdpContext) -> u32 {
     verdict(found)
 }
 
-/// The datapath's chain: prefix table → member → counters.
+/// This CPU's entry of `P_FLAT` for `slot`.
+#[inline(always)]
+fn probe_flat_ptr(slot: u32) -> Option<*mut MemberCounters> {
+    let conf = P_CONF.get(0)?;
+    let cpu = unsafe { bpf_get_smp_processor_id() };
+    P_FLAT.get_ptr_mut(cpu * conf[0] + slot)
+}
+
+/// The datapath's chain: prefix table → (counters started, as the datapath
+/// does) member → counters, on the flat array.
 #[xdp]
 pub fn probe_chain(ctx: XdpContext) -> u32 {
     let Some((addr, _)) = probe_input(&ctx) else {
@@ -331,7 +401,18 @@ pub fn probe_chain(ctx: XdpContext) -> u32 {
         return xdp_action::XDP_PASS;
     }
     let slot = leaf - 1;
-    verdict(probe_member(slot) && probe_count(slot))
+    let Some(c) = probe_flat_ptr(slot) else {
+        return xdp_action::XDP_PASS;
+    };
+    unsafe { core::ptr::read_volatile(&(*c).rx_packets) };
+    if !probe_member(slot) {
+        return xdp_action::XDP_PASS;
+    }
+    unsafe {
+        (*c).tx_packets += 1;
+        (*c).tx_bytes += 50;
+    }
+    verdict(true)
 }
 
 // ---- end of the probes ----

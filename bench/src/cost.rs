@@ -48,7 +48,7 @@ pub struct SizeResult {
     /// Per measurement key (`floor`, `P.down4.rand`, `R.down4.hot`,
     /// `L.lpm4`...): every repetition's mean ns/run.
     pub samples: BTreeMap<String, Vec<f64>>,
-    /// Derived figures: `lookup4`, `lpm4`, `lookup6`, `lpm6`, `floor`,
+    /// Derived figures: `lookup4`, `lpm4`, `lookup6`, `lpm6`, `array`, `floor`,
     /// `whole.<path>.<rand|hot>`, `rand.<path>.<rand|hot>` (randomiser cost
     /// above the floor).
     pub derived: BTreeMap<String, f64>,
@@ -299,6 +299,9 @@ fn one_size(opts: &Options, specs: &[Spec]) -> anyhow::Result<SizeResult> {
     for (key, prog, frame, offset, len, (first, count)) in [
         ("L.lpm4", progs::LPM4, down4, d4, 4, regions[0]),
         ("L.lpm6", progs::LPM6, down6, d6, 16, regions[1]),
+        ("T.lookup4", progs::LOOKUP4, down4, d4, 4, regions[0]),
+        ("T.lookup6", progs::LOOKUP6, down6, d6, 16, regions[1]),
+        ("A.array", progs::ARRAY, down4, d4, 4, regions[0]),
     ] {
         cases.push(Case {
             key: key.into(),
@@ -347,9 +350,10 @@ fn one_size(opts: &Options, specs: &[Spec]) -> anyhow::Result<SizeResult> {
         median(&a.iter().zip(&b).map(|(x, y)| x - y).collect::<Vec<_>>())
     };
     derived.insert("floor".into(), median(&s("floor")));
-    derived.insert("lookup4".into(), diff("P.down4.rand", "R.down4.rand"));
+    derived.insert("lookup4".into(), diff("T.lookup4", "R.down4.rand"));
     derived.insert("lpm4".into(), diff("L.lpm4", "R.down4.rand"));
-    derived.insert("lookup6".into(), diff("P.down6.rand", "R.down6.rand"));
+    derived.insert("array".into(), diff("A.array", "R.down4.rand"));
+    derived.insert("lookup6".into(), diff("T.lookup6", "R.down6.rand"));
     derived.insert("lpm6".into(), diff("L.lpm6", "R.down6.rand"));
     for q in ["trie", "members", "counters", "flat", "chain"] {
         derived.insert(format!("probe.{q}"), diff(&format!("Q.{q}"), "R.probe"));
@@ -457,15 +461,20 @@ fn check(dp: &mut Datapath, bench: &mut Progs, c: &Case) -> anyhow::Result<()> {
             );
         }
         (Runner::Bench(name), _)
-            if *name == progs::LPM4 || *name == progs::LPM6 || name.starts_with("probe_") =>
+            if [
+                progs::LPM4,
+                progs::LPM6,
+                progs::LOOKUP4,
+                progs::LOOKUP6,
+                progs::ARRAY,
+            ]
+            .contains(name)
+                || name.starts_with("probe_") =>
         {
             let before = bench.count(progs::HITS)?;
             run_case(dp, bench, c, N)?;
             let hits = bench.count(progs::HITS)? - before;
-            ensure!(
-                hits == u64::from(N),
-                "{hits} of {N} LPM lookups found a prefix"
-            );
+            ensure!(hits == u64::from(N), "{hits} of {N} lookups found a prefix");
         }
         (Runner::Bench(_), _) => {
             let (act, _) = run_case(dp, bench, c, N)?;

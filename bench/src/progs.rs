@@ -30,6 +30,9 @@ pub const PROBE_MEMBERS: &str = "probe_members";
 pub const PROBE_COUNTERS: &str = "probe_counters";
 pub const PROBE_FLAT: &str = "probe_flat";
 pub const PROBE_CHAIN: &str = "probe_chain";
+pub const LOOKUP4: &str = "lookup4";
+pub const LOOKUP6: &str = "lookup6";
+pub const ARRAY: &str = "bench_array";
 
 /// `COUNTS` indices.
 pub const SEEN: u32 = 0;

@@ -10,8 +10,9 @@
 //! - [`MemberInfo`] per member slot, in two halves (see [`Globals::active`]).
 //! - The prefix table (`ROUTES`): a multibit trie of `u32` entries, also in two
 //!   halves. See [`route`] for its layout.
-//! - Per-CPU counters: [`MemberCounters`] per member slot and a `u64` packet
-//!   counter per (interface slot, [`reason`]).
+//! - Counters, one copy per CPU: [`MemberCounters`] per (CPU, member slot)
+//!   in one flat array (see [`member_counter_index`]), and a `u64` packet
+//!   counter per (interface slot, [`reason`]) in a per-CPU array.
 //!
 //! Tables that change together (members and routes) are double-buffered:
 //! userspace writes the inactive half, then flips [`Globals::active`], so a
@@ -20,7 +21,7 @@
 
 /// Bumped whenever a layout below changes; userspace refuses pinned maps of
 /// another version instead of misreading them.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// Highest ingress ifindex the datapath can classify (`IFINDEX_SLOT` size).
 pub const MAX_IFINDEX: u32 = 1 << 16;
@@ -97,7 +98,7 @@ pub struct MemberInfo {
     pub flags: u16,
 }
 
-/// Per-CPU counters of one member. Indexed by member slot in
+/// One CPU's counters of one member, at [`member_counter_index`] in
 /// `MEMBER_COUNTERS`. Byte counts are IP packet lengths (layer 3), so they do
 /// not depend on how the member's line is tagged.
 #[repr(C)]
@@ -277,6 +278,18 @@ pub struct TraceVerdict {
     pub member: u32,
     /// Ingress ifindex to use instead of the context's (tracer input).
     pub ingress_ifindex: u32,
+}
+
+/// Index in `MEMBER_COUNTERS` of member `slot`'s counters on CPU `cpu`.
+///
+/// The array holds one block of `max_members` entries per possible CPU:
+/// a flat array is one memory access per update, where a per-CPU array map
+/// costs two dependent ones (its pointer table, then the CPU's copy) — at a
+/// million members each is a cache and TLB miss. Blocks per CPU, rather
+/// than CPUs per member, keep two CPUs that count the same member off each
+/// other's cache lines.
+pub const fn member_counter_index(cpu: u32, max_members: u32, slot: u32) -> u32 {
+    cpu * max_members + slot
 }
 
 // The ABI has no implicit padding: each size is the sum of its fields.

@@ -12,7 +12,7 @@
 
 use aya_ebpf::{
     bindings::xdp_action,
-    helpers::bpf_xdp_adjust_head,
+    helpers::{bpf_get_smp_processor_id, bpf_xdp_adjust_head},
     macros::{map, xdp},
     maps::{Array, DevMap, HashMap, PerCpuArray},
     programs::XdpContext,
@@ -21,7 +21,7 @@ use packet::{EthHdr, Ipv4Hdr, Ipv6Hdr, VlanHdr, decrement_ttl, header};
 use router_common::{
     ATTACH_SHARED, AttachKey, Globals, IFACE_SLOT_UNKNOWN, IfaceInfo, MAX_IFACES, MAX_IFINDEX,
     MemberCounters, MemberInfo, NO_MEMBER, RouteChunk, TraceVerdict, iface_flags, kind,
-    member_flags, reason, route,
+    member_counter_index, member_flags, reason, route,
 };
 
 /// Set to 1 by the tracer's instance of the program: the ingress interface
@@ -65,9 +65,10 @@ static ROUTES: Array<RouteChunk> = Array::with_max_entries(
 /// Sized by the loader to twice the members, plus room for shared segments.
 #[map]
 static ATTACHMENTS: HashMap<AttachKey, u32> = HashMap::with_max_entries(2, 0);
-/// `max_members` entries; sized by the loader.
+/// One block of `max_members` entries per possible CPU (see
+/// `router_common::member_counter_index`); sized by the loader.
 #[map]
-static MEMBER_COUNTERS: PerCpuArray<MemberCounters> = PerCpuArray::with_max_entries(1, 0);
+static MEMBER_COUNTERS: Array<MemberCounters> = Array::with_max_entries(1, BPF_F_MMAPABLE);
 #[map]
 static IFACE_COUNTERS: PerCpuArray<u64> =
     PerCpuArray::with_max_entries(MAX_IFACES * reason::COUNT, 0);
@@ -190,15 +191,13 @@ fn act(v: &Verdict, trace: bool) -> u32 {
     xdp_action::XDP_PASS
 }
 
-/// Adds the verdict to the per-CPU counters.
+/// Adds the verdict to this CPU's counters.
 #[inline(always)]
 fn count(slot: u32, v: &Verdict) {
     if let Some(c) = IFACE_COUNTERS.get_ptr_mut(slot * reason::COUNT + v.reason) {
         unsafe { *c += 1 };
     }
-    if v.from != NO_MEMBER
-        && let Some(c) = MEMBER_COUNTERS.get_ptr_mut(v.from)
-    {
+    if let Some(c) = member_counters(v.from) {
         let c = unsafe { &mut *c };
         if v.reason == reason::DROP_SPOOFED {
             c.spoofed_packets += 1;
@@ -207,12 +206,32 @@ fn count(slot: u32, v: &Verdict) {
             c.rx_bytes += v.bytes as u64;
         }
     }
-    if v.to != NO_MEMBER
-        && let Some(c) = MEMBER_COUNTERS.get_ptr_mut(v.to)
-    {
+    if let Some(c) = member_counters(v.to) {
         let c = unsafe { &mut *c };
         c.tx_packets += 1;
         c.tx_bytes += v.bytes as u64;
+    }
+}
+
+/// This CPU's counters of member `slot`, if it is one.
+#[inline(always)]
+fn member_counters(slot: u32) -> Option<*mut MemberCounters> {
+    if slot == NO_MEMBER {
+        return None;
+    }
+    let g = GLOBALS.get(0)?;
+    let cpu = unsafe { bpf_get_smp_processor_id() };
+    MEMBER_COUNTERS.get_ptr_mut(member_counter_index(cpu, g.max_members, slot))
+}
+
+/// Starts loading member `slot`'s counters now, where the slot becomes
+/// known, so that the memory access overlaps the member's table entry and
+/// the rewrite instead of following them: at a million members both are
+/// cache misses.
+#[inline(always)]
+fn prefetch_counters(slot: u32) {
+    if let Some(c) = member_counters(slot) {
+        unsafe { core::ptr::read_volatile(&(*c).rx_packets) };
     }
 }
 
@@ -426,6 +445,7 @@ fn upstream(ctx: &XdpContext, p: &Packet, slot: u32, g: &Globals) -> Verdict {
     } else {
         NO_MEMBER
     };
+    prefetch_counters(sender);
     if !attached_here(ctx, p, slot, g, sender) {
         return spoofed(p, slot, g, sender);
     }
@@ -493,6 +513,7 @@ fn spoofed(p: &Packet, slot: u32, g: &Globals, sender: u32) -> Verdict {
 /// Rewrites the frame for member `slot`'s attachment.
 #[inline(always)]
 fn to_member(ctx: &XdpContext, p: &Packet, g: &Globals, slot: u32, v: &mut Verdict) {
+    prefetch_counters(slot);
     v.to = slot;
     v.bytes = p.len;
     let Some(m) = member(g, slot) else {

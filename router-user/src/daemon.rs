@@ -98,9 +98,10 @@ impl Router {
     /// Counters for a scrape.
     pub fn metrics(&self) -> Result<metrics::Snapshot, DatapathError> {
         let mut s = metrics::Snapshot::default();
-        for (id, slot, _) in self.tables.members() {
-            s.members
-                .push((id.to_string(), self.datapath.member_counters(slot)?));
+        let slots: Vec<u32> = self.tables.members().map(|(_, slot, _)| slot).collect();
+        let counters = self.datapath.member_counters_many(&slots)?;
+        for ((id, _, _), c) in self.tables.members().zip(counters) {
+            s.members.push((id.to_string(), c));
         }
         for (name, iface) in self.tables.interfaces() {
             s.interfaces

@@ -25,7 +25,7 @@ use aya::{
 };
 use router_common::{
     ABI_VERSION, AttachKey, Globals, IfaceInfo, MAX_IFACES, MAX_IFINDEX, MemberCounters,
-    MemberInfo, RouteChunk, SlotName, TraceVerdict, reason, route,
+    MemberInfo, RouteChunk, SlotName, TraceVerdict, member_counter_index, reason, route,
 };
 
 /// The XDP object built by `build.rs` from `router-ebpf`.
@@ -72,6 +72,14 @@ pub enum DatapathError {
     TestRun(#[source] ProgramError),
     #[error("cannot count the CPUs: {0}")]
     Cpus(String),
+    #[error(
+        "max_members = {max_members} needs {bytes} bytes of member counters on this machine's {cpus} possible CPUs, beyond the 4 GiB a kernel array map can hold; lower [datapath] max_members"
+    )]
+    TooLarge {
+        max_members: u32,
+        cpus: usize,
+        bytes: u64,
+    },
     #[error(
         "cannot create the pin directory {path}: {source}; is bpffs mounted there (mount -t bpf bpf /sys/fs/bpf)?"
     )]
@@ -187,7 +195,7 @@ pub struct Datapath {
     members: Mapped<MemberInfo>,
     routes: Mapped<RouteChunk>,
     attachments: HashMap<MapData, AttachKey, u32>,
-    member_counters: PerCpuArray<MapData, MemberCounters>,
+    member_counters: Array<MapData, MemberCounters>,
     iface_counters: PerCpuArray<MapData, u64>,
     trace: Array<MapData, TraceVerdict>,
     active: u32,
@@ -267,6 +275,8 @@ impl Datapath {
         let (sizing, mode) = (*sizing, *mode);
         let trace: u8 = (mode == Mode::Trace).into();
         let bench_on: u8 = bench.is_some().into();
+        let ncpus = nr_cpus().map_err(|(_, e)| DatapathError::Cpus(e.to_string()))?;
+        let counters = counter_entries(sizing.max_members, ncpus)?;
         let mut loader = EbpfLoader::new();
         if let Some(addresses) = bench {
             loader.map_max_entries("BENCH_ADDRS", addresses.max(1));
@@ -277,7 +287,7 @@ impl Datapath {
             .map_max_entries("MEMBERS", 2 * sizing.max_members)
             .map_max_entries("ROUTES", 2 * sizing.route_half() / route::CHUNK)
             .map_max_entries("ATTACHMENTS", 2 * sizing.max_members + 2 * MAX_IFACES)
-            .map_max_entries("MEMBER_COUNTERS", sizing.max_members);
+            .map_max_entries("MEMBER_COUNTERS", counters);
         let mut reused = false;
         if let Some(dir) = pin_dir {
             std::fs::create_dir_all(dir).map_err(|source| DatapathError::PinDir {
@@ -292,7 +302,7 @@ impl Datapath {
         }
         let mut ebpf = loader.load(PROGRAM).map_err(DatapathError::Load)?;
         if pin_dir.is_some() {
-            check_layouts(&ebpf, &sizing)?;
+            check_layouts(&ebpf, &sizing, counters)?;
         }
         let prog: &mut Xdp = ebpf
             .program_mut(PROGRAM_NAME)
@@ -303,7 +313,6 @@ impl Datapath {
             .try_into()
             .map_err(DatapathError::Program)?;
         prog.load().map_err(DatapathError::Program)?;
-        let ncpus = nr_cpus().map_err(|(_, e)| DatapathError::Cpus(e.to_string()))?;
         let mut dp = Datapath {
             globals: take!(ebpf, "GLOBALS"),
             ifindex_slot: take!(ebpf, "IFINDEX_SLOT"),
@@ -628,17 +637,51 @@ impl Datapath {
 
     /// A member's counters, summed over CPUs.
     pub fn member_counters(&self, slot: u32) -> Result<MemberCounters, DatapathError> {
-        let values = self
-            .member_counters
-            .get(&slot, 0)
-            .map_err(map_err("MEMBER_COUNTERS"))?;
-        Ok(Self::sum(&values, |t, v| {
-            t.rx_packets += v.rx_packets;
-            t.rx_bytes += v.rx_bytes;
-            t.tx_packets += v.tx_packets;
-            t.tx_bytes += v.tx_bytes;
-            t.spoofed_packets += v.spoofed_packets;
-        }))
+        Ok(self.member_counters_many(&[slot])?[0])
+    }
+
+    /// The counters of each of `slots`, summed over CPUs, in the same order.
+    ///
+    /// Read through short-lived memory mappings of at most
+    /// [`COUNTER_WINDOW`] slots per CPU: a scrape of a million members reads
+    /// memory instead of making a system call per member, and holds only
+    /// one window in the process at a time.
+    pub fn member_counters_many(
+        &self,
+        slots: &[u32],
+    ) -> Result<Vec<MemberCounters>, DatapathError> {
+        let max = self.sizing.max_members;
+        if let Some(&bad) = slots.iter().find(|&&s| s >= max) {
+            return Err(DatapathError::Devmap {
+                map: "MEMBER_COUNTERS",
+                message: format!("member slot {bad} is beyond max_members = {max}"),
+            });
+        }
+        let mut out = vec![MemberCounters::default(); slots.len()];
+        let mut order: Vec<usize> = (0..slots.len()).collect();
+        order.sort_unstable_by_key(|&i| slots[i]);
+        let fd = aya::maps::IterableMap::map(&self.member_counters)
+            .fd()
+            .as_fd();
+        for group in order.chunk_by(|&a, &b| slots[a] / COUNTER_WINDOW == slots[b] / COUNTER_WINDOW)
+        {
+            let first = slots[group[0]];
+            let end = slots[group[group.len() - 1]] + 1;
+            for cpu in 0..self.ncpus as u32 {
+                let start = member_counter_index(cpu, max, first) as usize;
+                let window = Window::<MemberCounters>::map(fd, start, (end - first) as usize)?;
+                for &i in group {
+                    let c = window.get((slots[i] - first) as usize);
+                    let t = &mut out[i];
+                    t.rx_packets += c.rx_packets;
+                    t.rx_bytes += c.rx_bytes;
+                    t.tx_packets += c.tx_packets;
+                    t.tx_bytes += c.tx_bytes;
+                    t.spoofed_packets += c.spoofed_packets;
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// An interface's packet counters per [`reason`], summed over CPUs.
@@ -658,11 +701,13 @@ impl Datapath {
     }
 
     fn zero_member_counters(&mut self, slot: u32) -> Result<(), DatapathError> {
-        let zeros = PerCpuValues::try_from(vec![MemberCounters::default(); self.ncpus])
-            .map_err(|e| DatapathError::Cpus(e.to_string()))?;
-        self.member_counters
-            .set(slot, zeros, 0)
-            .map_err(map_err("MEMBER_COUNTERS"))
+        for cpu in 0..self.ncpus as u32 {
+            let index = member_counter_index(cpu, self.sizing.max_members, slot);
+            self.member_counters
+                .set(index, MemberCounters::default(), 0)
+                .map_err(map_err("MEMBER_COUNTERS"))?;
+        }
+        Ok(())
     }
 
     /// Runs the program once on `frame` as if it arrived on `ingress_ifindex`.
@@ -879,6 +924,85 @@ impl<T: aya::Pod> Mapped<T> {
     }
 }
 
+/// Slots of `MEMBER_COUNTERS` read through one mapping.
+pub const COUNTER_WINDOW: u32 = 1 << 16;
+
+/// A read-only mapping of `len` elements of an array map from element
+/// `first` on, unmapped when dropped.
+struct Window<T> {
+    base: *mut libc::c_void,
+    bytes: usize,
+    /// Byte offset of element `first` from `base`.
+    skip: usize,
+    len: usize,
+    _t: std::marker::PhantomData<T>,
+}
+
+impl<T: aya::Pod> Window<T> {
+    fn map(
+        fd: std::os::fd::BorrowedFd<'_>,
+        first: usize,
+        len: usize,
+    ) -> Result<Self, DatapathError> {
+        let page = 4096;
+        let size = std::mem::size_of::<T>();
+        let start = first * size;
+        let offset = start / page * page;
+        let bytes = (start + len * size).div_ceil(page) * page - offset;
+        // SAFETY: a shared read-only mapping of whole pages of the map's
+        // memory (BPF_F_MMAPABLE), within its size: the caller asks for
+        // elements that exist.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                offset as libc::off_t,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(DatapathError::Layout {
+                map: "MEMBER_COUNTERS",
+                message: format!(
+                    "cannot map it into memory: {}",
+                    std::io::Error::last_os_error()
+                ),
+            });
+        }
+        Ok(Window {
+            base,
+            bytes,
+            skip: start - offset,
+            len,
+            _t: std::marker::PhantomData,
+        })
+    }
+
+    /// Element `first + i`, read once (the program keeps writing it).
+    fn get(&self, i: usize) -> T {
+        assert!(i < self.len);
+        // SAFETY: within the mapping; the kernel's element stride is the
+        // size of `T` (a multiple of 8), so the element is aligned.
+        unsafe {
+            std::ptr::read_volatile(
+                self.base
+                    .cast::<u8>()
+                    .add(self.skip + i * std::mem::size_of::<T>())
+                    .cast::<T>(),
+            )
+        }
+    }
+}
+
+impl<T> Drop for Window<T> {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly what `map` mapped.
+        unsafe { libc::munmap(self.base, self.bytes) };
+    }
+}
+
 impl Mapped<RouteChunk> {
     /// The prefix table as a flat array of entries (both halves).
     fn entries_mut(&mut self) -> &mut [u32] {
@@ -918,53 +1042,67 @@ fn take_data(ebpf: &mut Ebpf, name: &'static str) -> Result<MapData, DatapathErr
 /// Checks that every map (pinned by an earlier run, perhaps of another
 /// version) has the layout this program expects, so that nothing is ever
 /// misread.
-fn check_layouts(ebpf: &Ebpf, sizing: &Sizing) -> Result<(), DatapathError> {
+fn check_layouts(ebpf: &Ebpf, sizing: &Sizing, counters: u32) -> Result<(), DatapathError> {
     use std::mem::size_of;
-    let expect: &[(&'static str, usize, usize, u32)] = &[
-        ("GLOBALS", 4, size_of::<Globals>(), 1),
-        ("IFINDEX_SLOT", 4, 4, MAX_IFINDEX),
-        ("IFACES", 4, size_of::<IfaceInfo>(), MAX_IFACES),
-        ("EGRESS", 4, 8, MAX_IFACES),
+
+    use aya::maps::MapType::{Array, DevMap, Hash, PerCpuArray};
+    let expect: &[(&'static str, aya::maps::MapType, usize, usize, u32)] = &[
+        ("GLOBALS", Array, 4, size_of::<Globals>(), 1),
+        ("IFINDEX_SLOT", Array, 4, 4, MAX_IFINDEX),
+        ("IFACES", Array, 4, size_of::<IfaceInfo>(), MAX_IFACES),
+        ("EGRESS", DevMap, 4, 8, MAX_IFACES),
         (
             "MEMBERS",
+            Array,
             4,
             size_of::<MemberInfo>(),
             2 * sizing.max_members,
         ),
         (
             "ROUTES",
+            Array,
             4,
             size_of::<RouteChunk>(),
             2 * sizing.route_half() / route::CHUNK,
         ),
         (
             "ATTACHMENTS",
+            Hash,
             size_of::<AttachKey>(),
             4,
             2 * sizing.max_members + 2 * MAX_IFACES,
         ),
         (
             "MEMBER_COUNTERS",
+            Array,
             4,
             size_of::<MemberCounters>(),
-            sizing.max_members,
+            counters,
         ),
-        ("IFACE_COUNTERS", 4, 8, MAX_IFACES * reason::COUNT),
+        (
+            "IFACE_COUNTERS",
+            PerCpuArray,
+            4,
+            8,
+            MAX_IFACES * reason::COUNT,
+        ),
     ];
-    for (name, key, value, entries) in expect {
+    for (name, kind, key, value, entries) in expect {
         let map = ebpf.map(name).ok_or(DatapathError::Devmap {
             map: name,
             message: "missing from the program object".into(),
         })?;
         let info = map_info(map).map_err(map_err(name))?;
-        if info.key_size() as usize != *key
+        let pinned_kind = info.map_type().map_err(map_err(name))?;
+        if pinned_kind != *kind
+            || info.key_size() as usize != *key
             || info.value_size() as usize != *value
             || info.max_entries() != *entries
         {
             return Err(DatapathError::Layout {
                 map: name,
                 message: format!(
-                    "the pinned map has key size {}, value size {} and {} entries; this configuration needs {key}, {value} and {entries}",
+                    "the pinned map is a {pinned_kind:?} map with key size {}, value size {} and {} entries; this configuration needs a {kind:?} map with {key}, {value} and {entries}",
                     info.key_size(),
                     info.value_size(),
                     info.max_entries()
@@ -973,6 +1111,20 @@ fn check_layouts(ebpf: &Ebpf, sizing: &Sizing) -> Result<(), DatapathError> {
         }
     }
     Ok(())
+}
+
+/// Entries of `MEMBER_COUNTERS`: `max_members` per possible CPU.
+fn counter_entries(max_members: u32, cpus: usize) -> Result<u32, DatapathError> {
+    let entries = max_members as u64 * cpus as u64;
+    let bytes = entries * std::mem::size_of::<MemberCounters>() as u64;
+    if bytes >= (4 << 30) - 4096 {
+        return Err(DatapathError::TooLarge {
+            max_members,
+            cpus,
+            bytes,
+        });
+    }
+    Ok(entries as u32)
 }
 
 fn map_info(map: &aya::maps::Map) -> Result<aya::maps::MapInfo, MapError> {

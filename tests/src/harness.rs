@@ -61,6 +61,16 @@ impl Harness {
     /// Creates the namespace and interfaces, enters it, and loads both
     /// program instances with the tables of `config_toml`.
     pub fn new(tag: &str, config_toml: &str) -> Harness {
+        Self::with_slots(tag, config_toml, BTreeMap::new())
+    }
+
+    /// [`Harness::new`], with the member slots given (member id → slot), as
+    /// a daemon restarting over its pins gives them back.
+    pub fn with_slots(
+        tag: &str,
+        config_toml: &str,
+        member_slots: BTreeMap<String, u32>,
+    ) -> Harness {
         crate::require_root();
         let mut ns = Netns::new(tag);
         for (name, mac, mtu) in IFACES {
@@ -74,8 +84,19 @@ impl Harness {
         ns.enter();
         let config = Config::parse(config_toml).expect("fixture configuration is valid");
         let system = neighbors::snapshot_blocking().expect("netlink snapshot");
-        let mut tables =
-            Tables::from_config(&config, &system.links, &BTreeMap::new()).expect("tables");
+        let mut tables = Tables::with_slots(
+            config.datapath.max_members,
+            config.datapath.route_groups(),
+            member_slots.clone(),
+            BTreeMap::new(),
+        );
+        tables
+            .set_interfaces(&config, &system.links, &BTreeMap::new())
+            .expect("interfaces");
+        tables.sync(&config.members).expect("tables");
+        for (id, slot) in &member_slots {
+            assert_eq!(tables.slot(id), Some(*slot), "member {id} got its slot");
+        }
         tables.set_locals(&system.addresses).expect("locals");
         let sizing = Sizing {
             max_members: config.datapath.max_members,
@@ -141,14 +162,23 @@ impl Harness {
                 )
             })
             .collect();
+        // All at once, as a scrape reads them; each also on its own.
+        let slots: Vec<u32> = self.tables.members().map(|(_, slot, _)| slot).collect();
+        let all = self
+            .forward
+            .member_counters_many(&slots)
+            .expect("member counters");
         let members = self
             .tables
             .members()
-            .map(|(id, slot, _)| {
-                (
-                    id.to_string(),
-                    self.forward.member_counters(slot).expect("member counters"),
-                )
+            .zip(all)
+            .map(|((id, slot, _), c)| {
+                let alone = self.forward.member_counters(slot).expect("member counters");
+                assert_eq!(
+                    c, alone,
+                    "member {id}: counters read alone and with the others"
+                );
+                (id.to_string(), c)
             })
             .collect();
         (ifaces, members)

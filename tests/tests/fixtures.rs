@@ -1955,6 +1955,26 @@ fn datapath_fixtures() {
     h.run_table(&t);
 }
 
+/// The same table with the members' slots spread over several windows of
+/// the counter reader (`COUNTER_WINDOW` slots per mapping) and a large
+/// `max_members`, so that each CPU's block of counters starts far from the
+/// previous one: every counter delta must still land on its member.
+#[test]
+fn datapath_fixtures_high_slots() {
+    let w = collecte::datapath::COUNTER_WINDOW;
+    let max = 3 * w + 1000;
+    let config = CONFIG.replace("max_members = 64", &format!("max_members = {max}"));
+    let slots = [
+        ("alice", w - 1),
+        ("bob", w),
+        ("carol", 2 * w + 7),
+        ("dave", max - 1),
+    ];
+    let slots = slots.iter().map(|(id, s)| (id.to_string(), *s)).collect();
+    let mut h = Harness::with_slots("fixtures-slots", &config, slots);
+    h.run_table(&table());
+}
+
 // ---------------------------------------------------------------------------
 // CONFIG_TAGGED_UPLINK: upstream leaves through tagged up1; up0 is unknown
 // ---------------------------------------------------------------------------
