@@ -551,29 +551,39 @@ async fn reload(router: &Arc<Mutex<Router>>, path: &Path, handle: &rtnetlink::Ha
 }
 
 async fn serve_metrics(listener: tokio::net::TcpListener, router: Arc<Mutex<Router>>) {
-    use axum::{Router as Http, http::header, routing::get};
+    use axum::{
+        Router as Http,
+        http::{StatusCode, header},
+        response::IntoResponse as _,
+        routing::get,
+    };
     let app = Http::new().route(
         "/metrics",
         get(move || {
             let router = router.clone();
             async move {
                 let snapshot = tokio::task::spawn_blocking(move || lock(&router).metrics()).await;
+                let failed = |message: String| {
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        [(header::CONTENT_TYPE, "text/plain")],
+                        message,
+                    )
+                        .into_response()
+                };
                 match snapshot {
+                    // Streamed piece by piece: the whole text of a million
+                    // members is never held in memory.
                     Ok(Ok(s)) => (
-                        axum::http::StatusCode::OK,
+                        StatusCode::OK,
                         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
-                        metrics::render(&s),
-                    ),
-                    Ok(Err(e)) => (
-                        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                        [(header::CONTENT_TYPE, "text/plain")],
-                        format!("cannot read the counters: {e}\n"),
-                    ),
-                    Err(e) => (
-                        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                        [(header::CONTENT_TYPE, "text/plain")],
-                        format!("scrape failed: {e}\n"),
-                    ),
+                        axum::body::Body::from_stream(futures::stream::iter(
+                            metrics::render_chunks(s).map(Ok::<_, std::convert::Infallible>),
+                        )),
+                    )
+                        .into_response(),
+                    Ok(Err(e)) => failed(format!("cannot read the counters: {e}\n")),
+                    Err(e) => failed(format!("scrape failed: {e}\n")),
                 }
             }
         }),

@@ -1,8 +1,11 @@
 //! Prometheus metrics: the text format of a [`Snapshot`] of the datapath's
 //! counters, built with the `prometheus` crate's model and encoder.
 //!
-//! Counters are read from the kernel's per-CPU maps at scrape time and summed
-//! over CPUs; reading them never blocks forwarding.
+//! Counters are read from the kernel's maps at scrape time and summed over
+//! CPUs; reading them never blocks forwarding. A million members make five
+//! million samples, so the text is produced in pieces of [`CHUNK`] members
+//! ([`render_chunks`]) that the HTTP server streams out: the model and the
+//! text of one piece exist at a time, never those of the whole scrape.
 use prometheus::{
     Encoder as _, TextEncoder,
     proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType},
@@ -52,43 +55,51 @@ fn gauge(labels: Vec<LabelPair>, value: f64) -> Metric {
     m
 }
 
-/// The metric families of a snapshot.
-pub fn families(s: &Snapshot) -> Vec<MetricFamily> {
-    let per_member = |name: &str, help: &str, get: fn(&MemberCounters) -> u64| {
-        let metrics = s
-            .members
-            .iter()
-            .map(|(id, c)| counter(vec![label("member", id)], get(c)))
-            .collect();
-        family(name, help, MetricType::COUNTER, metrics)
-    };
-    let mut out = vec![
-        per_member(
-            "collecte_member_receive_packets_total",
-            "Packets received from the member (upload) that passed the source check.",
-            |c| c.rx_packets,
-        ),
-        per_member(
-            "collecte_member_receive_bytes_total",
-            "IP bytes received from the member (upload).",
-            |c| c.rx_bytes,
-        ),
-        per_member(
-            "collecte_member_transmit_packets_total",
-            "Packets forwarded to the member (download).",
-            |c| c.tx_packets,
-        ),
-        per_member(
-            "collecte_member_transmit_bytes_total",
-            "IP bytes forwarded to the member (download).",
-            |c| c.tx_bytes,
-        ),
-        per_member(
-            "collecte_member_spoofed_packets_total",
-            "Packets dropped from the member's attachment because their source is not the member's.",
-            |c| c.spoofed_packets,
-        ),
-    ];
+/// Members per piece of the streamed text.
+pub const CHUNK: usize = 4096;
+
+/// The per-member families: name, help, and the counter they report.
+type MemberFamily = (&'static str, &'static str, fn(&MemberCounters) -> u64);
+const MEMBER_FAMILIES: [MemberFamily; 5] = [
+    (
+        "collecte_member_receive_packets_total",
+        "Packets received from the member (upload) that passed the source check.",
+        |c| c.rx_packets,
+    ),
+    (
+        "collecte_member_receive_bytes_total",
+        "IP bytes received from the member (upload).",
+        |c| c.rx_bytes,
+    ),
+    (
+        "collecte_member_transmit_packets_total",
+        "Packets forwarded to the member (download).",
+        |c| c.tx_packets,
+    ),
+    (
+        "collecte_member_transmit_bytes_total",
+        "IP bytes forwarded to the member (download).",
+        |c| c.tx_bytes,
+    ),
+    (
+        "collecte_member_spoofed_packets_total",
+        "Packets dropped from the member's attachment because their source is not the member's.",
+        |c| c.spoofed_packets,
+    ),
+];
+
+/// One per-member family over `members`.
+fn member_family(f: &MemberFamily, members: &[(String, MemberCounters)]) -> MetricFamily {
+    let (name, help, get) = f;
+    let metrics = members
+        .iter()
+        .map(|(id, c)| counter(vec![label("member", id)], get(c)))
+        .collect();
+    family(name, help, MetricType::COUNTER, metrics)
+}
+
+/// The families that do not grow with the members.
+fn fixed_families(s: &Snapshot) -> Vec<MetricFamily> {
     let mut datapath = Vec::new();
     for (iface, counts) in &s.interfaces {
         for (r, value) in counts.iter().enumerate() {
@@ -103,37 +114,84 @@ pub fn families(s: &Snapshot) -> Vec<MetricFamily> {
             ));
         }
     }
-    out.push(family(
-        "collecte_datapath_packets_total",
-        "Packets seen by the XDP program, by ingress interface, action and reason.",
-        MetricType::COUNTER,
-        datapath,
-    ));
-    out.push(family(
-        "collecte_members",
-        "Members in the datapath.",
-        MetricType::GAUGE,
-        vec![gauge(vec![], s.members.len() as f64)],
-    ));
-    out.push(family(
-        "collecte_build_info",
-        "The running collecte's version.",
-        MetricType::GAUGE,
-        vec![gauge(
-            vec![label("version", env!("CARGO_PKG_VERSION"))],
-            1.0,
-        )],
-    ));
+    vec![
+        family(
+            "collecte_datapath_packets_total",
+            "Packets seen by the XDP program, by ingress interface, action and reason.",
+            MetricType::COUNTER,
+            datapath,
+        ),
+        family(
+            "collecte_members",
+            "Members in the datapath.",
+            MetricType::GAUGE,
+            vec![gauge(vec![], s.members.len() as f64)],
+        ),
+        family(
+            "collecte_build_info",
+            "The running collecte's version.",
+            MetricType::GAUGE,
+            vec![gauge(
+                vec![label("version", env!("CARGO_PKG_VERSION"))],
+                1.0,
+            )],
+        ),
+    ]
+}
+
+/// Every metric family of a snapshot, whole.
+pub fn families(s: &Snapshot) -> Vec<MetricFamily> {
+    let mut out: Vec<MetricFamily> = MEMBER_FAMILIES
+        .iter()
+        .map(|f| member_family(f, &s.members))
+        .collect();
+    out.extend(fixed_families(s));
     out
 }
 
-/// The Prometheus text format of a snapshot.
-pub fn render(s: &Snapshot) -> String {
+fn encode(families: &[MetricFamily]) -> Vec<u8> {
     let mut buf = Vec::new();
     TextEncoder::new()
-        .encode(&families(s), &mut buf)
+        .encode(families, &mut buf)
         .expect("encoding counters into memory cannot fail");
-    String::from_utf8(buf).expect("the text format is UTF-8")
+    buf
+}
+
+/// The Prometheus text format of a snapshot, in pieces: each per-member
+/// family [`CHUNK`] members at a time (its `# HELP` and `# TYPE` lines only
+/// before the first piece), then the other families. The pieces joined are
+/// exactly what the encoder writes for the whole model.
+pub fn render_chunks(s: Snapshot) -> impl Iterator<Item = Vec<u8>> + Send {
+    let s = std::sync::Arc::new(s);
+    let pieces = s.members.len().div_ceil(CHUNK).max(1);
+    let members = {
+        let s = s.clone();
+        MEMBER_FAMILIES.iter().flat_map(move |f| {
+            let s = s.clone();
+            (0..pieces).map(move |k| {
+                let end = ((k + 1) * CHUNK).min(s.members.len());
+                let text = encode(&[member_family(f, &s.members[k * CHUNK..end])]);
+                if k == 0 {
+                    text
+                } else {
+                    // The encoder starts every family with its two comment
+                    // lines; later pieces continue the first one's family.
+                    text.split_inclusive(|&b| b == b'\n')
+                        .skip_while(|line| line.starts_with(b"# "))
+                        .flatten()
+                        .copied()
+                        .collect()
+                }
+            })
+        })
+    };
+    members.chain(std::iter::once_with(move || encode(&fixed_families(&s))))
+}
+
+/// The Prometheus text format of a snapshot, whole.
+pub fn render(s: &Snapshot) -> String {
+    String::from_utf8(render_chunks(s.clone()).flatten().collect())
+        .expect("the text format is UTF-8")
 }
 
 /// The content type of [`render`]'s output.
@@ -178,5 +236,45 @@ mod tests {
         }
         assert!(text.contains("collecte_build_info{version=\""));
         assert!(text.contains("# TYPE collecte_members gauge"));
+    }
+
+    #[test]
+    fn pieces_join_into_the_whole_encoding() {
+        let members = (0..2 * CHUNK + 5)
+            .map(|i| {
+                let n = i as u64;
+                (
+                    format!("m{i}"),
+                    MemberCounters {
+                        rx_packets: n,
+                        rx_bytes: 2 * n,
+                        tx_packets: 3 * n,
+                        tx_bytes: 4 * n,
+                        spoofed_packets: 5 * n,
+                    },
+                )
+            })
+            .collect();
+        let s = Snapshot {
+            members,
+            interfaces: vec![("acc0".into(), [1; reason::COUNT as usize])],
+        };
+        let pieces: Vec<Vec<u8>> = render_chunks(s.clone()).collect();
+        assert_eq!(pieces.len(), 5 * 3 + 1, "three pieces per member family");
+        let whole = encode(&families(&s));
+        assert_eq!(
+            String::from_utf8(pieces.concat()).unwrap(),
+            String::from_utf8(whole).unwrap()
+        );
+        let text = render(&s);
+        assert_eq!(
+            text.matches("# TYPE collecte_member_transmit_bytes_total counter")
+                .count(),
+            1
+        );
+        assert!(
+            text.lines()
+                .any(|l| l == "collecte_member_spoofed_packets_total{member=\"m8196\"} 40980")
+        );
     }
 }
