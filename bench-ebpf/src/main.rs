@@ -389,8 +389,7 @@ fn probe_flat_ptr(slot: u32) -> Option<*mut MemberCounters> {
     P_FLAT.get_ptr_mut(cpu * conf[0] + slot)
 }
 
-/// The datapath's chain: prefix table → (counters started, as the datapath
-/// does) member → counters, on the flat array.
+/// The datapath's chain: prefix table → member → counters (flat).
 #[xdp]
 pub fn probe_chain(ctx: XdpContext) -> u32 {
     let Some((addr, _)) = probe_input(&ctx) else {
@@ -401,13 +400,12 @@ pub fn probe_chain(ctx: XdpContext) -> u32 {
         return xdp_action::XDP_PASS;
     }
     let slot = leaf - 1;
-    let Some(c) = probe_flat_ptr(slot) else {
-        return xdp_action::XDP_PASS;
-    };
-    unsafe { core::ptr::read_volatile(&(*c).rx_packets) };
     if !probe_member(slot) {
         return xdp_action::XDP_PASS;
     }
+    let Some(c) = probe_flat_ptr(slot) else {
+        return xdp_action::XDP_PASS;
+    };
     unsafe {
         (*c).tx_packets += 1;
         (*c).tx_bytes += 50;

@@ -542,8 +542,8 @@ fn cost_figures(
         ),
         (
             "probe.chain",
-            "trie → member + counters chain",
-            "probe_chain: as the datapath does them: the trie walk, then the counters' load started before the member read so that the two overlap",
+            "trie → member → counters chain",
+            "probe_chain: the three, dependent, as the datapath does them (flat counters)",
         ),
     ] {
         for &n in &p.cost.sizes {

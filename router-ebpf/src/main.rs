@@ -224,17 +224,6 @@ fn member_counters(slot: u32) -> Option<*mut MemberCounters> {
     MEMBER_COUNTERS.get_ptr_mut(member_counter_index(cpu, g.max_members, slot))
 }
 
-/// Starts loading member `slot`'s counters now, where the slot becomes
-/// known, so that the memory access overlaps the member's table entry and
-/// the rewrite instead of following them: at a million members both are
-/// cache misses.
-#[inline(always)]
-fn prefetch_counters(slot: u32) {
-    if let Some(c) = member_counters(slot) {
-        unsafe { core::ptr::read_volatile(&(*c).rx_packets) };
-    }
-}
-
 /// Writes the verdict for the tracer.
 #[inline(always)]
 fn record(v: &Verdict) {
@@ -445,7 +434,6 @@ fn upstream(ctx: &XdpContext, p: &Packet, slot: u32, g: &Globals) -> Verdict {
     } else {
         NO_MEMBER
     };
-    prefetch_counters(sender);
     if !attached_here(ctx, p, slot, g, sender) {
         return spoofed(p, slot, g, sender);
     }
@@ -513,7 +501,6 @@ fn spoofed(p: &Packet, slot: u32, g: &Globals, sender: u32) -> Verdict {
 /// Rewrites the frame for member `slot`'s attachment.
 #[inline(always)]
 fn to_member(ctx: &XdpContext, p: &Packet, g: &Globals, slot: u32, v: &mut Verdict) {
-    prefetch_counters(slot);
     v.to = slot;
     v.bytes = p.len;
     let Some(m) = member(g, slot) else {
