@@ -183,7 +183,12 @@ impl Router {
             attachments = changes.attachments.len(),
             "applying table changes"
         );
+        let t = std::time::Instant::now();
         self.datapath.apply(&changes)?;
+        debug!(
+            elapsed_ms = t.elapsed().as_secs_f64() * 1e3,
+            "table changes applied"
+        );
         self.uplinks = changes.uplinks;
         Ok(())
     }

@@ -406,6 +406,13 @@ impl Provisioning {
         config: &Config,
         tables: &Tables,
     ) -> Result<(Option<Tables>, Outcome), WriteError> {
+        let t = std::time::Instant::now();
+        let lap = |what: &str| {
+            tracing::debug!(
+                elapsed_ms = t.elapsed().as_secs_f64() * 1e3,
+                "full sync: {what}"
+            )
+        };
         if let Some(m) = members.iter().find(|m| self.config_ids.contains(&m.id)) {
             return Err(WriteError::ConfigManaged(m.id.clone()));
         }
@@ -416,6 +423,7 @@ impl Provisioning {
         for m in &members {
             set.insert(m)?;
         }
+        lap("validated");
         let api: BTreeMap<String, Member> =
             members.into_iter().map(|m| (m.id.clone(), m)).collect();
         let mut counts = SyncCounts::default();
@@ -427,6 +435,7 @@ impl Provisioning {
             }
         }
         counts.removed = self.api.keys().filter(|id| !api.contains_key(*id)).count();
+        lap("compared");
         if api == self.api {
             return Ok((None, Outcome::Synced(counts)));
         }
@@ -435,7 +444,9 @@ impl Provisioning {
         all.extend(api.values().cloned());
         let mut next = tables.clone();
         next.sync(&all)?;
+        lap("tables computed");
         self.save(&api).map_err(WriteError::Persist)?;
+        lap("state saved");
         self.api = api;
         self.set = set;
         self.revision += 1;
