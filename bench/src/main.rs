@@ -10,7 +10,11 @@
 //!    collecte against the kernel's `ip_forward` with the same routes and a
 //!    minimal XDP forward.
 //! 3. The daemon: `GET /metrics` time and peak RSS.
-//! 4. Probes (bench-ebpf `probe_*`): the datapath's prefix table, member
+//! 4. The control plane (`control`): the daemon with its provisioning API,
+//!    members provisioned through it: full syncs and single PUTs, the
+//!    longest forwarding gap and the loss of flows crossing the XDP fast
+//!    path during a full sync, a scrape and the peak RSS.
+//! 5. Probes (bench-ebpf `probe_*`): the datapath's prefix table, member
 //!    table and counters read alone, at the same sizes, to say where the
 //!    random-lookup time goes.
 //!
@@ -1029,6 +1033,21 @@ fn control_figures(
             t,
             c,
             format!("longest time between two consecutive arrivals overlapping a sync, worst flow and sync; {flows}"),
+        ));
+        figures.push(Figure::new(
+            g,
+            format!("longest gap outside the syncs, {} members", sz(n)),
+            get(n, &|r| {
+                tr(r, &|t| t.idle_gap_max_ms[0].max(t.idle_gap_max_ms[1]))
+            }),
+            "ms",
+            "p99 gap outside the syncs",
+            get(n, &|r| {
+                tr(r, &|t| t.idle_gap_p99_ms[0].max(t.idle_gap_p99_ms[1]))
+            }),
+            None,
+            Check::None,
+            "the same flows before and after each sync: what the machine does to them with no sync",
         ));
         figures.push(Figure::new(
             g,
