@@ -10,7 +10,11 @@
 //!    collecte against the kernel's `ip_forward` with the same routes and a
 //!    minimal XDP forward.
 //! 3. The daemon: `GET /metrics` time and peak RSS.
-//! 4. Probes (bench-ebpf `probe_*`): the datapath's prefix table, member
+//! 4. The control plane (`control`): the daemon with its provisioning API,
+//!    members provisioned through it: full syncs and single PUTs, the
+//!    longest forwarding gap and the loss of flows crossing the XDP fast
+//!    path during a full sync, a scrape and the peak RSS.
+//! 5. Probes (bench-ebpf `probe_*`): the datapath's prefix table, member
 //!    table and counters read alone, at the same sizes, to say where the
 //!    random-lookup time goes.
 //!
@@ -18,6 +22,7 @@
 //! machine's drift hits a figure and its anchor alike. Writes
 //! `target/bench/results.json`, `results.md` and `lookup.png`. Exits
 //! non-zero only when a measurement could not be produced.
+mod control;
 mod cost;
 mod forward;
 mod frames;
@@ -41,7 +46,7 @@ struct Cli {
     /// Small sizes and short runs (a smoke test: about two minutes).
     #[arg(long)]
     quick: bool,
-    /// Run only these parts (cost, forward, daemon); all by default.
+    /// Run only these parts (cost, forward, daemon, control); all by default.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -54,6 +59,15 @@ struct Plan {
     /// The size the scrape figure is quoted at.
     scrape_size: usize,
     scrapes: usize,
+    control: ControlPlan,
+}
+
+struct ControlPlan {
+    sizes: Vec<usize>,
+    puts: usize,
+    put_secs: f64,
+    rate: u32,
+    margin_ms: u64,
 }
 
 fn plan(quick: bool) -> Plan {
@@ -65,11 +79,19 @@ fn plan(quick: bool) -> Plan {
     {
         p.forward.batch = b;
     }
-    // Developer knob: the program-cost table sizes, e.g. `1000,1000000`.
-    if let Ok(sizes) = std::env::var("BENCH_COST_SIZES") {
-        let sizes: Vec<usize> = sizes.split(',').filter_map(|n| n.parse().ok()).collect();
-        if !sizes.is_empty() {
-            p.cost.sizes = sizes;
+    // Developer knobs: the program-cost and control-plane member counts,
+    // comma-separated (e.g. `1000,1000000`).
+    for (var, sizes) in [
+        ("BENCH_COST_SIZES", &mut p.cost.sizes),
+        ("BENCH_CONTROL_SIZES", &mut p.control.sizes),
+    ] {
+        let wanted: Vec<usize> = std::env::var(var)
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|n| n.trim().parse().ok())
+            .collect();
+        if !wanted.is_empty() {
+            *sizes = wanted;
         }
     }
     p
@@ -95,6 +117,13 @@ fn plan_for(quick: bool) -> Plan {
             daemon_timed: vec![1_000, 10_000],
             scrape_size: 10_000,
             scrapes: 3,
+            control: ControlPlan {
+                sizes: vec![10_000],
+                puts: 200,
+                put_secs: 1.0,
+                rate: 20_000,
+                margin_ms: 300,
+            },
         }
     } else {
         Plan {
@@ -115,6 +144,13 @@ fn plan_for(quick: bool) -> Plan {
             daemon_timed: vec![1_000, 100_000],
             scrape_size: 100_000,
             scrapes: 5,
+            control: ControlPlan {
+                sizes: vec![100_000, 1_000_000],
+                puts: 2_000,
+                put_secs: 10.0,
+                rate: 20_000,
+                margin_ms: 500,
+            },
         }
     }
 }
@@ -160,6 +196,7 @@ fn real_main(cli: &Cli) -> anyhow::Result<bool> {
         .iter()
         .chain([&p.forward.large])
         .chain(&p.daemon_sizes)
+        .chain(&p.control.sizes)
         .copied()
         .max()
         .unwrap_or(0);
@@ -219,20 +256,31 @@ fn real_main(cli: &Cli) -> anyhow::Result<bool> {
         daemon_figures(&p, &results, &mut figures, &mut errors, &mut raw);
     }
 
-    // Control plane: later.
-    let mut api = Figure::new(
-        "control plane",
-        "API full sync",
-        None,
-        "s",
-        "—",
-        None,
-        None,
-        Check::None,
-        "not yet measured: needs the provisioning API",
-    );
-    api.pending = true;
-    figures.push(api);
+    // 4. The control plane.
+    if want("control") {
+        let results = match scrape::binary() {
+            Ok(binary) => control::run(
+                &control::Options {
+                    sizes: p.control.sizes.clone(),
+                    puts: p.control.puts,
+                    put_secs: p.control.put_secs,
+                    rate: p.control.rate,
+                    margin: std::time::Duration::from_millis(p.control.margin_ms),
+                    work: work.clone(),
+                    binary,
+                },
+                &specs,
+                &mut log,
+            ),
+            Err(e) => p
+                .control
+                .sizes
+                .iter()
+                .map(|_| Err(anyhow::anyhow!("{e:#}")))
+                .collect(),
+        };
+        control_figures(&p, &results, &mut figures, &mut errors, &mut raw);
+    }
 
     // Output, each group's figures together, groups in order of appearance.
     let mut order: Vec<String> = Vec::new();
@@ -890,6 +938,220 @@ fn daemon_figures(
             None,
             Check::None,
             "configuration parse and validation, tables, datapath load and apply",
+        ));
+    }
+}
+
+fn control_figures(
+    p: &Plan,
+    results: &[anyhow::Result<control::SizeResult>],
+    figures: &mut Vec<Figure>,
+    errors: &mut Vec<String>,
+    raw: &mut serde_json::Map<String, serde_json::Value>,
+) {
+    let g = "control plane (collecte run, provisioning API)";
+    let mut by_size: BTreeMap<usize, &control::SizeResult> = BTreeMap::new();
+    for (n, r) in p.control.sizes.iter().zip(results) {
+        match r {
+            Ok(r) => {
+                by_size.insert(*n, r);
+                raw.insert(format!("control.{n}"), json!(r));
+            }
+            Err(e) => errors.push(format!("{e:#}")),
+        }
+    }
+    let sizes = &p.control.sizes;
+    let largest = *sizes.last().unwrap_or(&0);
+    let sz = |n: usize| size_label(n as f64);
+    let get = |n: usize, f: &dyn Fn(&control::SizeResult) -> f64| by_size.get(&n).map(|r| f(r));
+    let flows = format!(
+        "two flows of {} kpps of 64-byte UDP (member → uplink and uplink → member) forwarded by XDP, the receivers taking the kernel's arrival time (SO_TIMESTAMPNS)",
+        p.control.rate / 1000
+    );
+    for &n in sizes {
+        let target = n == largest;
+        let (t, c) = if target && n >= 1_000_000 {
+            (Some("≤ 1 s"), Check::AtMost(1.0))
+        } else {
+            (None, Check::None)
+        };
+        figures.push(Figure::new(
+            g,
+            format!("full sync, {} members, every member but the flows' changed", sz(n)),
+            get(n, &|r| r.change_sync_s),
+            "s",
+            format!("identical re-sync, {} members", sz(n)),
+            get(n, &|r| r.identical_sync_s),
+            t,
+            c,
+            "PUT /v1/members with the whole set (new MAC and IPv6 prefix for every member but the flows'), request sent to answer received, keep-alive connection, median of two syncs under traffic; anchor: the same request when nothing changes (upload, JSON parse, validation, comparison)",
+        ));
+        figures.push(Figure::new(
+            g,
+            format!("full sync rate, {} members changed", sz(n)),
+            get(n, &|r| r.members as f64 / r.change_sync_s),
+            "members/s",
+            format!("full sync rate into the empty table, {} members", sz(n)),
+            get(n, &|r| r.members as f64 / r.initial_sync_s),
+            None,
+            Check::None,
+            "members in the sync / its wall time",
+        ));
+        figures.push(Figure::new(
+            g,
+            format!("full sync into the empty table, {} members", sz(n)),
+            get(n, &|r| r.initial_sync_s),
+            "s",
+            format!("identical re-sync, {} members", sz(n)),
+            get(n, &|r| r.identical_sync_s),
+            None,
+            Check::None,
+            "the first PUT /v1/members after start: every member added",
+        ));
+        figures.push(Figure::new(
+            g,
+            format!("single PUT /v1/members/{{id}}, table of {} members", sz(n)),
+            get(n, &|r| r.put_per_s),
+            "req/s",
+            "GET /v1/health on the same connection",
+            get(n, &|r| r.health_per_s),
+            None,
+            Check::None,
+            "sequential PUTs on one keep-alive HTTP/1.1 connection, each replacing an existing member (MAC and IPv6 prefix) and acknowledged after the state file is saved; anchor: a request that does no work, same connection (the HTTP round trip)",
+        ));
+        let (t, c) = if target {
+            (Some("≤ 1 ms"), Check::AtMost(1.0))
+        } else {
+            (None, Check::None)
+        };
+        let tr = |r: &control::SizeResult, f: &dyn Fn(&control::TrafficSync) -> f64| {
+            r.traffic.iter().map(f).fold(0f64, f64::max)
+        };
+        figures.push(Figure::new(
+            g,
+            format!("longest forwarding gap during a full sync, {} members", sz(n)),
+            get(n, &|r| tr(r, &|t| t.max_gap_ms[0].max(t.max_gap_ms[1]))),
+            "ms",
+            "p99 gap outside the syncs (the flows' own pacing)",
+            get(n, &|r| tr(r, &|t| t.idle_gap_p99_ms[0].max(t.idle_gap_p99_ms[1]))),
+            t,
+            c,
+            format!("longest time between two consecutive arrivals overlapping a sync, worst flow and sync; {flows}"),
+        ));
+        figures.push(Figure::new(
+            g,
+            format!("longest gap outside the syncs, {} members", sz(n)),
+            get(n, &|r| {
+                tr(r, &|t| t.idle_gap_max_ms[0].max(t.idle_gap_max_ms[1]))
+            }),
+            "ms",
+            "p99 gap outside the syncs",
+            get(n, &|r| {
+                tr(r, &|t| t.idle_gap_p99_ms[0].max(t.idle_gap_p99_ms[1]))
+            }),
+            None,
+            Check::None,
+            "the same flows before and after each sync: what the machine does to them with no sync",
+        ));
+        figures.push(Figure::new(
+            g,
+            format!("senders' longest gap during a full sync, {} members", sz(n)),
+            get(n, &|r| tr(r, &|t| t.send_gap_ms[0].max(t.send_gap_ms[1]))),
+            "ms",
+            "longest forwarding gap during the sync",
+            get(n, &|r| tr(r, &|t| t.max_gap_ms[0].max(t.max_gap_ms[1]))),
+            None,
+            Check::None,
+            "from the send times the packets carry: a gap the sender made itself (it was not scheduled) is not the router's",
+        ));
+        figures.push(Figure::new(
+            g,
+            format!(
+                "largest extra one-way delay during a full sync, {} members",
+                sz(n)
+            ),
+            get(n, &|r| {
+                tr(r, &|t| t.delay_excess_ms[0].max(t.delay_excess_ms[1]))
+            }),
+            "ms",
+            "median gap outside the syncs",
+            get(n, &|r| {
+                tr(r, &|t| t.idle_gap_median_ms[0].max(t.idle_gap_median_ms[1]))
+            }),
+            None,
+            Check::None,
+            "largest (arrival − send time) during the sync minus the median outside it",
+        ));
+        let (t, c) = if target {
+            (Some("0"), Check::AtMost(0.0))
+        } else {
+            (None, Check::None)
+        };
+        figures.push(Figure::new(
+            g,
+            format!("packets lost during full syncs, {} members", sz(n)),
+            get(n, &|r| r.traffic.iter().map(|t| (t.lost[0] + t.lost[1]) as f64).sum()),
+            "packets",
+            "packets sent",
+            get(n, &|r| r.traffic.iter().map(|t| (t.sent[0] + t.sent[1]) as f64).sum()),
+            t,
+            c,
+            format!("both flows over both syncs under traffic (each flow runs from before a sync to after it); {flows}"),
+        ));
+        figures.push(Figure::new(
+            g,
+            format!("flow packets the router's kernel forwarded, {} members", sz(n)),
+            get(n, &|r| r.traffic.iter().map(|t| t.kernel_forwarded as f64).sum()),
+            "packets",
+            "packets sent",
+            get(n, &|r| r.traffic.iter().map(|t| (t.sent[0] + t.sent[1]) as f64).sum()),
+            None,
+            Check::None,
+            "IPv4 ForwDatagrams of the router's namespace (forwarding on) across the flows: 0 means XDP forwarded every packet",
+        ));
+        figures.push(Figure::new(
+            g,
+            format!(
+                "GET /metrics, {} members provisioned through the API",
+                sz(n)
+            ),
+            get(n, &|r| r.scrape_s),
+            "s",
+            format!("identical re-sync, {} members", sz(n)),
+            get(n, &|r| r.identical_sync_s),
+            None,
+            Check::None,
+            "one scrape after the syncs",
+        ));
+        let (t, c) = if n >= 1_000_000 {
+            (Some("≤ 256 MiB"), Check::AtMost(256.0))
+        } else {
+            (None, Check::None)
+        };
+        figures.push(Figure::new(
+            g,
+            format!("peak RSS (VmHWM), {} members provisioned through the API", sz(n)),
+            get(n, &|r| r.hwm_kib as f64 / 1024.0),
+            "MiB",
+            "resident at the end (VmRSS)",
+            get(n, &|r| r.rss_kib as f64 / 1024.0),
+            t,
+            c,
+            "the daemon started with no member, then full syncs, PUTs and a scrape: VmHWM at the end",
+        ));
+    }
+    if sizes.len() > 1 {
+        let small = sizes[0];
+        figures.push(Figure::new(
+            g,
+            format!("full sync, {} members (vs {})", sz(largest), sz(small)),
+            get(largest, &|r| r.change_sync_s),
+            "s",
+            format!("full sync, {} members", sz(small)),
+            get(small, &|r| r.change_sync_s),
+            None,
+            Check::None,
+            format!("scaling: {}× the members", largest / small.max(1)),
         ));
     }
 }

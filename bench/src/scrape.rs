@@ -18,7 +18,7 @@ use crate::{
     stats::median,
 };
 
-const METRICS: &str = "127.0.0.1:9570";
+pub const METRICS: &str = "127.0.0.1:9570";
 
 pub struct Options {
     /// Member counts to start the daemon with.
@@ -68,9 +68,44 @@ pub fn run(
 }
 
 /// A started daemon, stopped on drop, its pins removed.
-struct Daemon {
-    child: Child,
+pub struct Daemon {
+    pub child: Child,
     pin_dir: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `binary run --config CONFIG` in namespace `ns` (only the
+    /// network namespace: bpffs stays the root mount namespace's, where the
+    /// pins go), its output to `logfile`.
+    pub fn spawn(
+        binary: &Path,
+        config: &Path,
+        ns: &Netns,
+        logfile: &Path,
+        pin_dir: PathBuf,
+    ) -> anyhow::Result<Daemon> {
+        let nsfile = ns.file()?;
+        let err = std::fs::File::create(logfile)?;
+        let mut cmd = Command::new(binary);
+        cmd.args(["run", "--config"])
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(err.try_clone()?)
+            .stderr(err);
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&nsfile);
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        Ok(Daemon { child, pin_dir })
+    }
 }
 
 impl Drop for Daemon {
@@ -151,31 +186,8 @@ fn one(opts: &Options, specs: &[Spec]) -> anyhow::Result<SizeResult> {
     drop(config);
     let logfile = opts.work.join(format!("collecte-{n}.log"));
 
-    let nsfile = ns.file()?;
     let started = Instant::now();
-    let child = {
-        let err = std::fs::File::create(&logfile)?;
-        let mut cmd = Command::new(&opts.binary);
-        cmd.args(["run", "--config"])
-            .arg(&path)
-            .stdin(Stdio::null())
-            .stdout(err.try_clone()?)
-            .stderr(err);
-        // Only the network namespace: bpffs stays the root mount
-        // namespace's, where the pins go.
-        let fd = std::os::fd::AsRawFd::as_raw_fd(&nsfile);
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        cmd.spawn()
-            .with_context(|| format!("starting {}", opts.binary.display()))?
-    };
-    let mut daemon = Daemon { child, pin_dir };
+    let mut daemon = Daemon::spawn(&opts.binary, &path, &ns, &logfile, pin_dir)?;
     let pid = daemon.child.id();
 
     // Ready when the metrics port accepts connections (it is bound once the
@@ -267,7 +279,7 @@ fn max_rss_of(binary: &Path, config: &Path) -> anyhow::Result<u64> {
 }
 
 /// One `GET /metrics`: the body.
-fn get_metrics() -> anyhow::Result<String> {
+pub fn get_metrics() -> anyhow::Result<String> {
     let mut s = TcpStream::connect(METRICS).context("connecting to the metrics endpoint")?;
     s.set_read_timeout(Some(Duration::from_secs(300)))?;
     s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
@@ -307,12 +319,12 @@ fn dechunk(mut s: &str) -> anyhow::Result<String> {
 }
 
 /// VmHWM of a process, KiB.
-fn vm_hwm(pid: u32) -> anyhow::Result<u64> {
+pub fn vm_hwm(pid: u32) -> anyhow::Result<u64> {
     status_kib(pid, "VmHWM:")
 }
 
 /// A `kB` line of /proc/PID/status.
-fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
+pub fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     status
         .lines()
@@ -321,7 +333,7 @@ fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
         .with_context(|| format!("no {field} in /proc/PID/status"))
 }
 
-fn tail(path: &Path) -> String {
+pub fn tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(20)..].join("\n")

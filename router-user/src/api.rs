@@ -825,8 +825,14 @@ async fn sync(State(router): State<Arc<Mutex<Router>>>, req: Request) -> Respons
         let body = json_body(req).await?;
         let out = blocking(move || {
             // Parsed before taking the lock: other requests go on meanwhile.
+            let t = std::time::Instant::now();
             let members = parse_sync(&body)?;
             drop(body);
+            tracing::debug!(
+                elapsed_ms = t.elapsed().as_secs_f64() * 1e3,
+                members = members.len(),
+                "full sync: body parsed"
+            );
             let mut r = lock(&router);
             let outcome = r.provision(Op::Sync(members))?;
             let Outcome::Synced(counts) = outcome else {

@@ -150,14 +150,23 @@ impl Router {
         out
     }
 
-    /// Brings interfaces, attachments and tables in line with `system`.
-    fn sync(&mut self, system: &Snapshot) -> Result<(), DaemonError> {
+    /// Brings interfaces, attachments and tables in line with `system`, and
+    /// the members with the configuration and the API's when `members` (at
+    /// start and on reload; the kernel's events change no member).
+    fn sync(&mut self, system: &Snapshot, members: bool) -> Result<(), DaemonError> {
         let gateways = self.gateway_macs(system);
+        // One copy, changed in place and thrown away on error.
         let mut next = self.tables.clone();
         next.set_interfaces(&self.config, &system.links, &gateways)?;
-        next.sync(&self.provisioning.all_members(&self.config))?;
-        next.set_locals(&system.addresses)?;
-        self.tables = next;
+        if members {
+            let api = self.provisioning.api_members().values();
+            next.sync_in_place(self.config.members.iter().chain(api))?;
+        }
+        next.set_locals_in_place(&system.addresses)?;
+        let old = std::mem::replace(&mut self.tables, next);
+        if old.len() > 10_000 {
+            crate::state::drop_later(old);
+        }
         self.install_interfaces()?;
         if self.full {
             let full = self.tables.full_state();
@@ -184,7 +193,12 @@ impl Router {
             attachments = changes.attachments.len(),
             "applying table changes"
         );
+        let t = std::time::Instant::now();
         self.datapath.apply(&changes)?;
+        debug!(
+            elapsed_ms = t.elapsed().as_secs_f64() * 1e3,
+            "table changes applied"
+        );
         self.uplinks = changes.uplinks;
         Ok(())
     }
@@ -281,7 +295,7 @@ impl Router {
         // The new file must not conflict with the API members.
         let checked = self.provisioning.check_config(&new)?;
         let previous = std::mem::replace(&mut self.config, new);
-        if let Err(e) = self.sync(system) {
+        if let Err(e) = self.sync(system, true) {
             self.config = previous;
             return Err(e);
         }
@@ -297,7 +311,10 @@ impl Router {
     pub(crate) fn provision(&mut self, op: Op) -> Result<Outcome, WriteError> {
         let (tables, outcome) = self.provisioning.write(op, &self.config, &self.tables)?;
         if let Some(tables) = tables {
-            self.tables = tables;
+            let old = std::mem::replace(&mut self.tables, tables);
+            if old.len() > 10_000 {
+                crate::state::drop_later(old);
+            }
             let changes = self.tables.take_changes();
             if let Err(e) = self.apply(changes) {
                 // The next resync writes the tables whole.
@@ -377,7 +394,7 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
         full: true,
         provisioning,
     };
-    router.sync(&system)?;
+    router.sync(&system, true)?;
     info!(
         members = router.tables.len(),
         interfaces = router.attached.len(),
@@ -491,7 +508,7 @@ async fn resync_once(
     };
     let unresolved = {
         let mut r = lock(router);
-        if let Err(e) = r.sync(&system) {
+        if let Err(e) = r.sync(&system, false) {
             error!(error = %e, "cannot update the datapath; the previous tables stay in force");
         }
         let unresolved = r.unresolved_gateways(&system);

@@ -265,22 +265,35 @@ impl Tables {
     /// Makes the member set equal to `members` (validated beforehand):
     /// absent members are removed, changed ones updated, unchanged ones left
     /// alone. All-or-nothing.
-    pub fn sync(&mut self, members: &[Member]) -> Result<(), TablesError> {
-        let mut next = self.clone();
-        let wanted: BTreeSet<&str> = members.iter().map(|m| m.id.as_str()).collect();
-        let gone: Vec<String> = next
+    pub fn sync<'a>(
+        &mut self,
+        members: impl IntoIterator<Item = &'a Member>,
+    ) -> Result<(), TablesError> {
+        self.atomically(|t| t.sync_in_place(members))
+    }
+
+    /// [`Tables::sync`] on tables the caller throws away on error (a copy
+    /// of its own): saves a copy of the whole tables.
+    pub fn sync_in_place<'a>(
+        &mut self,
+        members: impl IntoIterator<Item = &'a Member>,
+    ) -> Result<(), TablesError> {
+        let members: Vec<&Member> = members.into_iter().collect();
+        let wanted: std::collections::HashSet<&str> =
+            members.iter().map(|m| m.id.as_str()).collect();
+        let gone: Vec<String> = self
             .members
             .keys()
             .filter(|id| !wanted.contains(id.as_str()))
             .cloned()
             .collect();
+        drop(wanted);
         for id in gone {
-            next.delete_member(&id)?;
+            self.delete_member(&id)?;
         }
         for m in members {
-            next.put_member(m)?;
+            self.put_member(m)?;
         }
-        *self = next;
         Ok(())
     }
 
@@ -290,9 +303,19 @@ impl Tables {
         self.atomically(|t| t.put_member(m))
     }
 
+    /// [`Tables::set_member`] on tables the caller throws away on error.
+    pub fn set_member_in_place(&mut self, m: &Member) -> Result<(), TablesError> {
+        self.put_member(m)
+    }
+
     /// Removes one member. All-or-nothing.
     pub fn remove_member(&mut self, id: &str) -> Result<(), TablesError> {
         self.atomically(|t| t.delete_member(id))
+    }
+
+    /// [`Tables::remove_member`] on tables the caller throws away on error.
+    pub fn remove_member_in_place(&mut self, id: &str) -> Result<(), TablesError> {
+        self.delete_member(id)
     }
 
     fn atomically(
@@ -320,14 +343,17 @@ impl Tables {
                 member: m.id.clone(),
                 interface: m.interface.clone(),
             })?;
-        let (slot, old) = match self.members.get(&m.id) {
-            Some(e) => (e.slot, Some(e.member.clone())),
-            None => (self.alloc_slot(&m.id)?, None),
+        let (slot, old_prefixes, old_key) = match self.members.get(&m.id) {
+            Some(e) => (
+                e.slot,
+                e.member.prefixes.iter().copied().collect(),
+                Some(attach_key(
+                    iface_slot_of(&self.ifaces, &e.member),
+                    &e.member,
+                )),
+            ),
+            None => (self.alloc_slot(&m.id)?, BTreeSet::new(), None),
         };
-        let old_prefixes: BTreeSet<IpNet> = old
-            .as_ref()
-            .map(|o| o.prefixes.iter().copied().collect())
-            .unwrap_or_default();
         let new_prefixes: BTreeSet<IpNet> = m.prefixes.iter().copied().collect();
         // Release first, so that a prefix moving between two of this
         // member's entries never clashes with itself.
@@ -339,20 +365,28 @@ impl Tables {
             self.owners.insert(*p, slot);
             self.refresh_prefix(*p, &m.id)?;
         }
-        if let Some(o) = &old {
-            self.detach(attach_key(iface_slot_of(&self.ifaces, o), o), slot);
+        let new_key = attach_key(iface, m);
+        if old_key != Some(new_key) {
+            if let Some(k) = old_key {
+                self.detach(k, slot);
+            }
+            self.attach(new_key, slot);
         }
-        self.attach(attach_key(iface, m), slot);
         self.pending.members.insert(slot, member_info(iface, m));
         self.pending.ids.insert(slot, Some(m.id.clone()));
-        self.by_slot.insert(slot, m.id.clone());
-        self.members.insert(
-            m.id.clone(),
-            Entry {
-                slot,
-                member: m.clone(),
-            },
-        );
+        match self.members.get_mut(&m.id) {
+            Some(e) => e.member = m.clone(),
+            None => {
+                self.by_slot.insert(slot, m.id.clone());
+                self.members.insert(
+                    m.id.clone(),
+                    Entry {
+                        slot,
+                        member: m.clone(),
+                    },
+                );
+            }
+        }
         Ok(())
     }
 
@@ -383,6 +417,11 @@ impl Tables {
     /// All-or-nothing.
     pub fn set_locals(&mut self, addrs: &[IpAddr]) -> Result<(), TablesError> {
         self.atomically(|t| t.put_locals(addrs))
+    }
+
+    /// [`Tables::set_locals`] on tables the caller throws away on error.
+    pub fn set_locals_in_place(&mut self, addrs: &[IpAddr]) -> Result<(), TablesError> {
+        self.put_locals(addrs)
     }
 
     fn put_locals(&mut self, addrs: &[IpAddr]) -> Result<(), TablesError> {

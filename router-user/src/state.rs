@@ -358,17 +358,17 @@ impl Provisioning {
             }
         };
         let mut next = tables.clone();
-        if let Err(e) = next.set_member(&m) {
+        if let Err(e) = next.set_member_in_place(&m) {
             undo(&mut self.set);
             return Err(e.into());
         }
-        let mut api = self.api.clone();
-        api.insert(m.id.clone(), m.clone());
-        if let Err(e) = self.save(&api) {
+        // The file is written from the current members with `m` in its
+        // place: no copy of the whole set.
+        if let Err(e) = self.save(with_member(&self.api, Some(&m), &m.id)) {
             undo(&mut self.set);
             return Err(WriteError::Persist(e));
         }
-        self.api = api;
+        self.api.insert(m.id.clone(), m.clone());
         self.revision += 1;
         let slot = next.slot(&m.id).unwrap_or_default();
         let outcome = match old {
@@ -390,11 +390,10 @@ impl Provisioning {
             return Err(WriteError::NotFound(id.to_owned()));
         }
         let mut next = tables.clone();
-        next.remove_member(id)?;
-        let mut api = self.api.clone();
-        api.remove(id);
-        self.save(&api).map_err(WriteError::Persist)?;
-        self.api = api;
+        next.remove_member_in_place(id)?;
+        self.save(with_member(&self.api, None, id))
+            .map_err(WriteError::Persist)?;
+        self.api.remove(id);
         self.set.remove(id);
         self.revision += 1;
         Ok((Some(next), Outcome::Deleted))
@@ -406,6 +405,13 @@ impl Provisioning {
         config: &Config,
         tables: &Tables,
     ) -> Result<(Option<Tables>, Outcome), WriteError> {
+        let t = std::time::Instant::now();
+        let lap = |what: &str| {
+            tracing::debug!(
+                elapsed_ms = t.elapsed().as_secs_f64() * 1e3,
+                "full sync: {what}"
+            )
+        };
         if let Some(m) = members.iter().find(|m| self.config_ids.contains(&m.id)) {
             return Err(WriteError::ConfigManaged(m.id.clone()));
         }
@@ -416,6 +422,7 @@ impl Provisioning {
         for m in &members {
             set.insert(m)?;
         }
+        lap("validated");
         let api: BTreeMap<String, Member> =
             members.into_iter().map(|m| (m.id.clone(), m)).collect();
         let mut counts = SyncCounts::default();
@@ -427,17 +434,21 @@ impl Provisioning {
             }
         }
         counts.removed = self.api.keys().filter(|id| !api.contains_key(*id)).count();
+        lap("compared");
         if api == self.api {
             return Ok((None, Outcome::Synced(counts)));
         }
-        let mut all = Vec::with_capacity(config.members.len() + api.len());
-        all.extend(config.members.iter().cloned());
-        all.extend(api.values().cloned());
         let mut next = tables.clone();
-        next.sync(&all)?;
-        self.save(&api).map_err(WriteError::Persist)?;
-        self.api = api;
-        self.set = set;
+        lap("tables copied");
+        next.sync_in_place(config.members.iter().chain(api.values()))?;
+        lap("tables computed");
+        self.save(api.values()).map_err(WriteError::Persist)?;
+        lap("state saved");
+        // The replaced sets are freed off the answer's path.
+        drop_later((
+            std::mem::replace(&mut self.api, api),
+            std::mem::replace(&mut self.set, set),
+        ));
         self.revision += 1;
         Ok((Some(next), Outcome::Synced(counts)))
     }
@@ -445,17 +456,50 @@ impl Provisioning {
     /// Saves `api` as the next revision. When the file was replaced but
     /// the directory could not be synced, the previous state is written back
     /// (best effort) so that a refused write does not come back at restart.
-    fn save(&self, api: &BTreeMap<String, Member>) -> Result<(), StateError> {
+    fn save<'a>(&self, api: impl IntoIterator<Item = &'a Member>) -> Result<(), StateError> {
         match write_atomically(&self.path, self.revision + 1, api) {
             Ok(()) => Ok(()),
             Err((e, renamed)) => {
                 if renamed {
-                    let _ = write_atomically(&self.path, self.revision, &self.api);
+                    let _ = write_atomically(&self.path, self.revision, self.api.values());
                 }
                 Err(e)
             }
         }
     }
+}
+
+/// The members of `api` by id, with member `id` replaced by `m` (or left
+/// out when `m` is `None`).
+fn with_member<'a>(
+    api: &'a BTreeMap<String, Member>,
+    m: Option<&'a Member>,
+    id: &str,
+) -> Vec<&'a Member> {
+    let mut out = Vec::with_capacity(api.len() + 1);
+    let mut pending = m;
+    for x in api.values() {
+        if let Some(p) = pending
+            && p.id < x.id
+        {
+            out.push(p);
+            pending = None;
+        }
+        if x.id != id {
+            out.push(x);
+        }
+    }
+    out.extend(pending);
+    out
+}
+
+/// Drops `value` on a thread of its own: freeing a large member set takes
+/// a while, and nobody waits for it.
+pub fn drop_later<T: Send + 'static>(value: T) {
+    // When no thread can be started, the value is dropped here instead.
+    let _ = std::thread::Builder::new()
+        .name("collecte-free".into())
+        .spawn(move || drop(value));
 }
 
 /// The state file as it is read.
@@ -561,10 +605,10 @@ fn check_writable(path: &Path) -> Result<(), StateError> {
 /// Writes the state file atomically: a temporary file in the same
 /// directory, fsync, rename over the file, fsync of the directory. On error,
 /// says whether the rename had happened.
-pub fn write_atomically(
+pub fn write_atomically<'a>(
     path: &Path,
     revision: u64,
-    members: &BTreeMap<String, Member>,
+    members: impl IntoIterator<Item = &'a Member>,
 ) -> Result<(), (StateError, bool)> {
     let err = |source| StateError::Write {
         path: path.to_owned(),
@@ -588,7 +632,7 @@ pub fn write_atomically(
             w,
             "{{\"format\":\"{FORMAT}\",\"version\":{VERSION},\"revision\":{revision},\"members\":["
         )?;
-        for (i, m) in members.values().enumerate() {
+        for (i, m) in members.into_iter().enumerate() {
             w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
             serde_json::to_writer(&mut w, m)?;
         }
@@ -651,6 +695,35 @@ mod tests {
 
     const ALICE: &str =
         "[[member]]\nid = \"alice\"\ninterface = \"acc0\"\nprefixes = [\"198.51.100.7/32\"]\n";
+
+    #[test]
+    fn a_write_saves_the_members_in_order_with_one_replaced() {
+        let api: BTreeMap<String, Member> = [("a", ".1/32"), ("c", ".3/32")]
+            .into_iter()
+            .map(|(id, p)| (id.to_string(), member(id, &format!("198.51.100{p}"))))
+            .collect();
+        let ids = |v: Vec<&Member>| {
+            v.iter()
+                .map(|m| format!("{}{}", m.id, m.prefixes[0]))
+                .collect::<Vec<_>>()
+        };
+        let b = member("b", "198.51.100.2/32");
+        assert_eq!(
+            ids(with_member(&api, Some(&b), "b")),
+            ["a198.51.100.1/32", "b198.51.100.2/32", "c198.51.100.3/32"]
+        );
+        let c = member("c", "198.51.100.9/32");
+        assert_eq!(
+            ids(with_member(&api, Some(&c), "c")),
+            ["a198.51.100.1/32", "c198.51.100.9/32"]
+        );
+        let z = member("z", "198.51.100.26/32");
+        assert_eq!(
+            ids(with_member(&api, Some(&z), "z")),
+            ["a198.51.100.1/32", "c198.51.100.3/32", "z198.51.100.26/32"]
+        );
+        assert_eq!(ids(with_member(&api, None, "a")), ["c198.51.100.3/32"]);
+    }
 
     #[test]
     fn missing_file_is_empty_and_writes_round_trip() {
@@ -717,7 +790,7 @@ mod tests {
         let path = dir.join("state.json");
         let mut api = BTreeMap::new();
         api.insert("bob".to_string(), member("bob", "198.51.100.0/29"));
-        write_atomically(&path, 3, &api).unwrap();
+        write_atomically(&path, 3, api.values()).unwrap();
         let err = Provisioning::load(&config(&path, ALICE)).err().unwrap();
         let text = err.to_string();
         assert!(
