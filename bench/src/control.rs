@@ -759,17 +759,17 @@ fn under_traffic(
         }
         r.lost[k] = seen.iter().filter(|s| !**s).count() as u64;
         r.reordered[k] = a.windows(2).filter(|w| w[1].0 < w[0].0).count() as u64;
-        let mut in_gaps = Vec::new();
+        let mut max_in_gap = 0f64;
         let mut out_gaps = Vec::new();
         let mut send_gap = 0f64;
         for w in a.windows(2) {
             let gap = (w[1].2 - w[0].2) as f64 / 1e6;
             // A gap belongs to the sync when it overlaps it.
             if w[1].2 >= t0 && w[0].2 <= t1 {
-                if gap > in_gaps.iter().copied().fold(0f64, f64::max) {
+                if gap > max_in_gap {
+                    max_in_gap = gap;
                     r.max_gap_at_ms[k] = (w[0].2 - t0) as f64 / 1e6;
                 }
-                in_gaps.push(gap);
                 send_gap = send_gap.max((w[1].1 - w[0].1) as f64 / 1e6);
             } else {
                 out_gaps.push(gap);
@@ -787,7 +787,7 @@ fn under_traffic(
             .map(|x| (x.2 - x.1) as f64 / 1e6)
             .fold(0f64, f64::max);
         r.delay_excess_ms[k] = (worst - base).max(0.0);
-        r.max_gap_ms[k] = in_gaps.iter().copied().fold(0f64, f64::max);
+        r.max_gap_ms[k] = max_in_gap;
         r.send_gap_ms[k] = send_gap;
         out_gaps.sort_by(|a, b| a.total_cmp(b));
         r.idle_gap_median_ms[k] = median(&out_gaps);

@@ -194,12 +194,13 @@ impl Router {
             "applying table changes"
         );
         let t = std::time::Instant::now();
-        self.datapath.apply(&changes)?;
+        let uplinks = changes.uplinks;
+        self.datapath.apply(changes)?;
         debug!(
             elapsed_ms = t.elapsed().as_secs_f64() * 1e3,
             "table changes applied"
         );
-        self.uplinks = changes.uplinks;
+        self.uplinks = uplinks;
         Ok(())
     }
 

@@ -140,20 +140,6 @@ pub struct Changes {
     pub ids: BTreeMap<u32, Option<String>>,
 }
 
-impl Changes {
-    fn merge(&mut self, other: &Changes) {
-        self.members
-            .extend(other.members.iter().map(|(k, v)| (*k, *v)));
-        self.routes
-            .extend(other.routes.iter().map(|(k, v)| (*k, *v)));
-        self.attachments
-            .extend(other.attachments.iter().map(|(k, v)| (*k, *v)));
-        self.uplinks = other.uplinks;
-        self.ids
-            .extend(other.ids.iter().map(|(k, v)| (*k, v.clone())));
-    }
-}
-
 /// What one run of the program did to a packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunResult {
@@ -471,24 +457,26 @@ impl Datapath {
 
     /// Applies `changes`: writes them (and whatever the inactive half still
     /// lacks) into the inactive half, then makes it active.
-    pub fn apply(&mut self, changes: &Changes) -> Result<(), DatapathError> {
+    pub fn apply(&mut self, mut changes: Changes) -> Result<(), DatapathError> {
         let half = 1 - self.active;
-        let mut todo = std::mem::take(&mut self.lagging);
-        todo.merge(changes);
-
         // The inactive half was active until `last_flip`.
         let since = self.last_flip.elapsed();
         if since < GRACE {
             std::thread::sleep(GRACE - since);
         }
-        for slot in &changes.zero_counters {
-            self.zero_member_counters(*slot)?;
+        for slot in std::mem::take(&mut changes.zero_counters) {
+            self.zero_member_counters(slot)?;
         }
-        self.write_ids(changes.ids.clone());
-        self.write_half(half, &todo)?;
+        let ids = std::mem::take(&mut changes.ids);
+        self.write_ids(ids);
+        // What the half missed at the last apply, then this change: written
+        // in that order, later values win, as if merged (without copying
+        // either).
+        let lagging = std::mem::take(&mut self.lagging);
+        self.write_half(half, &lagging)?;
+        self.write_half(half, &changes)?;
         self.flip(half, changes.uplinks)?;
-        self.lagging = changes.clone();
-        self.lagging.zero_counters.clear();
+        self.lagging = changes;
         Ok(())
     }
 
