@@ -121,7 +121,7 @@ fn plan_for(quick: bool) -> Plan {
                 sizes: vec![10_000],
                 puts: 200,
                 put_secs: 1.0,
-                rate: 20_000,
+                rate: 5_000,
                 margin_ms: 300,
             },
         }
@@ -148,7 +148,7 @@ fn plan_for(quick: bool) -> Plan {
                 sizes: vec![100_000, 1_000_000],
                 puts: 2_000,
                 put_secs: 10.0,
-                rate: 20_000,
+                rate: 5_000,
                 margin_ms: 500,
             },
         }
@@ -368,9 +368,10 @@ fn real_main(cli: &Cli) -> anyhow::Result<bool> {
 
 const PREAMBLE: &str = "Every figure is a median of several repetitions, measured in the same run as \
 its anchor, repetitions interleaved. Program costs come from BPF_PROG_TEST_RUN (64-byte frames, \
-the kernel's mean time per run). `lookup` = program with random destinations − randomiser \
-(a bench-ebpf program doing the same random pick and write) − floor; for the LPM trie, the same \
-with its own program. `program` = the whole program as an operator runs it, including the \
+the kernel's mean time per run). `lookup` = destination → member slot: a bench-ebpf program \
+that walks the datapath's own prefix table code (trie.rs) over a copy of its table, minus the \
+randomiser (a bench-ebpf program doing the same random pick and write); for the LPM trie, the \
+same with a BPF_MAP_TYPE_LPM_TRIE holding the same prefixes. `program` = the whole program as an operator runs it, including the \
 test-run floor (the randomiser's cost above the floor removed). Ratios are value / anchor value.";
 
 const POPULATION: &str = "Members: member i has one IPv4 prefix (a /32; 1 in 32 a /29, and a few /28 to /24), handed out sequentially round-robin from 100.64.0.0/10, 10.0.0.0/8, 172.16.0.0/12 and 45.128.0.0/10, and one IPv6 prefix (/48 1 in 8, /56 2 in 8, /64 5 in 8) handed out sequentially from one pool per length. Program cost: 3 in 4 members untagged on acc0, 1 in 4 QinQ (S-VLAN 100, C-VLAN 200) on acc1; each kind shares its attachment and CPE MAC so that a frame whose source is drawn at random passes the source check (the check reads the same entries whatever their values). Random destinations (sources for upstream) are drawn per packet among all members of the kind the path serves; the LPM trie holds the same prefixes. Forwarding and daemon: all members untagged on the access interface.";

@@ -197,7 +197,17 @@ fn count(slot: u32, v: &Verdict) {
     if let Some(c) = IFACE_COUNTERS.get_ptr_mut(slot * reason::COUNT + v.reason) {
         unsafe { *c += 1 };
     }
-    if let Some(c) = member_counters(v.from) {
+    if v.from == NO_MEMBER && v.to == NO_MEMBER {
+        return;
+    }
+    let Some(g) = GLOBALS.get(0) else {
+        return;
+    };
+    // This CPU's block of member counters.
+    let block = member_counter_index(unsafe { bpf_get_smp_processor_id() }, g.max_members, 0);
+    if v.from != NO_MEMBER
+        && let Some(c) = MEMBER_COUNTERS.get_ptr_mut(block + v.from)
+    {
         let c = unsafe { &mut *c };
         if v.reason == reason::DROP_SPOOFED {
             c.spoofed_packets += 1;
@@ -206,22 +216,13 @@ fn count(slot: u32, v: &Verdict) {
             c.rx_bytes += v.bytes as u64;
         }
     }
-    if let Some(c) = member_counters(v.to) {
+    if v.to != NO_MEMBER
+        && let Some(c) = MEMBER_COUNTERS.get_ptr_mut(block + v.to)
+    {
         let c = unsafe { &mut *c };
         c.tx_packets += 1;
         c.tx_bytes += v.bytes as u64;
     }
-}
-
-/// This CPU's counters of member `slot`, if it is one.
-#[inline(always)]
-fn member_counters(slot: u32) -> Option<*mut MemberCounters> {
-    if slot == NO_MEMBER {
-        return None;
-    }
-    let g = GLOBALS.get(0)?;
-    let cpu = unsafe { bpf_get_smp_processor_id() };
-    MEMBER_COUNTERS.get_ptr_mut(member_counter_index(cpu, g.max_members, slot))
 }
 
 /// Writes the verdict for the tracer.
