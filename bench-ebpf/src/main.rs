@@ -93,76 +93,76 @@ fn hit() {
     }
 }
 
-#[xdp]
-pub fn bench_lpm4(ctx: XdpContext) -> u32 {
-    if !bench::randomise(&ctx) {
-        return xdp_action::XDP_ABORTED;
+/// Randomises the frame, then reads its IPv4 destination: one word load, in
+/// network byte order, as the datapath reads it.
+#[inline(always)]
+fn random_dst4(ctx: &XdpContext) -> Option<u32> {
+    if !bench::randomise(ctx) {
+        return None;
     }
     let start = ctx.data();
     if start + IPV4_DST + 4 > ctx.data_end() {
-        return xdp_action::XDP_ABORTED;
+        return None;
     }
-    // Network byte order as in the packet; word loads, as the datapath's.
-    let addr = unsafe { *((start + IPV4_DST) as *const u32) };
-    match LPM4.get(Key::new(32, addr)) {
-        Some(_) => {
-            hit();
-            xdp_action::XDP_DROP
-        }
-        None => xdp_action::XDP_PASS,
+    Some(unsafe { *((start + IPV4_DST) as *const u32) })
+}
+
+/// Randomises the frame, then reads its IPv6 destination as four words in
+/// network byte order.
+#[inline(always)]
+fn random_dst6(ctx: &XdpContext) -> Option<[u32; 4]> {
+    if !bench::randomise(ctx) {
+        return None;
+    }
+    let start = ctx.data();
+    if start + IPV6_DST + 16 > ctx.data_end() {
+        return None;
+    }
+    let p = (start + IPV6_DST) as *const u32;
+    Some(unsafe { [*p, *p.add(1), *p.add(2), *p.add(3)] })
+}
+
+#[xdp]
+pub fn bench_lpm4(ctx: XdpContext) -> u32 {
+    match random_dst4(&ctx) {
+        Some(addr) => verdict(LPM4.get(Key::new(32, addr)).is_some()),
+        None => xdp_action::XDP_ABORTED,
     }
 }
 
 #[xdp]
 pub fn bench_lpm6(ctx: XdpContext) -> u32 {
-    if !bench::randomise(&ctx) {
-        return xdp_action::XDP_ABORTED;
+    match random_dst6(&ctx) {
+        Some(addr) => verdict(LPM6.get(Key::new(128, addr)).is_some()),
+        None => xdp_action::XDP_ABORTED,
     }
-    let start = ctx.data();
-    if start + IPV6_DST + 16 > ctx.data_end() {
-        return xdp_action::XDP_ABORTED;
-    }
-    let p = (start + IPV6_DST) as *const u32;
-    let addr = unsafe { [*p, *p.add(1), *p.add(2), *p.add(3)] };
-    match LPM6.get(Key::new(128, addr)) {
-        Some(_) => {
-            hit();
-            xdp_action::XDP_DROP
-        }
-        None => xdp_action::XDP_PASS,
-    }
+}
+
+/// Whether a prefix-table leaf is a member's.
+#[inline(always)]
+fn is_member(leaf: u32) -> bool {
+    leaf != route::EMPTY && leaf != route::LOCAL
 }
 
 /// The datapath's prefix table walk, on the copy in `P_ROUTES`: collecte's
 /// counterpart of `bench_lpm4`.
 #[xdp]
 pub fn lookup4(ctx: XdpContext) -> u32 {
-    if !bench::randomise(&ctx) {
-        return xdp_action::XDP_ABORTED;
+    match random_dst4(&ctx) {
+        Some(addr) => verdict(is_member(trie::lookup4(probe_entry, u32::from_be(addr)))),
+        None => xdp_action::XDP_ABORTED,
     }
-    let start = ctx.data();
-    if start + IPV4_DST + 4 > ctx.data_end() {
-        return xdp_action::XDP_ABORTED;
-    }
-    let addr = unsafe { *((start + IPV4_DST) as *const u32) };
-    let leaf = trie::lookup4(probe_entry, u32::from_be(addr));
-    verdict(leaf != route::EMPTY && leaf != route::LOCAL)
 }
 
 /// The same for IPv6: collecte's counterpart of `bench_lpm6`.
 #[xdp]
 pub fn lookup6(ctx: XdpContext) -> u32 {
-    if !bench::randomise(&ctx) {
+    let Some(w) = random_dst6(&ctx) else {
         return xdp_action::XDP_ABORTED;
-    }
-    let start = ctx.data();
-    if start + IPV6_DST + 16 > ctx.data_end() {
-        return xdp_action::XDP_ABORTED;
-    }
-    let p = (start + IPV6_DST) as *const u64;
-    let addr = unsafe { [u64::from_be(*p), u64::from_be(*p.add(1))] };
-    let leaf = trie::lookup6(probe_entry, &addr);
-    verdict(leaf != route::EMPTY && leaf != route::LOCAL)
+    };
+    let half = |hi: u32, lo: u32| (u32::from_be(hi) as u64) << 32 | u32::from_be(lo) as u64;
+    let addr = [half(w[0], w[1]), half(w[2], w[3])];
+    verdict(is_member(trie::lookup6(probe_entry, &addr)))
 }
 
 /// A plain array of 2^24 `u32`, as 64-byte chunks (array map values are
@@ -173,14 +173,10 @@ static A_FLAT24: Array<RouteChunk> = Array::with_max_entries(1 << 20, 0);
 /// One read of `A_FLAT24` at the destination's low 24 bits.
 #[xdp]
 pub fn bench_array(ctx: XdpContext) -> u32 {
-    if !bench::randomise(&ctx) {
+    let Some(addr) = random_dst4(&ctx) else {
         return xdp_action::XDP_ABORTED;
-    }
-    let start = ctx.data();
-    if start + IPV4_DST + 4 > ctx.data_end() {
-        return xdp_action::XDP_ABORTED;
-    }
-    let index = u32::from_be(unsafe { *((start + IPV4_DST) as *const u32) }) & 0x00ff_ffff;
+    };
+    let index = u32::from_be(addr) & 0x00ff_ffff;
     let found = match A_FLAT24.get(index / route::CHUNK) {
         Some(chunk) => unsafe {
             core::ptr::read_volatile(&chunk.0[(index % route::CHUNK) as usize]) == 0
