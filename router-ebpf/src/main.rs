@@ -205,7 +205,8 @@ fn count(slot: u32, v: &Verdict) {
     };
     // This CPU's block of member counters.
     let block = member_counter_index(unsafe { bpf_get_smp_processor_id() }, g.max_members, 0);
-    if v.from != NO_MEMBER
+    // A slot beyond max_members would land in the next CPU's block.
+    if v.from < g.max_members
         && let Some(c) = MEMBER_COUNTERS.get_ptr_mut(block + v.from)
     {
         let c = unsafe { &mut *c };
@@ -216,7 +217,7 @@ fn count(slot: u32, v: &Verdict) {
             c.rx_bytes += v.bytes as u64;
         }
     }
-    if v.to != NO_MEMBER
+    if v.to < g.max_members
         && let Some(c) = MEMBER_COUNTERS.get_ptr_mut(block + v.to)
     {
         let c = unsafe { &mut *c };

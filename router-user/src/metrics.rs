@@ -139,16 +139,6 @@ fn fixed_families(s: &Snapshot) -> Vec<MetricFamily> {
     ]
 }
 
-/// Every metric family of a snapshot, whole.
-pub fn families(s: &Snapshot) -> Vec<MetricFamily> {
-    let mut out: Vec<MetricFamily> = MEMBER_FAMILIES
-        .iter()
-        .map(|f| member_family(f, &s.members))
-        .collect();
-    out.extend(fixed_families(s));
-    out
-}
-
 fn encode(families: &[MetricFamily]) -> Vec<u8> {
     let mut buf = Vec::new();
     TextEncoder::new()
@@ -188,18 +178,27 @@ pub fn render_chunks(s: Snapshot) -> impl Iterator<Item = Vec<u8>> + Send {
     members.chain(std::iter::once_with(move || encode(&fixed_families(&s))))
 }
 
-/// The Prometheus text format of a snapshot, whole.
-pub fn render(s: &Snapshot) -> String {
-    String::from_utf8(render_chunks(s.clone()).flatten().collect())
-        .expect("the text format is UTF-8")
-}
-
-/// The content type of [`render`]'s output.
+/// The content type of [`render_chunks`]' output.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The pieces joined.
+    fn render(s: &Snapshot) -> String {
+        String::from_utf8(render_chunks(s.clone()).flatten().collect()).unwrap()
+    }
+
+    /// The encoder's text for the whole model at once.
+    fn whole(s: &Snapshot) -> String {
+        let mut families: Vec<MetricFamily> = MEMBER_FAMILIES
+            .iter()
+            .map(|f| member_family(f, &s.members))
+            .collect();
+        families.extend(fixed_families(s));
+        String::from_utf8(encode(&families)).unwrap()
+    }
 
     #[test]
     fn renders_every_metric_with_values() {
@@ -261,11 +260,7 @@ mod tests {
         };
         let pieces: Vec<Vec<u8>> = render_chunks(s.clone()).collect();
         assert_eq!(pieces.len(), 5 * 3 + 1, "three pieces per member family");
-        let whole = encode(&families(&s));
-        assert_eq!(
-            String::from_utf8(pieces.concat()).unwrap(),
-            String::from_utf8(whole).unwrap()
-        );
+        assert_eq!(String::from_utf8(pieces.concat()).unwrap(), whole(&s));
         let text = render(&s);
         assert_eq!(
             text.matches("# TYPE collecte_member_transmit_bytes_total counter")
