@@ -116,19 +116,13 @@ pub fn run(
     specs: &[Spec],
     log: &mut dyn FnMut(&str),
 ) -> Vec<anyhow::Result<SizeResult>> {
-    let mut out = Vec::new();
-    for &n in &opts.sizes {
-        log(&format!(
-            "control: collecte with {n} members through the API"
-        ));
-        let r = one(opts, &specs[..n], log)
-            .with_context(|| format!("the control plane with {n} members"));
-        if let Err(e) = &r {
-            log(&format!("  failed: {e:#}"));
-        }
-        out.push(r);
-    }
-    out
+    population::each_size(
+        &opts.sizes,
+        specs,
+        "control plane (members through the API)",
+        log,
+        |specs, log| one(opts, specs, log),
+    )
 }
 
 struct Site {

@@ -78,16 +78,9 @@ pub fn run(
     specs: &[Spec],
     log: &mut dyn FnMut(&str),
 ) -> Vec<anyhow::Result<SizeResult>> {
-    let mut out = Vec::new();
-    for &n in &opts.sizes {
-        log(&format!("program cost: {n} members"));
-        let r = one_size(opts, &specs[..n]).with_context(|| format!("program cost at {n} members"));
-        if let Err(e) = &r {
-            log(&format!("  failed: {e:#}"));
-        }
-        out.push(r);
-    }
-    out
+    population::each_size(&opts.sizes, specs, "program cost", log, |specs, _| {
+        one_size(opts, specs)
+    })
 }
 
 fn one_size(opts: &Options, specs: &[Spec]) -> anyhow::Result<SizeResult> {

@@ -226,3 +226,25 @@ pub fn tables(
 ) -> anyhow::Result<Tables> {
     Tables::from_config(c, links, &Default::default()).context("building the tables")
 }
+
+/// Measures each member count of `sizes` with `one` (given the first `n`
+/// members and the log), logging `what` before each and any failure after:
+/// a failed size does not stop the others.
+pub fn each_size<T>(
+    sizes: &[usize],
+    specs: &[Spec],
+    what: &str,
+    log: &mut dyn FnMut(&str),
+    mut one: impl FnMut(&[Spec], &mut dyn FnMut(&str)) -> anyhow::Result<T>,
+) -> Vec<anyhow::Result<T>> {
+    let mut out = Vec::new();
+    for &n in sizes {
+        log(&format!("{what}: {n} members"));
+        let r = one(&specs[..n], log).with_context(|| format!("{what} at {n} members"));
+        if let Err(e) = &r {
+            log(&format!("  failed: {e:#}"));
+        }
+        out.push(r);
+    }
+    out
+}

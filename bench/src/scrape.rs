@@ -55,16 +55,13 @@ pub fn run(
     specs: &[Spec],
     log: &mut dyn FnMut(&str),
 ) -> Vec<anyhow::Result<SizeResult>> {
-    let mut out = Vec::new();
-    for &n in &opts.sizes {
-        log(&format!("daemon: starting collecte with {n} members"));
-        let r = one(opts, &specs[..n]).with_context(|| format!("the daemon with {n} members"));
-        if let Err(e) = &r {
-            log(&format!("  failed: {e:#}"));
-        }
-        out.push(r);
-    }
-    out
+    population::each_size(
+        &opts.sizes,
+        specs,
+        "daemon (TOML start-up)",
+        log,
+        |specs, _| one(opts, specs),
+    )
 }
 
 /// A started daemon, stopped on drop, its pins removed.
