@@ -358,8 +358,7 @@ impl Tables {
         // Release first, so that a prefix moving between two of this
         // member's entries never clashes with itself.
         for p in old_prefixes.difference(&new_prefixes) {
-            self.owners.remove(p);
-            self.refresh_prefix(*p, &m.id)?;
+            self.release(*p, slot, &m.id)?;
         }
         for p in new_prefixes.difference(&old_prefixes) {
             self.owners.insert(*p, slot);
@@ -396,8 +395,7 @@ impl Tables {
             .remove(id)
             .ok_or_else(|| TablesError::UnknownMember(id.to_string()))?;
         for p in &e.member.prefixes {
-            self.owners.remove(p);
-            self.refresh_prefix(*p, id)?;
+            self.release(*p, e.slot, id)?;
         }
         self.detach(
             attach_key(iface_slot_of(&self.ifaces, &e.member), &e.member),
@@ -407,6 +405,17 @@ impl Tables {
         self.pending.ids.insert(e.slot, None);
         self.by_slot.remove(&e.slot);
         self.resting.push(e.slot);
+        Ok(())
+    }
+
+    /// Gives up `slot`'s claim on `p`. Within one sync a prefix can move to
+    /// a member that was updated before its previous owner: the new owner's
+    /// claim stays.
+    fn release(&mut self, p: IpNet, slot: u32, who: &str) -> Result<(), TablesError> {
+        if self.owners.get(&p) == Some(&slot) {
+            self.owners.remove(&p);
+            self.refresh_prefix(p, who)?;
+        }
         Ok(())
     }
 
@@ -694,6 +703,31 @@ mod tests {
             .unwrap();
         assert_eq!(t.slot("d"), Some(sa), "then it is reused");
         assert!(t.take_changes().zero_counters.contains(&sa), "and zeroed");
+    }
+
+    #[test]
+    fn members_can_swap_prefixes_in_one_sync() {
+        let mut t = tables(8);
+        t.sync(&[
+            member("a", &["198.51.100.1/32"], None),
+            member("b", &["198.51.100.2/32"], None),
+        ])
+        .unwrap();
+        t.take_changes();
+        let (sa, sb) = (t.slot("a").unwrap(), t.slot("b").unwrap());
+        t.sync(&[
+            member("a", &["198.51.100.2/32"], None),
+            member("b", &["198.51.100.1/32"], None),
+        ])
+        .unwrap();
+        assert_eq!(lookup(&t, "198.51.100.2"), route::member_leaf(sa));
+        assert_eq!(lookup(&t, "198.51.100.1"), route::member_leaf(sb));
+        // The prefix's ownership moves in the same change as its route.
+        let c = t.take_changes();
+        assert!(!c.routes.is_empty());
+        t.remove_member("a").unwrap();
+        assert_eq!(lookup(&t, "198.51.100.2"), route::EMPTY);
+        assert_eq!(lookup(&t, "198.51.100.1"), route::member_leaf(sb));
     }
 
     #[test]
