@@ -155,18 +155,15 @@ impl Router {
     /// start and on reload; the kernel's events change no member).
     fn sync(&mut self, system: &Snapshot, members: bool) -> Result<(), DaemonError> {
         let gateways = self.gateway_macs(system);
-        // One copy, changed in place and thrown away on error.
-        let mut next = self.tables.clone();
-        next.set_interfaces(&self.config, &system.links, &gateways)?;
-        if members {
+        let members = members.then(|| {
             let api = self.provisioning.api_members().values();
-            next.sync_in_place(self.config.members.iter().chain(api))?;
-        }
-        next.set_locals_in_place(&system.addresses)?;
-        let old = std::mem::replace(&mut self.tables, next);
-        if old.len() > 10_000 {
-            crate::state::drop_later(old);
-        }
+            self.config.members.iter().chain(api).collect()
+        });
+        self.tables.update(
+            (&self.config, &system.links, &gateways),
+            members,
+            &system.addresses,
+        )?;
         self.install_interfaces()?;
         if self.full {
             let full = self.tables.full_state();
@@ -310,12 +307,10 @@ impl Router {
     /// Validates, computes, persists and applies an API write, in that
     /// order; on error before the apply, nothing has changed.
     pub(crate) fn provision(&mut self, op: Op) -> Result<Outcome, WriteError> {
-        let (tables, outcome) = self.provisioning.write(op, &self.config, &self.tables)?;
-        if let Some(tables) = tables {
-            let old = std::mem::replace(&mut self.tables, tables);
-            if old.len() > 10_000 {
-                crate::state::drop_later(old);
-            }
+        let (changed, outcome) = self
+            .provisioning
+            .write(op, &self.config, &mut self.tables)?;
+        if changed {
             let changes = self.tables.take_changes();
             if let Err(e) = self.apply(changes) {
                 // The next resync writes the tables whole.

@@ -169,12 +169,25 @@ impl Tables {
     /// Declares the configured interfaces (slots are kept by name) and what
     /// the kernel says of them. Interfaces without a [`LinkInfo`] are kept
     /// with ifindex 0 and match no frame.
+    /// All-or-nothing.
     pub fn set_interfaces(
         &mut self,
         config: &Config,
         links: &BTreeMap<String, LinkInfo>,
         gateway_macs: &BTreeMap<IpAddr, [u8; 6]>,
     ) -> Result<(), TablesError> {
+        self.ifaces = self.plan_interfaces(config, links, gateway_macs)?;
+        self.pending.uplinks = self.pick_uplinks();
+        Ok(())
+    }
+
+    /// The interfaces [`Tables::set_interfaces`] would set.
+    fn plan_interfaces(
+        &self,
+        config: &Config,
+        links: &BTreeMap<String, LinkInfo>,
+        gateway_macs: &BTreeMap<IpAddr, [u8; 6]>,
+    ) -> Result<BTreeMap<String, Interface>, TablesError> {
         let mut wanted: Vec<(String, IfaceInfo, bool)> = Vec::new();
         let link = |name: &str| links.get(name).copied();
         for up in &config.uplinks {
@@ -208,16 +221,17 @@ impl Tables {
             ));
         }
         let names: BTreeSet<&str> = wanted.iter().map(|(n, _, _)| n.as_str()).collect();
-        self.ifaces.retain(|name, _| names.contains(name.as_str()));
+        let mut ifaces = self.ifaces.clone();
+        ifaces.retain(|name, _| names.contains(name.as_str()));
         for (order, (name, info, up)) in wanted.into_iter().enumerate() {
-            let slot = match self.ifaces.get(&name) {
+            let slot = match ifaces.get(&name) {
                 Some(i) => i.slot,
                 None => match self.reserved_ifaces.get(&name) {
-                    Some(s) if !self.ifaces.values().any(|i| i.slot == *s) => *s,
-                    _ => self.free_iface_slot()?,
+                    Some(s) if !ifaces.values().any(|i| i.slot == *s) => *s,
+                    _ => self.free_iface_slot(&ifaces)?,
                 },
             };
-            self.ifaces.insert(
+            ifaces.insert(
                 name.clone(),
                 Interface {
                     name,
@@ -228,12 +242,11 @@ impl Tables {
                 },
             );
         }
-        self.pending.uplinks = self.pick_uplinks();
-        Ok(())
+        Ok(ifaces)
     }
 
-    fn free_iface_slot(&self) -> Result<u32, TablesError> {
-        let mut used: BTreeSet<u32> = self.ifaces.values().map(|i| i.slot).collect();
+    fn free_iface_slot(&self, ifaces: &BTreeMap<String, Interface>) -> Result<u32, TablesError> {
+        let mut used: BTreeSet<u32> = ifaces.values().map(|i| i.slot).collect();
         used.extend(self.reserved_ifaces.values());
         (1..MAX_IFACES)
             .find(|s| !used.contains(s))
@@ -264,17 +277,157 @@ impl Tables {
 
     /// Makes the member set equal to `members` (validated beforehand):
     /// absent members are removed, changed ones updated, unchanged ones left
-    /// alone. All-or-nothing.
+    /// alone. All-or-nothing: see [`Tables::check_sync`].
     pub fn sync<'a>(
         &mut self,
         members: impl IntoIterator<Item = &'a Member>,
     ) -> Result<(), TablesError> {
-        self.atomically(|t| t.sync_in_place(members))
+        let members: Vec<&Member> = members.into_iter().collect();
+        let checked = self.check_sync(&members)?;
+        self.commit_sync(checked, &members).map(drop)
     }
 
-    /// [`Tables::sync`] on tables the caller throws away on error (a copy
-    /// of its own): saves a copy of the whole tables.
-    pub fn sync_in_place<'a>(
+    /// Checks that [`Tables::sync`] of `members` would succeed, changing
+    /// nothing; [`Tables::commit_sync`] then makes the change. Cheap unless the
+    /// prefix table is too full to tell: the sync is then tried on a copy,
+    /// which the commit takes.
+    pub fn check_sync(&self, members: &[&Member]) -> Result<Checked, TablesError> {
+        match self.precheck(&self.ifaces, members, std::iter::empty())? {
+            Fits::Yes => Ok(Checked(None)),
+            Fits::Unsure => {
+                let mut copy = self.clone();
+                copy.sync_members(members.iter().copied())?;
+                Ok(Checked(Some(Box::new(copy))))
+            }
+        }
+    }
+
+    /// [`Tables::check_sync`] for [`Tables::set_member`] of `m`.
+    pub fn check_member(&self, m: &Member) -> Result<Checked, TablesError> {
+        match self.precheck(&self.ifaces, &[m], std::iter::empty())? {
+            Fits::Yes => Ok(Checked(None)),
+            Fits::Unsure => {
+                let mut copy = self.clone();
+                copy.put_member(m)?;
+                Ok(Checked(Some(Box::new(copy))))
+            }
+        }
+    }
+
+    /// Makes the sync [`Tables::check_sync`] found to fit, the tables being
+    /// unchanged since. Returns the tables it replaced, if it took the
+    /// check's copy.
+    pub fn commit_sync(
+        &mut self,
+        checked: Checked,
+        members: &[&Member],
+    ) -> Result<Option<Tables>, TablesError> {
+        match checked.0 {
+            Some(copy) => Ok(Some(std::mem::replace(self, *copy))),
+            None => self.sync_members(members.iter().copied()).map(|()| None),
+        }
+    }
+
+    /// [`Tables::commit_sync`] for [`Tables::check_member`].
+    pub fn commit_member(
+        &mut self,
+        checked: Checked,
+        m: &Member,
+    ) -> Result<Option<Tables>, TablesError> {
+        match checked.0 {
+            Some(copy) => Ok(Some(std::mem::replace(self, *copy))),
+            None => self.put_member(m).map(|()| None),
+        }
+    }
+
+    /// Adds or replaces one member (validated beforehand against the others).
+    /// All-or-nothing: see [`Tables::check_member`].
+    pub fn set_member(&mut self, m: &Member) -> Result<(), TablesError> {
+        let checked = self.check_member(m)?;
+        self.commit_member(checked, m).map(drop)
+    }
+
+    /// Removes one member. All-or-nothing (a removal only frees room).
+    pub fn remove_member(&mut self, id: &str) -> Result<(), TablesError> {
+        self.delete_member(id)
+    }
+
+    /// Brings the interfaces, the member set (when `members` is given) and
+    /// the router's own addresses in line, all at once: on error nothing has
+    /// changed. Copies the tables only when the prefix table is too full
+    /// to tell beforehand.
+    pub fn update(
+        &mut self,
+        interfaces: (
+            &Config,
+            &BTreeMap<String, LinkInfo>,
+            &BTreeMap<IpAddr, [u8; 6]>,
+        ),
+        members: Option<Vec<&Member>>,
+        locals: &[IpAddr],
+    ) -> Result<(), TablesError> {
+        let (config, links, gateways) = interfaces;
+        let ifaces = self.plan_interfaces(config, links, gateways)?;
+        let wanted = local_prefixes(locals);
+        let fits = self.precheck(
+            &ifaces,
+            members.as_deref().unwrap_or(&[]),
+            wanted.iter().copied(),
+        )?;
+        let apply = |t: &mut Tables| {
+            t.ifaces = ifaces;
+            t.pending.uplinks = t.pick_uplinks();
+            if let Some(members) = members {
+                t.sync_members(members)?;
+            }
+            t.put_locals(wanted)
+        };
+        match fits {
+            Fits::Yes => apply(self),
+            Fits::Unsure => self.atomically(apply),
+        }
+    }
+
+    /// What can be known of putting `members` (and inserting `extra`
+    /// prefixes) without trying: `Err` when a member is on no access
+    /// interface (of `ifaces`) or no slot is left for it, [`Fits::Yes`] when
+    /// the trie groups their prefixes could need are free. Removals only
+    /// free slots (after the next apply) and groups.
+    fn precheck(
+        &self,
+        ifaces: &BTreeMap<String, Interface>,
+        members: &[&Member],
+        extra: impl Iterator<Item = IpNet>,
+    ) -> Result<Fits, TablesError> {
+        let available = self.free.len() + self.max_members.saturating_sub(self.next_slot) as usize;
+        let mut fresh = 0usize;
+        let mut prefixes: Vec<IpNet> = extra.collect();
+        for m in members {
+            let old = self.members.get(&m.id);
+            if old.is_some_and(|e| e.member == **m) {
+                continue;
+            }
+            access_slot(ifaces, m)?;
+            if old.is_none() && !self.reserved.contains_key(&m.id) {
+                fresh += 1;
+                if fresh > available {
+                    return Err(TablesError::SlotsExhausted {
+                        member: m.id.clone(),
+                        max: self.max_members,
+                    });
+                }
+            }
+            prefixes.extend(m.prefixes.iter().map(IpNet::trunc));
+        }
+        let needed = self.routes.groups_needed(prefixes);
+        Ok(if needed <= u64::from(self.routes.groups_free()) {
+            Fits::Yes
+        } else {
+            Fits::Unsure
+        })
+    }
+
+    fn sync_members<'a>(
         &mut self,
         members: impl IntoIterator<Item = &'a Member>,
     ) -> Result<(), TablesError> {
@@ -297,27 +450,6 @@ impl Tables {
         Ok(())
     }
 
-    /// Adds or replaces one member (validated beforehand against the others).
-    /// All-or-nothing.
-    pub fn set_member(&mut self, m: &Member) -> Result<(), TablesError> {
-        self.atomically(|t| t.put_member(m))
-    }
-
-    /// [`Tables::set_member`] on tables the caller throws away on error.
-    pub fn set_member_in_place(&mut self, m: &Member) -> Result<(), TablesError> {
-        self.put_member(m)
-    }
-
-    /// Removes one member. All-or-nothing.
-    pub fn remove_member(&mut self, id: &str) -> Result<(), TablesError> {
-        self.atomically(|t| t.delete_member(id))
-    }
-
-    /// [`Tables::remove_member`] on tables the caller throws away on error.
-    pub fn remove_member_in_place(&mut self, id: &str) -> Result<(), TablesError> {
-        self.delete_member(id)
-    }
-
     fn atomically(
         &mut self,
         f: impl FnOnce(&mut Tables) -> Result<(), TablesError>,
@@ -334,15 +466,7 @@ impl Tables {
         {
             return Ok(());
         }
-        let iface = self
-            .ifaces
-            .get(&m.interface)
-            .filter(|i| i.info.kind == kind::ACCESS)
-            .map(|i| i.slot)
-            .ok_or_else(|| TablesError::UnknownInterface {
-                member: m.id.clone(),
-                interface: m.interface.clone(),
-            })?;
+        let iface = access_slot(&self.ifaces, m)?;
         let (slot, old_prefixes, old_key) = match self.members.get(&m.id) {
             Some(e) => (
                 e.slot,
@@ -425,20 +549,14 @@ impl Tables {
     /// reach a lookup.
     /// All-or-nothing.
     pub fn set_locals(&mut self, addrs: &[IpAddr]) -> Result<(), TablesError> {
-        self.atomically(|t| t.put_locals(addrs))
+        let wanted = local_prefixes(addrs);
+        match self.precheck(&self.ifaces, &[], wanted.iter().copied())? {
+            Fits::Yes => self.put_locals(wanted),
+            Fits::Unsure => self.atomically(|t| t.put_locals(wanted)),
+        }
     }
 
-    /// [`Tables::set_locals`] on tables the caller throws away on error.
-    pub fn set_locals_in_place(&mut self, addrs: &[IpAddr]) -> Result<(), TablesError> {
-        self.put_locals(addrs)
-    }
-
-    fn put_locals(&mut self, addrs: &[IpAddr]) -> Result<(), TablesError> {
-        let wanted: BTreeSet<IpNet> = addrs
-            .iter()
-            .filter(|a| routable(a))
-            .map(|a| IpNet::from(*a))
-            .collect();
+    fn put_locals(&mut self, wanted: BTreeSet<IpNet>) -> Result<(), TablesError> {
         let old = std::mem::replace(&mut self.locals, wanted.clone());
         for p in old.symmetric_difference(&wanted) {
             if let Err(e) = self.refresh_prefix(*p, "") {
@@ -600,6 +718,38 @@ fn routable(a: &IpAddr) -> bool {
                 || v6.segments()[0] & 0xffc0 == 0xfe80)
         }
     }
+}
+
+/// A change found to fit: see [`Tables::check_sync`].
+#[must_use]
+pub struct Checked(Option<Box<Tables>>);
+
+/// Whether a change fits without trying it.
+enum Fits {
+    Yes,
+    /// The prefix table is too full to tell.
+    Unsure,
+}
+
+/// The routable ones of the router's addresses, as host prefixes.
+fn local_prefixes(addrs: &[IpAddr]) -> BTreeSet<IpNet> {
+    addrs
+        .iter()
+        .filter(|a| routable(a))
+        .map(|a| IpNet::from(*a))
+        .collect()
+}
+
+/// The slot of `m`'s interface, which must be an access interface.
+fn access_slot(ifaces: &BTreeMap<String, Interface>, m: &Member) -> Result<u32, TablesError> {
+    ifaces
+        .get(&m.interface)
+        .filter(|i| i.info.kind == kind::ACCESS)
+        .map(|i| i.slot)
+        .ok_or_else(|| TablesError::UnknownInterface {
+            member: m.id.clone(),
+            interface: m.interface.clone(),
+        })
 }
 
 fn base_info(link: Option<LinkInfo>, kind: u8) -> IfaceInfo {
@@ -810,6 +960,39 @@ mod tests {
         ]);
         assert!(matches!(r, Err(TablesError::SlotsExhausted { .. })));
         assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn an_update_that_fails_at_the_router_addresses_changes_no_member() {
+        let config =
+            Config::parse("[[uplink]]\ninterface = \"up0\"\n[[access]]\ninterface = \"acc0\"\n")
+                .unwrap();
+        let mut t = Tables::new(8, 4);
+        t.set_interfaces(&config, &BTreeMap::new(), &BTreeMap::new())
+            .unwrap();
+        t.sync(&[member("a", &["198.51.100.1/32"], None)]).unwrap();
+        t.take_changes();
+        // The new member fits; the router's IPv6 address needs more groups
+        // than are left once it is in.
+        let b = member("b", &["203.0.113.1/32"], None);
+        let r = t.update(
+            (&config, &BTreeMap::new(), &BTreeMap::new()),
+            Some(vec![&member("a", &["198.51.100.1/32"], None), &b]),
+            &["2001:db8:1:2::1".parse().unwrap()],
+        );
+        assert!(matches!(r, Err(TablesError::LocalRoute { .. })), "{r:?}");
+        assert_eq!(t.slot("b"), None);
+        assert_eq!(lookup(&t, "203.0.113.1"), route::EMPTY);
+        let c = t.take_changes();
+        assert!(c.members.is_empty() && c.routes.is_empty());
+        // Without the address, the same update goes through.
+        t.update(
+            (&config, &BTreeMap::new(), &BTreeMap::new()),
+            Some(vec![&member("a", &["198.51.100.1/32"], None), &b]),
+            &[],
+        )
+        .unwrap();
+        assert!(t.slot("b").is_some());
     }
 
     #[test]

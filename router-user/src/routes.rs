@@ -48,7 +48,7 @@
 //! the map never holds stale pointers.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap, HashSet};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -290,6 +290,40 @@ impl RouteTable {
             self.len += 1;
         }
         Ok(())
+    }
+
+    /// How many groups inserting every one of `prefixes` could allocate at
+    /// most: the distinct groups missing on their paths now. Removals in
+    /// between only free groups, so a batch of removals and of insertions of
+    /// these prefixes, in any order, never fails for want of groups when
+    /// this is at most [`RouteTable::groups_free`]. (A group freed by a
+    /// removal and needed again is paid for by the removal.)
+    pub fn groups_needed(&self, prefixes: impl IntoIterator<Item = IpNet>) -> u64 {
+        let mut missing: HashSet<(bool, u32, u128)> = HashSet::new();
+        for prefix in prefixes {
+            let k = Key::of(prefix);
+            let level = k.level();
+            let mut i = k.root_index();
+            let mut have = 0;
+            while have < level && is_ptr(self.entries[i]) {
+                have += 1;
+                i = group_of(self.entries[i]) * GE + k.byte(have);
+            }
+            // The group at level `l` hangs off the entry that the first
+            // `end_bits(l - 1)` bits select. Deepest first: once one is
+            // counted, those above it on the path are too.
+            for l in (have + 1..=level).rev() {
+                if !missing.insert((k.v6, l, mask(k.addr, end_bits(l - 1) as u8))) {
+                    break;
+                }
+            }
+        }
+        missing.len() as u64
+    }
+
+    /// Groups that can still be allocated.
+    pub fn groups_free(&self) -> u32 {
+        self.groups - self.used
     }
 
     /// Removes `prefix` (host bits are cleared): the entries it covered fall
@@ -618,7 +652,7 @@ impl RouteTable {
 mod tests {
     use super::*;
     use rand::rngs::StdRng;
-    use rand::{Rng, SeedableRng};
+    use rand::{Rng, SeedableRng, seq::SliceRandom};
     use std::collections::BTreeSet;
     use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -925,6 +959,62 @@ mod tests {
     fn randomized_against_reference() {
         for seed in 0..3 {
             randomized(seed, 100_000, 1500);
+        }
+    }
+
+    /// `groups_needed` is exact for a batch of insertions, and bounds the
+    /// groups allocated at every step of any mix of those insertions with
+    /// removals.
+    #[test]
+    fn groups_needed_bounds_a_batch() {
+        for seed in 20..40 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let seeds4: Vec<u32> = (0..3).map(|_| rng.r#gen()).collect();
+            let seeds6: Vec<u128> = (0..3).map(|_| rng.r#gen()).collect();
+            let mut t = RouteTable::new(1_000_000);
+            let mut existing = Vec::new();
+            for _ in 0..300 {
+                let p = random_prefix(&mut rng, &seeds4, &seeds6);
+                t.insert(p, route::member_leaf(1)).unwrap();
+                existing.push(p);
+            }
+            existing.sort();
+            existing.dedup();
+            let inserts: Vec<IpNet> = (0..60)
+                .map(|_| random_prefix(&mut rng, &seeds4, &seeds6))
+                .collect();
+            let bound = t.groups_needed(inserts.iter().copied());
+
+            // Insertions alone allocate exactly that.
+            let mut only = t.clone();
+            let start = only.groups_used();
+            for p in &inserts {
+                only.insert(*p, route::member_leaf(2)).unwrap();
+            }
+            assert_eq!(u64::from(only.groups_used() - start), bound, "seed {seed}");
+
+            // Mixed with removals, in a random order, never more than that
+            // beyond what the removals freed: the groups in use never exceed
+            // the start plus the bound.
+            let mut ops: Vec<(bool, IpNet)> = inserts.iter().map(|p| (true, *p)).collect();
+            let removed = rng.gen_range(0..existing.len());
+            ops.extend(existing[..removed].iter().map(|p| (false, *p)));
+            ops.shuffle(&mut rng);
+            let start = t.groups_used();
+            for (insert, p) in ops {
+                if insert {
+                    t.insert(p, route::member_leaf(2)).unwrap();
+                } else if let Err(e) = t.remove(p) {
+                    // Removed already: inserted again and removed, or the
+                    // same prefix twice.
+                    assert!(matches!(e, RouteError::NotFound { .. }));
+                }
+                assert!(
+                    u64::from(t.groups_used()) <= u64::from(start) + bound,
+                    "seed {seed}: {} groups in use, {start} + {bound} bound",
+                    t.groups_used()
+                );
+            }
         }
     }
 

@@ -319,16 +319,16 @@ impl Provisioning {
         &self.path
     }
 
-    /// Validates `op` against the whole set, computes the tables that result
-    /// from it and saves the new API members. Returns the new tables (whose
-    /// pending changes the caller applies to the datapath; `None` when
-    /// nothing changes) and what was done. On error nothing has changed.
+    /// Validates `op` against the whole set, checks that `tables` can take
+    /// it, saves the new API members, then changes `tables` (whose pending
+    /// changes the caller applies to the datapath). Returns what was done,
+    /// and whether `tables` changed. On error nothing has changed.
     pub fn write(
         &mut self,
         op: Op,
         config: &Config,
-        tables: &Tables,
-    ) -> Result<(Option<Tables>, Outcome), WriteError> {
+        tables: &mut Tables,
+    ) -> Result<(bool, Outcome), WriteError> {
         match op {
             Op::Put(m) => self.put(m, tables),
             Op::Delete(id) => self.delete(&id, tables),
@@ -336,7 +336,7 @@ impl Provisioning {
         }
     }
 
-    fn put(&mut self, m: Member, tables: &Tables) -> Result<(Option<Tables>, Outcome), WriteError> {
+    fn put(&mut self, m: Member, tables: &mut Tables) -> Result<(bool, Outcome), WriteError> {
         if self.config_ids.contains(&m.id) {
             return Err(WriteError::ConfigManaged(m.id));
         }
@@ -345,7 +345,7 @@ impl Provisioning {
             && *old == m
         {
             let slot = tables.slot(&m.id).unwrap_or_default();
-            return Ok((None, Outcome::Unchanged { slot }));
+            return Ok((false, Outcome::Unchanged { slot }));
         }
         // Validate (and index) the new member; undone below on failure.
         self.set.replace(&m)?;
@@ -357,54 +357,57 @@ impl Provisioning {
                 set.remove(&m.id);
             }
         };
-        let mut next = tables.clone();
-        if let Err(e) = next.set_member_in_place(&m) {
-            undo(&mut self.set);
-            return Err(e.into());
-        }
+        let checked = match tables.check_member(&m) {
+            Ok(c) => c,
+            Err(e) => {
+                undo(&mut self.set);
+                return Err(e.into());
+            }
+        };
         // The file is written from the current members with `m` in its
         // place: no copy of the whole set.
         if let Err(e) = self.save(with_member(&self.api, Some(&m), &m.id)) {
             undo(&mut self.set);
             return Err(WriteError::Persist(e));
         }
-        self.api.insert(m.id.clone(), m.clone());
         self.revision += 1;
-        let slot = next.slot(&m.id).unwrap_or_default();
+        // Checked above: cannot fail.
+        if let Some(old) = tables.commit_member(checked, &m)? {
+            drop_later(old);
+        }
+        let slot = tables.slot(&m.id).unwrap_or_default();
+        self.api.insert(m.id.clone(), m);
         let outcome = match old {
             Some(_) => Outcome::Replaced { slot },
             None => Outcome::Created { slot },
         };
-        Ok((Some(next), outcome))
+        Ok((true, outcome))
     }
 
-    fn delete(
-        &mut self,
-        id: &str,
-        tables: &Tables,
-    ) -> Result<(Option<Tables>, Outcome), WriteError> {
+    fn delete(&mut self, id: &str, tables: &mut Tables) -> Result<(bool, Outcome), WriteError> {
         if self.config_ids.contains(id) {
             return Err(WriteError::ConfigManaged(id.to_owned()));
         }
         if !self.api.contains_key(id) {
             return Err(WriteError::NotFound(id.to_owned()));
         }
-        let mut next = tables.clone();
-        next.remove_member_in_place(id)?;
         self.save(with_member(&self.api, None, id))
             .map_err(WriteError::Persist)?;
         self.api.remove(id);
         self.set.remove(id);
         self.revision += 1;
-        Ok((Some(next), Outcome::Deleted))
+        // A removal only frees room: it fails only for a member the tables
+        // never had.
+        tables.remove_member(id)?;
+        Ok((true, Outcome::Deleted))
     }
 
     fn sync(
         &mut self,
         members: Vec<Member>,
         config: &Config,
-        tables: &Tables,
-    ) -> Result<(Option<Tables>, Outcome), WriteError> {
+        tables: &mut Tables,
+    ) -> Result<(bool, Outcome), WriteError> {
         let t = std::time::Instant::now();
         let lap = |what: &str| {
             tracing::debug!(
@@ -436,21 +439,27 @@ impl Provisioning {
         counts.removed = self.api.keys().filter(|id| !api.contains_key(*id)).count();
         lap("compared");
         if api == self.api {
-            return Ok((None, Outcome::Synced(counts)));
+            return Ok((false, Outcome::Synced(counts)));
         }
-        let mut next = tables.clone();
-        lap("tables copied");
-        next.sync_in_place(config.members.iter().chain(api.values()))?;
-        lap("tables computed");
+        let all: Vec<&Member> = config.members.iter().chain(api.values()).collect();
+        let checked = tables.check_sync(&all)?;
+        lap("tables checked");
         self.save(api.values()).map_err(WriteError::Persist)?;
         lap("state saved");
+        self.revision += 1;
+        // Checked above: cannot fail.
+        let synced = tables.commit_sync(checked, &all);
+        lap("tables computed");
+        drop(all);
         // The replaced sets are freed off the answer's path.
         drop_later((
             std::mem::replace(&mut self.api, api),
             std::mem::replace(&mut self.set, set),
         ));
-        self.revision += 1;
-        Ok((Some(next), Outcome::Synced(counts)))
+        if let Some(old) = synced? {
+            drop_later(old);
+        }
+        Ok((true, Outcome::Synced(counts)))
     }
 
     /// Saves `api` as the next revision. When the file was replaced but
@@ -733,19 +742,22 @@ mod tests {
         let mut p = Provisioning::load(&cfg).unwrap();
         assert_eq!(p.revision(), 0);
         assert!(p.api_members().is_empty());
-        let t = tables(&cfg, &p);
-        let (t, out) = p
-            .write(Op::Put(member("bob", "198.51.100.8/32")), &cfg, &t)
+        let mut t = tables(&cfg, &p);
+        let (changed, out) = p
+            .write(Op::Put(member("bob", "198.51.100.8/32")), &cfg, &mut t)
             .unwrap();
-        let t = t.unwrap();
+        assert!(changed);
+        assert!(t.slot("bob").is_some());
         assert!(matches!(out, Outcome::Created { .. }));
         assert_eq!(p.revision(), 1);
         let mode = fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        let (none, out) = p
-            .write(Op::Put(member("bob", "198.51.100.8/32")), &cfg, &t)
+        t.take_changes();
+        let (changed, out) = p
+            .write(Op::Put(member("bob", "198.51.100.8/32")), &cfg, &mut t)
             .unwrap();
-        assert!(none.is_none());
+        assert!(!changed);
+        assert!(t.take_changes().members.is_empty());
         assert!(matches!(out, Outcome::Unchanged { .. }));
         assert_eq!(p.revision(), 1);
         let again = Provisioning::load(&cfg).unwrap();
@@ -812,13 +824,19 @@ mod tests {
         let path = dir.join("state.json");
         let cfg = config(&path, ALICE);
         let mut p = Provisioning::load(&cfg).unwrap();
-        let t = tables(&cfg, &p);
-        let t = p
-            .write(Op::Put(member("bob", "198.51.100.8/32")), &cfg, &t)
-            .unwrap()
-            .0
+        let mut t = tables(&cfg, &p);
+        p.write(Op::Put(member("bob", "198.51.100.8/32")), &cfg, &mut t)
             .unwrap();
+        t.take_changes();
         let before = fs::read(&path).unwrap();
+        let slots: Vec<(String, u32)> = t.members().map(|(id, s, _)| (id.into(), s)).collect();
+        // Nothing reached the tables either.
+        let untouched = |t: &mut Tables, dbg: &str| {
+            let now: Vec<(String, u32)> = t.members().map(|(id, s, _)| (id.into(), s)).collect();
+            assert_eq!(now, slots, "{dbg}");
+            let c = t.take_changes();
+            assert!(c.members.is_empty() && c.routes.is_empty(), "{dbg}");
+        };
         let cases = [
             Op::Put(member("alice", "198.51.100.9/32")),
             Op::Put(member("carol", "198.51.100.7/32")),
@@ -833,30 +851,33 @@ mod tests {
         ];
         for op in cases {
             let dbg = format!("{op:?}");
-            assert!(p.write(op, &cfg, &t).is_err(), "{dbg}");
+            assert!(p.write(op, &cfg, &mut t).is_err(), "{dbg}");
             assert_eq!(fs::read(&path).unwrap(), before, "{dbg}");
+            untouched(&mut t, &dbg);
             assert_eq!(p.revision(), 1);
             assert_eq!(p.api_members().len(), 1);
         }
         // The validator still knows bob's prefix.
         assert!(
-            p.write(Op::Put(member("carol", "198.51.100.8/32")), &cfg, &t)
+            p.write(Op::Put(member("carol", "198.51.100.8/32")), &cfg, &mut t)
                 .is_err()
         );
         // A write that cannot be saved changes nothing either (a directory
         // where the temporary file goes stops even root).
         fs::create_dir(tmp_path(&path)).unwrap();
         let e = p
-            .write(Op::Put(member("dave", "198.51.100.20/32")), &cfg, &t)
+            .write(Op::Put(member("dave", "198.51.100.20/32")), &cfg, &mut t)
             .unwrap_err();
+        untouched(&mut t, "unsaved put");
         assert!(matches!(e, WriteError::Persist(_)), "{e}");
         assert!(e.to_string().contains("cannot write the state file"), "{e}");
         assert_eq!(p.origin("dave"), None);
         assert_eq!(p.revision(), 1);
         assert_eq!(fs::read(&path).unwrap(), before);
         fs::remove_dir(tmp_path(&path)).unwrap();
-        p.write(Op::Put(member("dave", "198.51.100.20/32")), &cfg, &t)
+        p.write(Op::Put(member("dave", "198.51.100.20/32")), &cfg, &mut t)
             .unwrap();
+        assert!(t.slot("dave").is_some());
         assert_eq!(p.revision(), 2);
         let _ = fs::remove_dir_all(dir);
     }
@@ -867,31 +888,28 @@ mod tests {
         let path = dir.join("state.json");
         let cfg = config(&path, ALICE);
         let mut p = Provisioning::load(&cfg).unwrap();
-        let t = tables(&cfg, &p);
-        let t = p
-            .write(
-                Op::Sync(vec![
-                    member("bob", "198.51.100.8/32"),
-                    member("carol", "198.51.100.9/32"),
-                ]),
-                &cfg,
-                &t,
-            )
-            .unwrap()
-            .0
-            .unwrap();
+        let mut t = tables(&cfg, &p);
+        p.write(
+            Op::Sync(vec![
+                member("bob", "198.51.100.8/32"),
+                member("carol", "198.51.100.9/32"),
+            ]),
+            &cfg,
+            &mut t,
+        )
+        .unwrap();
         let bob = t.slot("bob").unwrap();
-        let (t, out) = p
+        let (changed, out) = p
             .write(
                 Op::Sync(vec![
                     member("bob", "198.51.100.8/32"),
                     member("dave", "198.51.100.10/32"),
                 ]),
                 &cfg,
-                &t,
+                &mut t,
             )
             .unwrap();
-        let t = t.unwrap();
+        assert!(changed);
         assert_eq!(
             out,
             Outcome::Synced(SyncCounts {
