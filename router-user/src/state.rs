@@ -24,19 +24,37 @@
 //! ]}
 //! ```
 //!
-//! `revision` counts the API writes that changed something. Every write is
-//! saved atomically (a temporary file in the same directory, fsync, rename,
-//! fsync of the directory) *before* the API answers, so after a crash at
-//! any instant the file holds the last acknowledged state, or that state
-//! plus the one write that was in flight. A missing file is an empty set
-//! (first start); a file that cannot be read or parsed, or of another format
-//! version, refuses the start: it is never taken for an empty set.
+//! `revision` counts the API writes that changed something.
+//!
+//! A full sync writes the whole file atomically (a temporary file in the
+//! same directory, fsync, rename, fsync of the directory). A single `PUT`
+//! or `DELETE` appends one line to the journal beside it,
+//! `<state>.journal`, and fdatasyncs it:
+//!
+//! ```json
+//! {"revision":8,"put":{"id":"carol","interface":"acc0","prefixes":["198.51.100.24/32"]}}
+//! {"revision":9,"delete":"bob"}
+//! ```
+//!
+//! so that a single write costs the same with ten members or a million.
+//! Once the journal holds as many changes as there are members (at least
+//! [`FOLD_AFTER`]), the next write folds it into the file and removes it. A
+//! start reads the file, then replays the journal's lines above the file's
+//! revision, which must follow each other.
+//!
+//! Every write is saved *before* the API answers, so after a crash at any
+//! instant the file and journal hold the last acknowledged state, or that
+//! state plus the one write that was in flight (a journal line cut short by
+//! the crash is dropped at the next start). A missing file is an empty set
+//! (first start); a file or journal that cannot be read or parsed, or a
+//! file of another format version, refuses the start: it is never taken for
+//! an empty set.
 //!
 //! # A write
-//! validate (against the whole set) → compute the new [`Tables`]
-//! (all-or-nothing) → save the state file → the caller applies the
+//! validate (against the whole set) → check that the [`Tables`] can take it
+//! → save it → change the tables in place → the caller applies the
 //! [`Changes`](crate::datapath::Changes) to the datapath → the API answers.
-//! When any step before the apply fails, nothing has changed.
+//! When any step before the tables change fails, nothing has changed.
 use std::{
     collections::{BTreeMap, HashSet},
     fs::{self, File, OpenOptions},
@@ -193,6 +211,13 @@ pub struct Provisioning {
     api: BTreeMap<String, Member>,
     config_ids: HashSet<String>,
     set: MemberSet,
+    /// Changes in the journal beyond the state file; `usize::MAX` when the
+    /// journal must be folded into the state file at the next write (an
+    /// append failed and could not be undone).
+    journaled: usize,
+    /// The journal is folded into the state file once it holds this many
+    /// changes, or as many as there are members.
+    fold_after: usize,
 }
 
 impl Provisioning {
@@ -202,16 +227,22 @@ impl Provisioning {
     /// cannot be the first to find out.
     pub fn load(config: &Config) -> Result<Provisioning, StateError> {
         let path = config.datapath.state.clone();
-        let (revision, members) = read(&path)?;
+        let State {
+            revision,
+            members,
+            journaled,
+        } = read(&path)?;
         if config.api.listen.is_some() {
             check_writable(&path)?;
         }
         let mut p = Provisioning {
             path,
             revision,
-            api: members.into_iter().map(|m| (m.id.clone(), m)).collect(),
+            api: members,
             config_ids: HashSet::new(),
             set: MemberSet::default(),
+            journaled,
+            fold_after: FOLD_AFTER,
         };
         let checked = p.check_config(config)?;
         p.accept(checked);
@@ -364,9 +395,7 @@ impl Provisioning {
                 return Err(e.into());
             }
         };
-        // The file is written from the current members with `m` in its
-        // place: no copy of the whole set.
-        if let Err(e) = self.save(with_member(&self.api, Some(&m), &m.id)) {
+        if let Err(e) = self.save_change(Change::Put(&m)) {
             undo(&mut self.set);
             return Err(WriteError::Persist(e));
         }
@@ -391,7 +420,7 @@ impl Provisioning {
         if !self.api.contains_key(id) {
             return Err(WriteError::NotFound(id.to_owned()));
         }
-        self.save(with_member(&self.api, None, id))
+        self.save_change(Change::Delete(id))
             .map_err(WriteError::Persist)?;
         self.api.remove(id);
         self.set.remove(id);
@@ -462,20 +491,158 @@ impl Provisioning {
         Ok((true, Outcome::Synced(counts)))
     }
 
-    /// Saves `api` as the next revision. When the file was replaced but
-    /// the directory could not be synced, the previous state is written back
-    /// (best effort) so that a refused write does not come back at restart.
-    fn save<'a>(&self, api: impl IntoIterator<Item = &'a Member>) -> Result<(), StateError> {
-        match write_atomically(&self.path, self.revision + 1, api) {
-            Ok(()) => Ok(()),
-            Err((e, renamed)) => {
-                if renamed {
-                    let _ = write_atomically(&self.path, self.revision, self.api.values());
-                }
-                Err(e)
+    /// Saves `api` as the next revision, whole; the journal is then folded
+    /// in (removed). When the file was replaced but the directory could not
+    /// be synced, the previous state is written back (best effort) so that
+    /// a refused write does not come back at restart.
+    fn save<'a>(&mut self, api: impl IntoIterator<Item = &'a Member>) -> Result<(), StateError> {
+        save_whole(&self.path, self.revision, &self.api, api)?;
+        self.fold_journal();
+        Ok(())
+    }
+
+    /// Removes the journal, whose changes the state file now holds. Its
+    /// entries are at or below the file's revision, so a journal that cannot
+    /// be removed is harmless: it is skipped at the next start, and tried
+    /// again at the next write.
+    fn fold_journal(&mut self) {
+        let journal = journal_path(&self.path);
+        match fs::remove_file(&journal) {
+            Ok(()) => self.journaled = 0,
+            Err(e) if e.kind() == ErrorKind::NotFound => self.journaled = 0,
+            Err(e) => {
+                tracing::warn!(journal = %journal.display(), error = %e, "cannot remove the state journal; it is retried at the next write");
+                self.journaled = usize::MAX;
             }
         }
     }
+
+    /// Saves one member's change as the next revision: one line appended to
+    /// the journal, then fdatasync. Once the journal holds as many changes
+    /// as there are members (at least [`FOLD_AFTER`]), the whole state file
+    /// is written instead, so that a start never replays more than the file
+    /// holds. On error nothing was saved.
+    fn save_change(&mut self, change: Change<'_>) -> Result<(), StateError> {
+        let (m, id) = match change {
+            Change::Put(m) => (Some(m), m.id.as_str()),
+            Change::Delete(id) => (None, id),
+        };
+        if self.journaled >= self.fold_after.max(self.api.len()) {
+            // The file is written from the current members with the change
+            // in place: no copy of the whole set.
+            let new = with_member(&self.api, m, id);
+            save_whole(&self.path, self.revision, &self.api, new)?;
+            self.fold_journal();
+            return Ok(());
+        }
+        let line = JournalEntry {
+            revision: self.revision + 1,
+            put: m,
+            delete: m.is_none().then_some(id),
+        };
+        let mut bytes = serde_json::to_vec(&line).expect("a member serializes");
+        bytes.push(b'\n');
+        self.append(&bytes)?;
+        self.journaled += 1;
+        Ok(())
+    }
+
+    /// Appends `bytes` to the journal (opened for this write alone, so that
+    /// a journal moved or replaced meanwhile is never written blind), then
+    /// fdatasync. On error the journal is as it was.
+    fn append(&mut self, bytes: &[u8]) -> Result<(), StateError> {
+        let path = journal_path(&self.path);
+        let err = |source| StateError::Write {
+            path: path.clone(),
+            source,
+        };
+        let open = |create| {
+            OpenOptions::new()
+                .append(true)
+                .create_new(create)
+                .mode(0o600)
+                .open(&path)
+        };
+        let mut file = match open(false) {
+            Ok(f) => f,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir_of(&self.path))
+                    .map_err(err)?;
+                let f = open(true).map_err(err)?;
+                // The journal's name must survive a crash too.
+                File::open(dir_of(&self.path))
+                    .and_then(|d| d.sync_all())
+                    .map_err(err)?;
+                f
+            }
+            Err(e) => return Err(err(e)),
+        };
+        let len = file.metadata().map_err(err)?.len();
+        if let Err(e) = file.write_all(bytes).and_then(|()| file.sync_data()) {
+            // Take the line back: a later append must not follow a torn one.
+            if file.set_len(len).and_then(|()| file.sync_data()).is_err() {
+                self.journaled = usize::MAX;
+            }
+            return Err(err(e));
+        }
+        Ok(())
+    }
+}
+
+/// Writes `new` as the state file of revision `revision + 1`. When the file
+/// was replaced but the directory could not be synced, `current` is written
+/// back (best effort) so that a refused write does not come back at restart.
+fn save_whole<'a>(
+    path: &Path,
+    revision: u64,
+    current: &BTreeMap<String, Member>,
+    new: impl IntoIterator<Item = &'a Member>,
+) -> Result<(), StateError> {
+    write_atomically(path, revision + 1, new).map_err(|(e, renamed)| {
+        if renamed {
+            let _ = write_atomically(path, revision, current.values());
+        }
+        e
+    })
+}
+
+/// One member's change, as the journal saves it.
+enum Change<'a> {
+    Put(&'a Member),
+    Delete(&'a str),
+}
+
+/// Changes the journal may hold before it is folded into the state file,
+/// at the least.
+pub const FOLD_AFTER: usize = 4096;
+
+/// A line of the journal: a member created or replaced (`put`), or deleted.
+#[derive(Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    bound(
+        serialize = "M: Serialize, S: Serialize",
+        deserialize = "M: Deserialize<'de>, S: Deserialize<'de>"
+    )
+)]
+struct JournalEntry<M, S> {
+    revision: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    put: Option<M>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    delete: Option<S>,
+}
+
+/// The journal of the state file at `path`: `<path>.journal`.
+pub fn journal_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!("{name}.journal"))
 }
 
 /// The members of `api` by id, with member `id` replaced by `m` (or left
@@ -528,9 +695,105 @@ struct Head {
     version: Option<u64>,
 }
 
-/// Reads a state file: (revision, members). A missing file is revision 0
-/// with no member.
-pub fn read(path: &Path) -> Result<(u64, Vec<Member>), StateError> {
+/// The API members as saved.
+#[derive(Debug, Default)]
+pub struct State {
+    pub revision: u64,
+    pub members: BTreeMap<String, Member>,
+    /// Changes replayed from the journal.
+    pub journaled: usize,
+}
+
+/// Reads a state file and replays its journal. A missing file is revision
+/// 0 with no member. A journal line cut short by a crash (the write it
+/// saved was never acknowledged) is dropped, from the file too, so that the
+/// next line does not follow it.
+pub fn read(path: &Path) -> Result<State, StateError> {
+    let (revision, members) = read_file(path)?;
+    let mut state = State {
+        revision,
+        members: BTreeMap::new(),
+        journaled: 0,
+    };
+    for m in members {
+        state.members.insert(m.id.clone(), m);
+    }
+    let journal = journal_path(path);
+    let bytes = match fs::read(&journal) {
+        Ok(b) => b,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(state),
+        Err(source) => {
+            return Err(StateError::Read {
+                path: journal,
+                source,
+            });
+        }
+    };
+    let corrupt = |line: usize, why: String| StateError::Corrupt {
+        path: journal.clone(),
+        why: format!("line {line}: {why}"),
+    };
+    let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    for (i, line) in bytes[..complete].split(|&b| b == b'\n').enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        let e: JournalEntry<Member, String> =
+            serde_json::from_slice(line).map_err(|e| corrupt(i + 1, e.to_string()))?;
+        if e.revision <= state.revision {
+            // Already in the state file (it was written after the line).
+            continue;
+        }
+        if e.revision != state.revision + 1 {
+            return Err(corrupt(
+                i + 1,
+                format!(
+                    "revision {} follows revision {}",
+                    e.revision, state.revision
+                ),
+            ));
+        }
+        match (e.put, e.delete) {
+            (Some(m), None) => {
+                state.members.insert(m.id.clone(), m);
+            }
+            (None, Some(id)) => {
+                if state.members.remove(&id).is_none() {
+                    return Err(corrupt(
+                        i + 1,
+                        format!("it deletes {id:?}, which is absent"),
+                    ));
+                }
+            }
+            _ => {
+                return Err(corrupt(
+                    i + 1,
+                    "a line has exactly one of \"put\" and \"delete\"".into(),
+                ));
+            }
+        }
+        state.revision = e.revision;
+        state.journaled += 1;
+    }
+    if complete < bytes.len() {
+        tracing::warn!(journal = %journal.display(), "dropping the last line of the state journal, cut short by a crash: its write was never acknowledged");
+        OpenOptions::new()
+            .write(true)
+            .open(&journal)
+            .and_then(|f| {
+                f.set_len(complete as u64)?;
+                f.sync_all()
+            })
+            .map_err(|source| StateError::Write {
+                path: journal.clone(),
+                source,
+            })?;
+    }
+    Ok(state)
+}
+
+/// Reads the state file alone: (revision, members).
+fn read_file(path: &Path) -> Result<(u64, Vec<Member>), StateError> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok((0, Vec::new())),
@@ -665,6 +928,7 @@ pub fn write_atomically<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ipnet::IpNet;
     use std::os::unix::fs::PermissionsExt as _;
 
     fn tmpdir(tag: &str) -> PathBuf {
@@ -750,8 +1014,10 @@ mod tests {
         assert!(t.slot("bob").is_some());
         assert!(matches!(out, Outcome::Created { .. }));
         assert_eq!(p.revision(), 1);
-        let mode = fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
+        // A single write goes to the journal; a sync writes the file.
+        let mode = |f: &Path| fs::metadata(f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&journal_path(&path)), 0o600);
+        assert_eq!(mode(dir_of(&path)), 0o700);
         t.take_changes();
         let (changed, out) = p
             .write(Op::Put(member("bob", "198.51.100.8/32")), &cfg, &mut t)
@@ -766,6 +1032,15 @@ mod tests {
         assert_eq!(again.origin("alice"), Some(Origin::Config));
         assert_eq!(again.origin("bob"), Some(Origin::Api));
         assert!(!tmp_path(&path).exists());
+        p.write(
+            Op::Sync(vec![member("carol", "198.51.100.9/32")]),
+            &cfg,
+            &mut t,
+        )
+        .unwrap();
+        assert_eq!(mode(&path), 0o600);
+        assert!(!journal_path(&path).exists());
+        assert_eq!(Provisioning::load(&cfg).unwrap().revision(), 2);
         let _ = fs::remove_dir_all(dir);
     }
 
@@ -825,10 +1100,25 @@ mod tests {
         let cfg = config(&path, ALICE);
         let mut p = Provisioning::load(&cfg).unwrap();
         let mut t = tables(&cfg, &p);
-        p.write(Op::Put(member("bob", "198.51.100.8/32")), &cfg, &mut t)
-            .unwrap();
+        // A whole write: no journal yet.
+        p.write(
+            Op::Sync(vec![member("bob", "198.51.100.8/32")]),
+            &cfg,
+            &mut t,
+        )
+        .unwrap();
         t.take_changes();
-        let before = fs::read(&path).unwrap();
+        let saved = |path: &Path| {
+            let s = read(path).unwrap();
+            let journal = fs::read(journal_path(path)).unwrap_or_default();
+            (
+                s.revision,
+                s.members,
+                fs::read(path).unwrap_or_default(),
+                journal,
+            )
+        };
+        let before = saved(&path);
         let slots: Vec<(String, u32)> = t.members().map(|(id, s, _)| (id.into(), s)).collect();
         // Nothing reached the tables either.
         let untouched = |t: &mut Tables, dbg: &str| {
@@ -852,7 +1142,7 @@ mod tests {
         for op in cases {
             let dbg = format!("{op:?}");
             assert!(p.write(op, &cfg, &mut t).is_err(), "{dbg}");
-            assert_eq!(fs::read(&path).unwrap(), before, "{dbg}");
+            assert_eq!(saved(&path), before, "{dbg}");
             untouched(&mut t, &dbg);
             assert_eq!(p.revision(), 1);
             assert_eq!(p.api_members().len(), 1);
@@ -863,22 +1153,132 @@ mod tests {
                 .is_err()
         );
         // A write that cannot be saved changes nothing either (a directory
-        // where the temporary file goes stops even root).
-        fs::create_dir(tmp_path(&path)).unwrap();
+        // where the journal, or the temporary file of a whole write, goes
+        // stops even root).
+        let journal = journal_path(&path);
+        assert!(!journal.exists());
+        fs::create_dir(&journal).unwrap();
         let e = p
             .write(Op::Put(member("dave", "198.51.100.20/32")), &cfg, &mut t)
             .unwrap_err();
         untouched(&mut t, "unsaved put");
         assert!(matches!(e, WriteError::Persist(_)), "{e}");
         assert!(e.to_string().contains("cannot write the state file"), "{e}");
+        assert!(e.to_string().contains("state.json.journal"), "{e}");
         assert_eq!(p.origin("dave"), None);
         assert_eq!(p.revision(), 1);
-        assert_eq!(fs::read(&path).unwrap(), before);
+        fs::remove_dir(&journal).unwrap();
+        assert_eq!(saved(&path), before);
+        fs::create_dir(tmp_path(&path)).unwrap();
+        let e = p
+            .write(
+                Op::Sync(vec![member("dave", "198.51.100.20/32")]),
+                &cfg,
+                &mut t,
+            )
+            .unwrap_err();
+        untouched(&mut t, "unsaved sync");
+        assert!(matches!(e, WriteError::Persist(_)), "{e}");
+        assert_eq!(p.revision(), 1);
+        assert_eq!(saved(&path), before);
         fs::remove_dir(tmp_path(&path)).unwrap();
         p.write(Op::Put(member("dave", "198.51.100.20/32")), &cfg, &mut t)
             .unwrap();
         assert!(t.slot("dave").is_some());
         assert_eq!(p.revision(), 2);
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn single_writes_go_to_the_journal_and_are_folded_in() {
+        let dir = tmpdir("journal");
+        let path = dir.join("state.json");
+        let journal = journal_path(&path);
+        let cfg = config(&path, ALICE);
+        let mut p = Provisioning::load(&cfg).unwrap();
+        p.fold_after = 3;
+        let mut t = tables(&cfg, &p);
+        let mut w = |p: &mut Provisioning, op| p.write(op, &cfg, &mut t).unwrap();
+        w(&mut p, Op::Put(member("bob", "198.51.100.8/32")));
+        w(&mut p, Op::Put(member("carol", "198.51.100.9/32")));
+        w(&mut p, Op::Delete("bob".into()));
+        // Three changes: the state file is not written, the journal is.
+        assert!(!path.exists());
+        let lines = fs::read_to_string(&journal).unwrap();
+        assert_eq!(lines.lines().count(), 3, "{lines}");
+        assert!(lines.ends_with('\n'));
+        let s = read(&path).unwrap();
+        assert_eq!((s.revision, s.journaled), (3, 3));
+        assert_eq!(&s.members, p.api_members());
+        // The fourth folds the journal into the file.
+        w(&mut p, Op::Put(member("dave", "198.51.100.10/32")));
+        assert!(!journal.exists());
+        let s = read(&path).unwrap();
+        assert_eq!((s.revision, s.journaled), (4, 0));
+        assert_eq!(&s.members, p.api_members());
+        // A restart replays the journal after the file.
+        w(&mut p, Op::Put(member("carol", "198.51.100.11/32")));
+        let again = Provisioning::load(&cfg).unwrap();
+        assert_eq!(again.revision(), 5);
+        assert_eq!(again.api_members(), p.api_members());
+        assert_eq!(
+            again.api_members()["carol"].prefixes,
+            vec!["198.51.100.11/32".parse::<IpNet>().unwrap()]
+        );
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_journal_line_cut_short_is_dropped_and_a_gap_refuses() {
+        let dir = tmpdir("torn");
+        let path = dir.join("state.json");
+        let journal = journal_path(&path);
+        let cfg = config(&path, "");
+        let mut p = Provisioning::load(&cfg).unwrap();
+        let mut t = tables(&cfg, &p);
+        p.write(Op::Put(member("bob", "198.51.100.8/32")), &cfg, &mut t)
+            .unwrap();
+        let good = fs::read_to_string(&journal).unwrap();
+        // A crash in the middle of the second append.
+        let torn = format!("{good}{{\"revision\":2,\"put\":{{\"id\":\"ca");
+        fs::write(&journal, &torn).unwrap();
+        let mut p = Provisioning::load(&cfg).unwrap();
+        assert_eq!(p.revision(), 1);
+        assert_eq!(
+            fs::read_to_string(&journal).unwrap(),
+            good,
+            "cut at the last line"
+        );
+        // The next append follows a whole line.
+        let mut t = tables(&cfg, &p);
+        p.write(Op::Put(member("carol", "198.51.100.9/32")), &cfg, &mut t)
+            .unwrap();
+        let s = read(&path).unwrap();
+        assert_eq!(s.revision, 2);
+        assert_eq!(s.members.len(), 2);
+        // Lines already in the state file are skipped; a missing revision or
+        // a damaged line refuses the start, naming the journal and the line.
+        write_atomically(&path, 1, [&member("bob", "198.51.100.8/32")]).unwrap();
+        assert_eq!(read(&path).unwrap().revision, 2);
+        let text = fs::read_to_string(&journal).unwrap();
+        for (bad, why) in [
+            (
+                text.replace("\"revision\":2", "\"revision\":3"),
+                "revision 3 follows revision 1",
+            ),
+            (format!("{text}{{}}\n"), "line 3"),
+            (
+                format!("{text}{{\"revision\":3,\"delete\":\"nobody\"}}\n"),
+                "absent",
+            ),
+        ] {
+            fs::write(&journal, &bad).unwrap();
+            let err = Provisioning::load(&cfg).err().expect(&bad).to_string();
+            assert!(
+                err.contains(why) && err.contains("state.json.journal"),
+                "{err}"
+            );
+        }
         let _ = fs::remove_dir_all(dir);
     }
 

@@ -466,9 +466,17 @@ impl Site {
         self.ns.exec(bin.to_str().unwrap(), &all)
     }
 
-    /// The state file's bytes (empty when absent).
+    /// The state file's journal.
+    pub fn journal_file(&self) -> PathBuf {
+        collecte::state::journal_path(&self.state_file())
+    }
+
+    /// The bytes of the state file and of its journal (empty when absent).
     pub fn state_bytes(&self) -> Vec<u8> {
-        std::fs::read(self.state_file()).unwrap_or_default()
+        let mut bytes = std::fs::read(self.state_file()).unwrap_or_default();
+        bytes.extend(b"\n--journal--\n");
+        bytes.extend(std::fs::read(self.journal_file()).unwrap_or_default());
+        bytes
     }
 }
 
@@ -485,18 +493,15 @@ impl Drop for Site {
     }
 }
 
-/// Reads the API members of a state file: (revision, id -> member).
+/// Reads the API members of a state file and its journal, as the daemon
+/// does at start: (revision, id -> member).
 pub fn read_state(path: &Path) -> (u64, std::collections::BTreeMap<String, Value>) {
-    let text =
-        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    let v: Value = serde_json::from_str(&text).expect("state file is JSON");
-    assert_eq!(v["format"], "collecte-state");
-    assert_eq!(v["version"], 1);
-    let members = v["members"]
-        .as_array()
-        .expect("members")
+    let state =
+        collecte::state::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let members = state
+        .members
         .iter()
-        .map(|m| (m["id"].as_str().unwrap().to_string(), m.clone()))
+        .map(|(id, m)| (id.clone(), serde_json::to_value(m).expect("member")))
         .collect();
-    (v["revision"].as_u64().expect("revision"), members)
+    (state.revision, members)
 }

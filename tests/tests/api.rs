@@ -483,7 +483,10 @@ fn requests_without_the_token_are_refused_and_reveal_nothing() {
             assert_eq!(r.header("www-authenticate"), Some("Bearer"));
         }
     }
-    assert!(!site.state_file().exists(), "nothing was written");
+    assert!(
+        !site.state_file().exists() && !site.journal_file().exists(),
+        "nothing was written"
+    );
     assert_eq!(members_gauge(&site), 2);
     // Health needs no token; the scheme's case does not matter.
     let r = c
@@ -1094,12 +1097,21 @@ fn bad_requests_change_nothing() {
             .contains("managed by the configuration file")
     );
     // A change that cannot be saved is refused (500, with the reason) and
-    // changes nothing: a directory where the temporary file goes stops even
-    // root.
+    // changes nothing: a directory where the journal (single writes) or the
+    // temporary file (a full sync) goes stops even root. The journal is
+    // moved aside meanwhile, and back after.
     let tmp = site.state_file().with_file_name(".state.json.tmp");
-    std::fs::create_dir(&tmp).unwrap();
+    let journal = site.journal_file();
+    let aside = journal.with_file_name("journal.aside");
     let list_before = c.get("/v1/members").body;
     let state_before = site.state_bytes();
+    let journaled = journal.exists();
+    if journaled {
+        std::fs::rename(&journal, &aside).unwrap();
+    }
+    std::fs::create_dir(&tmp).unwrap();
+    std::fs::create_dir(&journal).unwrap();
+    let state_blocked = site.state_bytes();
     for r in [
         c.put(
             "/v1/members/zed",
@@ -1115,10 +1127,15 @@ fn bad_requests_change_nothing() {
             "{e}"
         );
         assert_eq!(c.get("/v1/members").body, list_before);
-        assert_eq!(site.state_bytes(), state_before);
+        assert_eq!(site.state_bytes(), state_blocked);
     }
     assert_eq!(members_gauge(&site), gauge_before);
     std::fs::remove_dir(&tmp).unwrap();
+    std::fs::remove_dir(&journal).unwrap();
+    if journaled {
+        std::fs::rename(&aside, &journal).unwrap();
+    }
+    assert_eq!(site.state_bytes(), state_before);
     // And the same requests, made good, pass.
     assert_eq!(
         c.put(
@@ -1285,7 +1302,7 @@ fn kill_9_loses_no_acknowledged_write() {
         // kill (if any), it is there whole or not at all.
         let list = c.get("/v1/members").json();
         let got = api_view(&list);
-        let (rev, state) = read_state_or_empty(&site);
+        let (rev, state) = read_state(&site.state_file());
         assert_eq!(state, got, "round {round}: state file and API disagree");
         assert_eq!(list["revision"], rev, "round {round}");
         if got != model {
@@ -1382,14 +1399,6 @@ fn kill_9_loses_no_acknowledged_write() {
         acked_total > 50,
         "too few writes were acknowledged to mean anything"
     );
-}
-
-fn read_state_or_empty(site: &Site) -> (u64, BTreeMap<String, Value>) {
-    if site.state_file().exists() {
-        read_state(&site.state_file())
-    } else {
-        (0, BTreeMap::new())
-    }
 }
 
 #[test]
