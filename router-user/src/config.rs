@@ -76,6 +76,7 @@
 //! through [`MemberSet`] (for the provisioning API); the whole-configuration
 //! check [`validate_members`] is the same code and runs in O(n log n).
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
@@ -788,8 +789,8 @@ impl Config {
 ///
 /// When two members' prefixes overlap, the error names the later member (in
 /// slice order) as `member` and the earlier as `other_member`.
-pub fn validate_members(
-    members: &[Member],
+pub fn validate_members<M: Borrow<Member>>(
+    members: &[M],
     access_interfaces: &HashSet<&str>,
     max_members: u32,
 ) -> Result<(), ConfigError> {
@@ -799,7 +800,7 @@ pub fn validate_members(
     // above keeps member indexes below 2^31.
     let mut v4: Vec<(u32, u8, u32, u32)> = Vec::with_capacity(members.len());
     let mut v6: Vec<(u128, u8, u32, u32)> = Vec::with_capacity(members.len());
-    for (i, member) in members.iter().enumerate() {
+    for (i, member) in members.iter().map(Borrow::borrow).enumerate() {
         member.validate_fields()?;
         if !access_interfaces.contains(member.interface.as_str()) {
             let mut allowed: Vec<String> =
@@ -834,7 +835,7 @@ pub fn validate_members(
     match clash {
         None => Ok(()),
         Some(((mi, pi), (oi, opi))) => {
-            let (m, o) = (&members[mi as usize], &members[oi as usize]);
+            let (m, o) = (members[mi as usize].borrow(), members[oi as usize].borrow());
             Err(ConfigError::Overlap {
                 member: m.id.clone(),
                 prefix: m.prefixes[pi as usize],
@@ -1005,6 +1006,37 @@ impl MemberSet {
             }
         }
         Ok(())
+    }
+
+    /// The set of `members`, validated together beforehand
+    /// ([`validate_members`]), built in bulk.
+    pub fn from_valid<I, S, M>(access_interfaces: I, max_members: u32, members: &[M]) -> MemberSet
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+        M: Borrow<Member>,
+    {
+        let mut set = MemberSet::new(access_interfaces, max_members);
+        set.ids.reserve(members.len());
+        let mut claims = Vec::with_capacity(members.len() * 2);
+        for m in members.iter().map(Borrow::borrow) {
+            for net in &m.prefixes {
+                let (key, end) = PrefixKey::of(net);
+                let owner = m.id.clone();
+                claims.push((
+                    key,
+                    Claim {
+                        end,
+                        net: *net,
+                        owner,
+                    },
+                ));
+            }
+            set.ids.insert(m.id.clone(), m.prefixes.clone());
+        }
+        claims.sort_unstable_by_key(|(k, _)| *k);
+        set.prefixes = claims.into_iter().collect();
+        set
     }
 
     /// Checks `member` as [`MemberSet::check`] does, then adds it.
@@ -2501,6 +2533,16 @@ prefixes = ["198.51.100.10/32"]
             let brute = (0..all.len())
                 .any(|i| (0..i).any(|j| all[i].contains(&all[j]) || all[j].contains(&all[i])));
             assert_eq!(batch.is_err(), brute, "{members:?}: {batch:?}");
+            if batch.is_ok() {
+                // The bulk-built set answers as the incremental one.
+                let bulk = MemberSet::from_valid(["acc0"], 100, &members);
+                assert_eq!(bulk.len(), set.len());
+                for net in &all {
+                    assert_eq!(bulk.overlapping(net), set.overlapping(net), "{net}");
+                    let wider = net.supernet().unwrap_or(*net);
+                    assert_eq!(bulk.overlapping(&wider), set.overlapping(&wider), "{wider}");
+                }
+            }
             if batch.is_ok() { oks += 1 } else { errs += 1 }
         }
         assert!(oks > 100 && errs > 100, "{oks} {errs}");

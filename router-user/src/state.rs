@@ -66,7 +66,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    config::{Config, ConfigError, Member, MemberSet},
+    config::{Config, ConfigError, Member, MemberSet, validate_members},
     members::{Tables, TablesError},
 };
 
@@ -447,13 +447,15 @@ impl Provisioning {
         if let Some(m) = members.iter().find(|m| self.config_ids.contains(&m.id)) {
             return Err(WriteError::ConfigManaged(m.id.clone()));
         }
-        // The configuration's members were validated together; the new API
-        // members are checked against them and each other, one by one, so
-        // that an error names the new member first.
-        let mut set = config.member_set()?;
-        for m in &members {
-            set.insert(m)?;
-        }
+        // The whole set at once, the configuration's members first, so that
+        // an error names the new member first; then the validator of later
+        // single writes, in bulk.
+        let set = {
+            let all: Vec<&Member> = config.members.iter().chain(&members).collect();
+            let access = config.access_interfaces();
+            validate_members(&all, &access, config.datapath.max_members)?;
+            MemberSet::from_valid(access, config.datapath.max_members, &all)
+        };
         lap("validated");
         let api: BTreeMap<String, Member> =
             members.into_iter().map(|m| (m.id.clone(), m)).collect();
