@@ -248,14 +248,8 @@ impl RouteTable {
         let level = k.level();
 
         // Count the groups the path lacks before touching anything.
-        let mut i = k.root_index();
-        let mut have = 0;
-        while have < level && is_ptr(self.entries[i]) {
-            have += 1;
-            i = group_of(self.entries[i]) * GE + k.byte(have);
-        }
-        let needed = level - have;
-        let free = self.groups - self.used;
+        let needed = level - self.levels_present(&k);
+        let free = self.groups_free();
         if needed > free {
             return Err(RouteError::GroupsExhausted {
                 prefix,
@@ -302,23 +296,29 @@ impl RouteTable {
         let mut missing: HashSet<(bool, u32, u128)> = HashSet::new();
         for prefix in prefixes {
             let k = Key::of(prefix);
-            let level = k.level();
-            let mut i = k.root_index();
-            let mut have = 0;
-            while have < level && is_ptr(self.entries[i]) {
-                have += 1;
-                i = group_of(self.entries[i]) * GE + k.byte(have);
-            }
+            let have = self.levels_present(&k);
             // The group at level `l` hangs off the entry that the first
             // `end_bits(l - 1)` bits select. Deepest first: once one is
             // counted, those above it on the path are too.
-            for l in (have + 1..=level).rev() {
+            for l in (have + 1..=k.level()).rev() {
                 if !missing.insert((k.v6, l, mask(k.addr, end_bits(l - 1) as u8))) {
                     break;
                 }
             }
         }
         missing.len() as u64
+    }
+
+    /// How many groups of `k`'s path below the root exist.
+    fn levels_present(&self, k: &Key) -> u32 {
+        let level = k.level();
+        let mut i = k.root_index();
+        let mut have = 0;
+        while have < level && is_ptr(self.entries[i]) {
+            have += 1;
+            i = group_of(self.entries[i]) * GE + k.byte(have);
+        }
+        have
     }
 
     /// Groups that can still be allocated.
