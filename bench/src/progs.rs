@@ -140,7 +140,7 @@ impl Progs {
     pub fn fill_probes(
         &mut self,
         routes: &[u32],
-        members: &std::collections::BTreeMap<u32, router_common::MemberInfo>,
+        members: &[(u32, router_common::MemberInfo)],
         counters: u32,
     ) -> anyhow::Result<()> {
         let mut r: Array<&mut MapData, router_common::RouteChunk> =

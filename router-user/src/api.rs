@@ -66,7 +66,10 @@ use tracing::{error, info, warn};
 use crate::{
     config::{self, ApiConfig, ApiEndpoint, ConfigError, Member, Owner},
     daemon::Router,
-    members::TablesError,
+    members::{
+        MemberStore, TablesError,
+        json::{MembersReader, ReadError},
+    },
     routes::RouteError,
     state::{Op, Origin, Outcome, SyncCounts, WriteError},
 };
@@ -323,7 +326,14 @@ fn lock(router: &Arc<Mutex<Router>>) -> MutexGuard<'_, Router> {
 fn app(router: Arc<Mutex<Router>>, auth: Arc<Auth>, body_limit: usize) -> Http {
     Http::new()
         .route("/v1/health", get(health))
-        .route("/v1/members", get(list).put(sync))
+        .route(
+            "/v1/members",
+            get(list).put(
+                move |State(router): State<Arc<Mutex<Router>>>, req: Request| {
+                    sync(router, req, body_limit)
+                },
+            ),
+        )
         .route(
             "/v1/members/{id}",
             get(show).put(put_member).delete(delete_member),
@@ -484,18 +494,18 @@ impl From<WriteError> for ApiError {
 
 /// A member as the API shows it.
 #[derive(Serialize)]
-struct MemberOut<'a> {
+struct MemberOut<M> {
     #[serde(flatten)]
-    member: &'a Member,
+    member: M,
     #[serde(skip_serializing_if = "Option::is_none")]
     slot: Option<u32>,
     origin: Origin,
 }
 
 #[derive(Serialize)]
-struct ListOut<'a> {
+struct ListOut<M> {
     revision: u64,
-    members: Vec<MemberOut<'a>>,
+    members: Vec<MemberOut<M>>,
 }
 
 #[derive(Serialize)]
@@ -508,12 +518,6 @@ struct HealthOut {
     config_members: usize,
     api_members: usize,
     revision: u64,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SyncIn {
-    members: Vec<Member>,
 }
 
 #[derive(Serialize)]
@@ -541,7 +545,7 @@ fn with_revision(mut resp: Response, revision: u64) -> Response {
 
 async fn health(State(router): State<Arc<Mutex<Router>>>) -> Response {
     let out = on_router(&router, |r| {
-        let p = r.provisioning();
+        let store = r.tables().store();
         let interfaces = r.tables().interfaces().len();
         let attached = r.attached_count();
         HealthOut {
@@ -554,9 +558,9 @@ async fn health(State(router): State<Arc<Mutex<Router>>>) -> Response {
             interfaces,
             attached_interfaces: attached,
             members: r.tables().len(),
-            config_members: p.config_count(),
-            api_members: p.api_members().len(),
-            revision: p.revision(),
+            config_members: store.count(Origin::Config),
+            api_members: store.count(Origin::Api),
+            revision: r.provisioning().revision(),
         }
     })
     .await;
@@ -568,17 +572,17 @@ async fn health(State(router): State<Arc<Mutex<Router>>>) -> Response {
 
 async fn list(State(router): State<Arc<Mutex<Router>>>) -> Response {
     let out = on_router(&router, |r| {
-        let p = r.provisioning();
-        let members = r
+        let mut members: Vec<MemberOut<_>> = r
             .tables()
             .members()
-            .map(|(id, slot, member)| MemberOut {
+            .map(|(slot, member)| MemberOut {
                 member,
                 slot: Some(slot),
-                origin: p.origin(id).unwrap_or(Origin::Api),
+                origin: member.origin(),
             })
             .collect();
-        let revision = p.revision();
+        members.sort_unstable_by(|a, b| a.member.id().cmp(b.member.id()));
+        let revision = r.provisioning().revision();
         let body = serde_json::to_vec(&ListOut { revision, members }).expect("serializes");
         (revision, body)
     })
@@ -606,21 +610,15 @@ async fn show(
         Err(e) => return e.into_response(),
     };
     let out = on_router(&router, move |r| {
-        let p = r.provisioning();
-        let member = match p.origin(&id) {
-            Some(Origin::Api) => p.api_members().get(&id),
-            Some(Origin::Config) => r.config().members.iter().find(|m| m.id == id),
-            None => None,
-        };
-        let (Some(member), Some(origin)) = (member, p.origin(&id)) else {
+        let Some((slot, member)) = r.tables().member(&id) else {
             return Err(
                 ApiError::new(StatusCode::NOT_FOUND, format!("no member has id {id:?}")).member(id),
             );
         };
         Ok(serde_json::to_vec(&MemberOut {
             member,
-            slot: r.tables().slot(&id),
-            origin,
+            slot: Some(slot),
+            origin: member.origin(),
         })
         .expect("serializes"))
     })
@@ -631,10 +629,9 @@ async fn show(
     }
 }
 
-/// The body of a write request, after its content type is checked.
-async fn json_body(req: Request) -> Result<Bytes, ApiError> {
-    let content_type = req
-        .headers()
+/// Refuses a write request whose body is not declared as JSON.
+fn check_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
@@ -653,13 +650,23 @@ async fn json_body(req: Request) -> Result<Bytes, ApiError> {
             ),
         ));
     }
+    Ok(())
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "the request body is larger than [api] body_limit; raise it in the configuration",
+    )
+}
+
+/// The body of a write request, after its content type is checked.
+async fn json_body(req: Request) -> Result<Bytes, ApiError> {
+    check_json(req.headers())?;
     Bytes::from_request(req, &()).await.map_err(|e| {
         let status = e.status();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                status,
-                "the request body is larger than [api] body_limit; raise it in the configuration",
-            )
+            too_large()
         } else {
             ApiError::new(
                 status,
@@ -726,28 +733,96 @@ fn parse_member(id: &str, body: &[u8]) -> Result<Member, ApiError> {
     })
 }
 
-/// The members of a full sync body, naming the member at fault on error.
-fn parse_sync(body: &[u8]) -> Result<Vec<Member>, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let parsed = decode::<SyncIn>(&mut de).and_then(|s| {
-        de.end().map_err(malformed)?;
-        Ok(s)
-    });
-    parsed.map(|s| s.members).map_err(|mut e| {
-        // Name the member of "members[i]...".
-        if let Some(i) = e
-            .field
-            .as_deref()
-            .and_then(|f| f.strip_prefix("members["))
-            .and_then(|r| r.split(']').next())
-            .and_then(|i| i.parse::<usize>().ok())
-            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(body)
-            && let Some(id) = v["members"][i]["id"].as_str()
-        {
-            e.member = Some(id.to_string());
+/// The answer to a member list that cannot be read.
+impl From<ReadError> for ApiError {
+    fn from(e: ReadError) -> ApiError {
+        match e {
+            ReadError::Syntax(_) => ApiError::new(StatusCode::BAD_REQUEST, e.to_string()),
+            ReadError::Field {
+                field,
+                message,
+                member,
+            } => {
+                let mut err = ApiError::new(StatusCode::BAD_REQUEST, format!("{field}: {message}"));
+                if field != "." {
+                    err = err.field(field);
+                }
+                err.member = member;
+                err
+            }
+            ReadError::Invalid(e) => e.into(),
         }
-        e
+    }
+}
+
+/// The reader of a full sync's body: `members` is its only key.
+fn sync_reader(expected: usize) -> MembersReader<'static> {
+    MembersReader::new(Origin::Api, expected, |key, _| {
+        Err(ReadError::Field {
+            field: key.to_owned(),
+            message: format!("unknown field `{key}`, expected `members`"),
+            member: None,
+        })
     })
+}
+
+/// A full sync's body, read as it arrives: `{"members": [...]}`, each
+/// member checked on its own (the set is checked under the lock). The body
+/// is never held whole: members are parsed on a blocking thread while the
+/// rest comes in.
+async fn read_sync_body(req: Request, limit: usize) -> Result<MemberStore, ApiError> {
+    use futures::StreamExt as _;
+    check_json(req.headers())?;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    // About 120 bytes of JSON per member.
+    let expected = declared.map_or(0, |n| (n / 120) as usize);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    let parser = tokio::task::spawn_blocking(move || {
+        let mut reader = sync_reader(expected);
+        while let Some(piece) = rx.blocking_recv() {
+            reader.feed(&piece)?;
+        }
+        reader.finish()
+    });
+    let mut body = req.into_body().into_data_stream();
+    let mut total = 0usize;
+    let mut failed = None;
+    while let Some(piece) = body.next().await {
+        let piece = match piece {
+            Ok(p) => p,
+            Err(e) => {
+                failed = Some(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read the request body: {e}"),
+                ));
+                break;
+            }
+        };
+        total += piece.len();
+        if total > limit {
+            failed = Some(too_large());
+            break;
+        }
+        if tx.send(piece).await.is_err() {
+            // The parser stopped: its error says why.
+            break;
+        }
+    }
+    drop(tx);
+    let parsed = parser
+        .await
+        .map_err(|e| ApiError::internal(format!("the request failed: {e}")))?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    Ok(parsed?)
 }
 
 /// Runs `f` off the async threads.
@@ -820,28 +895,24 @@ async fn delete_member(
     }
 }
 
-async fn sync(State(router): State<Arc<Mutex<Router>>>, req: Request) -> Response {
+async fn sync(router: Arc<Mutex<Router>>, req: Request, body_limit: usize) -> Response {
     let result = async {
-        let body = json_body(req).await?;
+        let t = std::time::Instant::now();
+        let members = read_sync_body(req, body_limit).await?;
+        tracing::debug!(
+            elapsed_ms = t.elapsed().as_secs_f64() * 1e3,
+            members = members.len(),
+            "full sync: body read"
+        );
         let out = blocking(move || {
-            // Parsed before taking the lock: other requests go on meanwhile.
-            let t = std::time::Instant::now();
-            let members = parse_sync(&body)?;
-            drop(body);
-            tracing::debug!(
-                elapsed_ms = t.elapsed().as_secs_f64() * 1e3,
-                members = members.len(),
-                "full sync: body parsed"
-            );
             let mut r = lock(&router);
             let outcome = r.provision(Op::Sync(members))?;
             let Outcome::Synced(counts) = outcome else {
                 unreachable!("a sync syncs")
             };
-            let p = r.provisioning();
             Ok::<_, ApiError>(SyncOut {
-                revision: p.revision(),
-                members: p.api_members().len(),
+                revision: r.provisioning().revision(),
+                members: r.tables().store().count(Origin::Api),
                 counts,
             })
         })
@@ -916,12 +987,17 @@ mod tests {
 
     #[test]
     fn sync_bodies() {
+        let parse_sync = |body: &[u8]| -> Result<MemberStore, ApiError> {
+            let mut r = sync_reader(0);
+            r.feed(body)?;
+            Ok(r.finish()?)
+        };
         let ok = parse_sync(
             br#"{"members":[{"id":"a","interface":"acc0","prefixes":["198.51.100.8/29"]}]}"#,
         )
         .unwrap();
         assert_eq!(ok.len(), 1);
-        let e = parse_sync(br#"{"members":[{"id":"a","interface":"acc0"},{"id":"b","interface":"acc0","c_vlan":true}]}"#)
+        let e = parse_sync(br#"{"members":[{"id":"a","interface":"acc0","prefixes":["198.51.100.8/29"]},{"id":"b","interface":"acc0","c_vlan":true}]}"#)
             .unwrap_err();
         assert_eq!(e.field.as_deref(), Some("members[1].c_vlan"), "{e:?}");
         assert_eq!(e.member.as_deref(), Some("b"));
@@ -958,8 +1034,7 @@ mod tests {
 
     #[test]
     fn config_errors_map_to_statuses() {
-        let set = crate::config::MemberSet::new(["acc0"], 10);
-        let mut m = Member {
+        let m = Member {
             id: "a".into(),
             interface: "acc0".into(),
             s_vlan: Some(5),
@@ -967,19 +1042,21 @@ mod tests {
             mac: None,
             prefixes: vec!["198.51.100.0/24".parse().unwrap()],
         };
-        let e = ApiError::from(set.check(&m).unwrap_err());
+        let e = ApiError::from(m.validate_fields().unwrap_err());
         assert_eq!(
             (e.status, e.field.as_deref()),
             (StatusCode::BAD_REQUEST, Some("s_vlan"))
         );
-        m.s_vlan = None;
-        let mut set = set;
-        set.insert(&m).unwrap();
-        m.id = "b".into();
-        let e = ApiError::from(set.check(&m).unwrap_err());
+        let overlap = ConfigError::Overlap {
+            member: "b".into(),
+            prefix: "198.51.100.7/32".parse().unwrap(),
+            other_member: "a".into(),
+            other_prefix: "198.51.100.0/24".parse().unwrap(),
+        };
+        let e = ApiError::from(overlap);
         assert_eq!(
-            (e.status, e.member.as_deref()),
-            (StatusCode::CONFLICT, Some("b"))
+            (e.status, e.member.as_deref(), e.field.as_deref()),
+            (StatusCode::CONFLICT, Some("b"), Some("prefixes"))
         );
     }
 }

@@ -72,19 +72,18 @@
 //! Several members may share one attachment (interface, s_vlan, c_vlan): a
 //! shared untagged segment is legitimate.
 //!
-//! Member checks are also available one member at a time, against the rest,
-//! through [`MemberSet`] (for the provisioning API); the whole-configuration
-//! check [`validate_members`] is the same code and runs in O(n log n).
+//! The whole-set check [`validate_members`] runs in O(n log n) ([`Claims`]);
+//! the provisioning API checks one member against the running set with the
+//! prefix table itself ([`crate::members::Tables::check_put`]).
 
 use std::borrow::Borrow;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
-use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use router_common::{MAX_IFACES, MAX_MEMBERS_LIMIT, route};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -111,6 +110,8 @@ pub const VLAN_MIN: u16 = 1;
 pub const VLAN_MAX: u16 = 4094;
 /// Longest member id.
 pub const MAX_ID_LEN: usize = 64;
+/// Most prefixes one member may have.
+pub const MAX_PREFIXES: usize = 1024;
 /// Longest Linux interface name (`IFNAMSIZ - 1`).
 pub const MAX_IFNAME_LEN: usize = 15;
 /// Most interfaces (uplinks and access together) the datapath has slots for:
@@ -550,21 +551,60 @@ pub struct Member {
 }
 
 impl Member {
-    fn owner(&self) -> Owner {
-        Owner::Member(self.id.clone())
-    }
-
-    /// Validates this member against the members already in `existing`, as
-    /// if it were to be added to them: [`MemberSet::check`].
-    pub fn validate(&self, existing: &MemberSet) -> Result<(), ConfigError> {
-        existing.check(self)
+    /// The member's fields, borrowed: the form every check and table takes.
+    pub fn as_in(&self) -> MemberIn<'_> {
+        MemberIn {
+            id: &self.id,
+            interface: &self.interface,
+            s_vlan: self.s_vlan,
+            c_vlan: self.c_vlan,
+            mac: self.mac,
+            prefixes: &self.prefixes,
+        }
     }
 
     /// Checks everything about this member that depends neither on the
-    /// interfaces nor on other members: id, VLANs, MAC, and prefixes (host
-    /// bits, reserved ranges, overlap among its own prefixes).
+    /// interfaces nor on other members: [`MemberIn::validate_fields`].
     pub fn validate_fields(&self) -> Result<(), ConfigError> {
-        check_id(&self.id)?;
+        self.as_in().validate_fields()
+    }
+}
+
+/// A member's fields, borrowed from a [`Member`] or from a request body
+/// being read (see [`crate::members::json`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemberIn<'a> {
+    pub id: &'a str,
+    pub interface: &'a str,
+    pub s_vlan: Option<u16>,
+    pub c_vlan: Option<u16>,
+    pub mac: Option<MacAddr>,
+    pub prefixes: &'a [IpNet],
+}
+
+impl MemberIn<'_> {
+    fn owner(&self) -> Owner {
+        Owner::Member(self.id.to_owned())
+    }
+
+    /// An owned copy.
+    pub fn to_member(&self) -> Member {
+        Member {
+            id: self.id.to_owned(),
+            interface: self.interface.to_owned(),
+            s_vlan: self.s_vlan,
+            c_vlan: self.c_vlan,
+            mac: self.mac,
+            prefixes: self.prefixes.to_vec(),
+        }
+    }
+
+    /// Checks everything about this member that depends neither on the
+    /// interfaces nor on other members: id, VLANs, MAC, and prefixes (at
+    /// least one, at most [`MAX_PREFIXES`], host bits, reserved ranges,
+    /// overlap among its own prefixes).
+    pub fn validate_fields(&self) -> Result<(), ConfigError> {
+        check_id(self.id)?;
         if let Some(v) = self.s_vlan {
             check_vlan(|| self.owner(), "s_vlan", v)?;
         }
@@ -573,7 +613,7 @@ impl Member {
         }
         if self.s_vlan.is_some() && self.c_vlan.is_none() {
             return Err(ConfigError::SVlanWithoutCVlan {
-                member: self.id.clone(),
+                member: self.id.to_owned(),
             });
         }
         if let Some(mac) = self.mac {
@@ -581,16 +621,28 @@ impl Member {
         }
         if self.prefixes.is_empty() {
             return Err(ConfigError::NoPrefixes {
-                member: self.id.clone(),
+                member: self.id.to_owned(),
             });
         }
-        for net in &self.prefixes {
+        if self.prefixes.len() > MAX_PREFIXES {
+            return Err(ConfigError::TooManyPrefixes {
+                member: self.id.to_owned(),
+                count: self.prefixes.len(),
+            });
+        }
+        for net in self.prefixes {
             self.check_prefix(net)?;
         }
-        if self.prefixes.len() < 2 {
-            return Ok(());
+        match self.prefixes {
+            [_] => Ok(()),
+            // The usual pair: one of each family cannot overlap.
+            [a, b] if a.addr().is_ipv4() != b.addr().is_ipv4() => Ok(()),
+            _ => self.check_own_overlap(),
         }
-        // Overlap among the member's own prefixes: sort, compare neighbours.
+    }
+
+    /// Overlap among the member's own prefixes: sort, compare neighbours.
+    fn check_own_overlap(&self) -> Result<(), ConfigError> {
         let mut own: Vec<(PrefixKey, u128, usize)> = self
             .prefixes
             .iter()
@@ -608,9 +660,9 @@ impl Member {
                 // Name the one listed later as the culprit.
                 let (later, earlier) = if ai < bi { (bi, ai) } else { (ai, bi) };
                 return Err(ConfigError::Overlap {
-                    member: self.id.clone(),
+                    member: self.id.to_owned(),
                     prefix: self.prefixes[later],
-                    other_member: self.id.clone(),
+                    other_member: self.id.to_owned(),
                     other_prefix: self.prefixes[earlier],
                 });
             }
@@ -621,7 +673,7 @@ impl Member {
     fn check_prefix(&self, net: &IpNet) -> Result<(), ConfigError> {
         if net.addr() != net.network() {
             return Err(ConfigError::BadPrefix {
-                member: self.id.clone(),
+                member: self.id.to_owned(),
                 prefix: net.to_string(),
                 why: format!("has host bits set; did you mean {}?", net.trunc()),
             });
@@ -630,7 +682,7 @@ impl Member {
         for r in &RESERVED {
             if r.family == key.family && key.start <= r.last() && r.start <= end {
                 return Err(ConfigError::BadPrefix {
-                    member: self.id.clone(),
+                    member: self.id.to_owned(),
                     prefix: net.to_string(),
                     why: format!(
                         "overlaps {} ({}), which is never routed to a member; \
@@ -766,26 +818,10 @@ impl Config {
     pub fn access_interfaces(&self) -> HashSet<&str> {
         self.access.iter().map(|a| a.interface.as_str()).collect()
     }
-
-    /// A [`MemberSet`] holding this configuration's members, to validate
-    /// changes one member at a time.
-    pub fn member_set(&self) -> Result<MemberSet, ConfigError> {
-        let mut set = MemberSet::new(
-            self.access.iter().map(|a| a.interface.as_str()),
-            self.datapath.max_members,
-        );
-        check_count(self.members.len(), self.datapath.max_members)?;
-        for member in &self.members {
-            set.insert(member)?;
-        }
-        Ok(set)
-    }
 }
 
 /// Validates `members` against each other, the access interfaces and
-/// `max_members`, in O(n log n): the prefixes of each family are sorted by
-/// (first address, length), and as CIDR prefixes are either nested or
-/// disjoint, any overlap shows between two neighbours.
+/// `max_members`, in O(n log n) (see [`Claims`]).
 ///
 /// When two members' prefixes overlap, the error names the later member (in
 /// slice order) as `member` and the earlier as `other_member`.
@@ -796,97 +832,134 @@ pub fn validate_members<M: Borrow<Member>>(
 ) -> Result<(), ConfigError> {
     check_count(members.len(), max_members)?;
     let mut ids: HashSet<&str> = HashSet::with_capacity(members.len());
-    // (first address, length, member index, prefix index); the count check
-    // above keeps member indexes below 2^31.
-    let mut v4: Vec<(u32, u8, u32, u32)> = Vec::with_capacity(members.len());
-    let mut v6: Vec<(u128, u8, u32, u32)> = Vec::with_capacity(members.len());
+    let mut claims = Claims::with_capacity(members.len());
     for (i, member) in members.iter().map(Borrow::borrow).enumerate() {
         member.validate_fields()?;
-        if !access_interfaces.contains(member.interface.as_str()) {
-            let mut allowed: Vec<String> =
-                access_interfaces.iter().map(|s| (*s).to_owned()).collect();
-            allowed.sort_unstable();
-            return Err(ConfigError::UnknownInterface {
-                member: member.id.clone(),
-                interface: member.interface.clone(),
-                allowed,
-            });
-        }
+        check_interface(member.as_in(), access_interfaces)?;
         if !ids.insert(&member.id) {
             return Err(ConfigError::DuplicateId {
                 member: member.id.clone(),
             });
         }
-        for (j, net) in member.prefixes.iter().enumerate() {
-            match net {
-                IpNet::V4(n) => v4.push((n.network().into(), n.prefix_len(), i as u32, j as u32)),
-                IpNet::V6(n) => v6.push((n.network().into(), n.prefix_len(), i as u32, j as u32)),
-            }
+        for net in &member.prefixes {
+            claims.add(i as u32, net);
         }
     }
-    let clash = first_overlap(&mut v4, |start, len| {
-        start | u32::MAX.checked_shr(u32::from(len)).unwrap_or(0)
-    })
-    .or_else(|| {
-        first_overlap(&mut v6, |start, len| {
-            start | u128::MAX.checked_shr(u32::from(len)).unwrap_or(0)
-        })
-    });
-    match clash {
+    match claims.first_overlap() {
         None => Ok(()),
-        Some(((mi, pi), (oi, opi))) => {
-            let (m, o) = (members[mi as usize].borrow(), members[oi as usize].borrow());
-            Err(ConfigError::Overlap {
-                member: m.id.clone(),
-                prefix: m.prefixes[pi as usize],
-                other_member: o.id.clone(),
-                other_prefix: o.prefixes[opi as usize],
-            })
-        }
+        Some(o) => Err(o.error(|i| members[i as usize].borrow().id.clone())),
     }
 }
 
-/// Sorts `claims` and returns the first overlapping neighbours, as
-/// ((member, prefix), (other member, other prefix)) with the later member
-/// first.
-fn first_overlap<T: Ord + Copy>(
-    claims: &mut [(T, u8, u32, u32)],
-    last: impl Fn(T, u8) -> T,
-) -> Option<((u32, u32), (u32, u32))> {
-    claims.sort_unstable();
-    claims
-        .windows(2)
-        .find(|w| w[1].0 <= last(w[0].0, w[0].1))
-        .map(|w| {
-            let (a, b) = ((w[0].2, w[0].3), (w[1].2, w[1].3));
-            if a > b { (a, b) } else { (b, a) }
-        })
+/// Checks that `member`'s interface is one of `access_interfaces`.
+pub fn check_interface(
+    member: MemberIn<'_>,
+    access_interfaces: &HashSet<&str>,
+) -> Result<(), ConfigError> {
+    if access_interfaces.contains(member.interface) {
+        return Ok(());
+    }
+    let mut allowed: Vec<String> = access_interfaces.iter().map(|s| (*s).to_owned()).collect();
+    allowed.sort_unstable();
+    Err(ConfigError::UnknownInterface {
+        member: member.id.to_owned(),
+        interface: member.interface.to_owned(),
+        allowed,
+    })
 }
 
-fn check_count(count: usize, max: u32) -> Result<(), ConfigError> {
+/// Checks that `count` members fit `max`.
+pub fn check_count(count: usize, max: u32) -> Result<(), ConfigError> {
     if count > max as usize {
         return Err(ConfigError::TooManyMembers { count, max });
     }
     Ok(())
 }
 
-// ---------------------------------------------------------------------------
-// MemberSet: incremental member validation
-// ---------------------------------------------------------------------------
+/// The prefixes of a member set, each with the number of its member, to
+/// find overlaps in O(n log n): the prefixes of each family are sorted by
+/// (first address, length), and as CIDR prefixes are either nested or
+/// disjoint, any overlap shows between two neighbours.
+#[derive(Debug, Default)]
+pub struct Claims {
+    v4: Vec<(u32, u8, u32)>,
+    v6: Vec<(u128, u8, u32)>,
+}
 
-/// The validated members of a configuration, indexed to check one more (or
-/// one changed) member in O(k log n) for a member with k prefixes.
-///
-/// It keeps member ids and every prefix with its owner in an ordered map.
-/// Because the prefixes it holds are pairwise disjoint, a new prefix overlaps
-/// one of them exactly when it overlaps its predecessor or successor in
-/// (family, first address, length) order.
-#[derive(Clone, Debug, Default)]
-pub struct MemberSet {
-    access: BTreeSet<String>,
-    max_members: u32,
-    ids: HashMap<String, Vec<IpNet>>,
-    prefixes: BTreeMap<PrefixKey, Claim>,
+/// Two overlapping prefixes found by [`Claims::first_overlap`]: `member`
+/// is the later of the two members (by number).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OverlapFound {
+    pub member: u32,
+    pub prefix: IpNet,
+    pub other: u32,
+    pub other_prefix: IpNet,
+}
+
+impl OverlapFound {
+    /// The configuration error, with the members' ids.
+    pub fn error(&self, id: impl Fn(u32) -> String) -> ConfigError {
+        ConfigError::Overlap {
+            member: id(self.member),
+            prefix: self.prefix,
+            other_member: id(self.other),
+            other_prefix: self.other_prefix,
+        }
+    }
+}
+
+impl Claims {
+    /// Room for about `members` members of one prefix per family.
+    pub fn with_capacity(members: usize) -> Claims {
+        Claims {
+            v4: Vec::with_capacity(members),
+            v6: Vec::with_capacity(members),
+        }
+    }
+
+    /// Member number `member` claims `net` (without host bits).
+    pub fn add(&mut self, member: u32, net: &IpNet) {
+        match net {
+            IpNet::V4(n) => self.v4.push((n.network().into(), n.prefix_len(), member)),
+            IpNet::V6(n) => self.v6.push((n.network().into(), n.prefix_len(), member)),
+        }
+    }
+
+    /// Sorts the claims and returns the first two that overlap.
+    pub fn first_overlap(&mut self) -> Option<OverlapFound> {
+        fn first<T: Ord + Copy>(
+            claims: &mut [(T, u8, u32)],
+            last: impl Fn(T, u8) -> T,
+            net: impl Fn(T, u8) -> IpNet,
+        ) -> Option<OverlapFound> {
+            claims.sort_unstable();
+            claims
+                .windows(2)
+                .find(|w| w[1].0 <= last(w[0].0, w[0].1))
+                .map(|w| {
+                    let (a, b) = (w[0], w[1]);
+                    let (later, earlier) = if a.2 > b.2 { (a, b) } else { (b, a) };
+                    OverlapFound {
+                        member: later.2,
+                        prefix: net(later.0, later.1),
+                        other: earlier.2,
+                        other_prefix: net(earlier.0, earlier.1),
+                    }
+                })
+        }
+        first(
+            &mut self.v4,
+            |start, len| start | u32::MAX.checked_shr(u32::from(len)).unwrap_or(0),
+            |start, len| IpNet::V4(Ipv4Net::new(start.into(), len).expect("valid length")),
+        )
+        .or_else(|| {
+            first(
+                &mut self.v6,
+                |start, len| start | u128::MAX.checked_shr(u32::from(len)).unwrap_or(0),
+                |start, len| IpNet::V6(Ipv6Net::new(start.into(), len).expect("valid length")),
+            )
+        })
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -913,184 +986,6 @@ impl PrefixKey {
             len: net.prefix_len(),
         };
         (key, end)
-    }
-}
-
-#[derive(Clone, Debug)]
-struct Claim {
-    end: u128,
-    net: IpNet,
-    owner: String,
-}
-
-impl MemberSet {
-    /// An empty set for members on `access_interfaces`, holding at most
-    /// `max_members`.
-    pub fn new<I, S>(access_interfaces: I, max_members: u32) -> MemberSet
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        MemberSet {
-            access: access_interfaces.into_iter().map(Into::into).collect(),
-            max_members,
-            ids: HashMap::new(),
-            prefixes: BTreeMap::new(),
-        }
-    }
-
-    /// Number of members.
-    pub fn len(&self) -> usize {
-        self.ids.len()
-    }
-
-    /// Whether there are no members.
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
-
-    /// Whether a member has this id.
-    pub fn contains(&self, id: &str) -> bool {
-        self.ids.contains_key(id)
-    }
-
-    /// The member owning a prefix that overlaps `net`, and that prefix.
-    pub fn overlapping(&self, net: &IpNet) -> Option<(&str, IpNet)> {
-        let net = net.trunc();
-        let (key, end) = PrefixKey::of(&net);
-        // A prefix containing (or equal to) `net` sorts at or before it.
-        if let Some((k, claim)) = self.prefixes.range(..=key).next_back()
-            && k.family == key.family
-            && claim.end >= key.start
-        {
-            return Some((claim.owner.as_str(), claim.net));
-        }
-        // A prefix inside `net` sorts after it.
-        if let Some((k, claim)) = self
-            .prefixes
-            .range((Bound::Excluded(key), Bound::Unbounded))
-            .next()
-            && k.family == key.family
-            && k.start <= end
-        {
-            return Some((claim.owner.as_str(), claim.net));
-        }
-        None
-    }
-
-    /// Checks that `member` could be added: its own fields, its interface, a
-    /// free id, a free slot and prefixes overlapping no other member's.
-    pub fn check(&self, member: &Member) -> Result<(), ConfigError> {
-        member.validate_fields()?;
-        if !self.access.contains(&member.interface) {
-            return Err(ConfigError::UnknownInterface {
-                member: member.id.clone(),
-                interface: member.interface.clone(),
-                allowed: self.access.iter().cloned().collect(),
-            });
-        }
-        if self.ids.contains_key(&member.id) {
-            return Err(ConfigError::DuplicateId {
-                member: member.id.clone(),
-            });
-        }
-        check_count(self.ids.len() + 1, self.max_members)?;
-        for net in &member.prefixes {
-            if let Some((other, other_net)) = self.overlapping(net) {
-                return Err(ConfigError::Overlap {
-                    member: member.id.clone(),
-                    prefix: *net,
-                    other_member: other.to_owned(),
-                    other_prefix: other_net,
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// The set of `members`, validated together beforehand
-    /// ([`validate_members`]), built in bulk.
-    pub fn from_valid<I, S, M>(access_interfaces: I, max_members: u32, members: &[M]) -> MemberSet
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-        M: Borrow<Member>,
-    {
-        let mut set = MemberSet::new(access_interfaces, max_members);
-        set.ids.reserve(members.len());
-        let mut claims = Vec::with_capacity(members.len() * 2);
-        for m in members.iter().map(Borrow::borrow) {
-            for net in &m.prefixes {
-                let (key, end) = PrefixKey::of(net);
-                let owner = m.id.clone();
-                claims.push((
-                    key,
-                    Claim {
-                        end,
-                        net: *net,
-                        owner,
-                    },
-                ));
-            }
-            set.ids.insert(m.id.clone(), m.prefixes.clone());
-        }
-        claims.sort_unstable_by_key(|(k, _)| *k);
-        set.prefixes = claims.into_iter().collect();
-        set
-    }
-
-    /// Checks `member` as [`MemberSet::check`] does, then adds it.
-    pub fn insert(&mut self, member: &Member) -> Result<(), ConfigError> {
-        self.check(member)?;
-        self.add_unchecked(&member.id, &member.prefixes);
-        Ok(())
-    }
-
-    /// Removes the member `id`; returns whether it was there.
-    pub fn remove(&mut self, id: &str) -> bool {
-        match self.ids.remove(id) {
-            Some(prefixes) => {
-                for net in &prefixes {
-                    self.prefixes.remove(&PrefixKey::of(net).0);
-                }
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Adds `member`, or replaces the member with the same id, checking it
-    /// against all the others. On error the set is unchanged. Returns whether
-    /// a member was replaced.
-    pub fn replace(&mut self, member: &Member) -> Result<bool, ConfigError> {
-        let old = self.ids.get(&member.id).cloned();
-        if old.is_some() {
-            self.remove(&member.id);
-        }
-        match self.insert(member) {
-            Ok(()) => Ok(old.is_some()),
-            Err(e) => {
-                if let Some(prefixes) = old {
-                    self.add_unchecked(&member.id, &prefixes);
-                }
-                Err(e)
-            }
-        }
-    }
-
-    fn add_unchecked(&mut self, id: &str, prefixes: &[IpNet]) {
-        for net in prefixes {
-            let (key, end) = PrefixKey::of(net);
-            self.prefixes.insert(
-                key,
-                Claim {
-                    end,
-                    net: *net,
-                    owner: id.to_owned(),
-                },
-            );
-        }
-        self.ids.insert(id.to_owned(), prefixes.to_vec());
     }
 }
 
@@ -1367,6 +1262,13 @@ pub enum ConfigError {
     /// A member without prefixes.
     #[error("member {member:?}, prefixes: a member needs at least one prefix")]
     NoPrefixes { member: String },
+    /// A member with more than [`MAX_PREFIXES`] prefixes.
+    #[error(
+        "member {member:?}, prefixes: {count} prefixes are listed; a member has at most \
+         {max}; aggregate them into shorter prefixes",
+        max = MAX_PREFIXES
+    )]
+    TooManyPrefixes { member: String, count: usize },
     /// A gateway that is not a unicast address.
     #[error(
         "[[uplink]] {uplink:?}, {field}: {value} is not a unicast address; \
@@ -1552,16 +1454,20 @@ mod prefix_list {
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D::Error> {
         let raw = Vec::<String>::deserialize(deserializer)?;
         raw.iter()
-            .map(|s| {
-                s.parse::<IpNet>().map_err(|_| {
-                    D::Error::custom(format!(
-                        "invalid prefix {s:?}: expected address/length, \
-                         e.g. 198.51.100.7/32 or 2001:db8:100::/48"
-                    ))
-                })
-            })
+            .map(|s| super::parse_prefix(s).map_err(D::Error::custom))
             .collect()
     }
+}
+
+/// Parses a member prefix, `address/length`, with the error message every
+/// reader of prefixes gives.
+pub fn parse_prefix(s: &str) -> Result<IpNet, String> {
+    s.parse::<IpNet>().map_err(|_| {
+        format!(
+            "invalid prefix {s:?}: expected address/length, \
+             e.g. 198.51.100.7/32 or 2001:db8:100::/48"
+        )
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -1572,7 +1478,6 @@ mod prefix_list {
 mod tests {
     use super::*;
     use ipnet::{Ipv4Net, Ipv6Net};
-    use rand::{Rng, SeedableRng};
 
     const BASE: &str = r#"
 [[uplink]]
@@ -1953,15 +1858,16 @@ prefixes = ["2001:db8::/48", "198.51.100.128/25"]
         ];
         validate_members(&members, &HashSet::from(["acc0"]), 10).unwrap();
 
-        // The same numeric range in the other family does not collide.
-        let mut set = MemberSet::new(["acc0"], 10);
-        set.insert(&member("a", &["10.0.0.0/8"])).unwrap();
+        // Prefixes of the two families never collide.
+        let mut claims = Claims::default();
+        claims.add(0, &net("10.0.0.0/8"));
+        claims.add(1, &net("::a00:0/104"));
+        assert_eq!(claims.first_overlap(), None);
+        claims.add(2, &net("::a00:0/112"));
         assert_eq!(
-            set.overlapping(&net("10.1.0.0/16")).map(|(o, _)| o),
-            Some("a")
+            claims.first_overlap().map(|o| (o.member, o.other)),
+            Some((2, 1))
         );
-        assert_eq!(set.overlapping(&net("::a00:0/104")), None);
-        assert_eq!(set.overlapping(&net("::/0")), None);
     }
 
     #[test]
@@ -2082,16 +1988,6 @@ prefixes = ["198.51.100.8/32"]
             "{err:?}"
         );
         assert!(err.to_string().contains("max_members"), "{err}");
-
-        // One at a time: the third does not fit.
-        let mut set = MemberSet::new(["acc0"], 2);
-        set.insert(&member("a", &["198.51.100.1/32"])).unwrap();
-        set.insert(&member("b", &["198.51.100.2/32"])).unwrap();
-        let err = set.insert(&member("c", &["198.51.100.3/32"])).unwrap_err();
-        assert!(
-            matches!(err, ConfigError::TooManyMembers { count: 3, max: 2 }),
-            "{err:?}"
-        );
     }
 
     #[test]
@@ -2430,122 +2326,6 @@ prefixes = ["198.51.100.10/32"]
         )
         .unwrap();
         assert_eq!(config.members.len(), 4);
-    }
-
-    #[test]
-    fn member_set_incremental() {
-        let config = Config::parse(FULL).unwrap();
-        let mut set = config.member_set().unwrap();
-        assert_eq!(set.len(), 2);
-        assert!(set.contains("alice") && !set.contains("carol"));
-
-        // A new member against the rest, through Member::validate.
-        let carol = member("carol", &["198.51.100.6/32"]);
-        carol.validate(&set).unwrap();
-        let clash = member("carol", &["2001:db8:100:42::/64"]);
-        let err = clash.validate(&set).unwrap_err();
-        assert!(
-            matches!(&err, ConfigError::Overlap { member, other_member, .. }
-            if member == "carol" && other_member == "alice"),
-            "{err:?}"
-        );
-        assert_eq!(
-            set.overlapping(&net("2001:db8:100:42::/64"))
-                .map(|(o, _)| o),
-            Some("alice")
-        );
-        assert_eq!(set.overlapping(&net("2001:db8:101::/48")), None);
-
-        // Re-adding an existing id is a duplicate; replacing it is fine,
-        // also with prefixes that overlap its own previous ones.
-        let err = set
-            .insert(&member("alice", &["203.0.113.1/32"]))
-            .unwrap_err();
-        assert!(matches!(err, ConfigError::DuplicateId { .. }), "{err:?}");
-        let alice2 = member("alice", &["198.51.100.0/30", "2001:db8:100::/56"]);
-        assert!(set.replace(&alice2).unwrap());
-        assert_eq!(set.overlapping(&net("198.51.100.7/32")), None);
-        assert_eq!(
-            set.overlapping(&net("198.51.100.1/32")).map(|(o, _)| o),
-            Some("alice")
-        );
-
-        // A failed replacement leaves the set unchanged.
-        let bad = member("alice", &["198.51.100.8/32"]); // bob's
-        assert!(matches!(
-            set.replace(&bad),
-            Err(ConfigError::Overlap { .. })
-        ));
-        assert_eq!(
-            set.overlapping(&net("198.51.100.1/32")).map(|(o, _)| o),
-            Some("alice")
-        );
-
-        assert!(set.remove("bob.b-2_"));
-        assert!(!set.remove("bob.b-2_"));
-        assert_eq!(set.overlapping(&net("198.51.100.8/32")), None);
-        set.insert(&bad.clone()).unwrap_err(); // alice still exists
-        assert!(!set.replace(&member("bob", &["198.51.100.8/32"])).unwrap());
-        assert_eq!(set.len(), 2);
-    }
-
-    /// The batch check and the incremental one agree, on random members
-    /// drawn from a small space so that overlaps are frequent.
-    #[test]
-    fn batch_and_incremental_agree() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        let access = HashSet::from(["acc0"]);
-        let (mut oks, mut errs) = (0, 0);
-        for _ in 0..2000 {
-            let n = rng.gen_range(1..8);
-            let members: Vec<Member> = (0..n)
-                .map(|i| {
-                    let prefixes = (0..rng.gen_range(1..3))
-                        .map(|_| {
-                            if rng.gen_bool(0.5) {
-                                let len = rng.gen_range(22..=32);
-                                let addr = Ipv4Addr::from(0xc633_6400 | rng.gen_range(0..1024u32));
-                                IpNet::V4(Ipv4Net::new(addr, len).unwrap().trunc())
-                            } else {
-                                let len = rng.gen_range(44..=64);
-                                let seg = rng.gen_range(0..1024u16);
-                                let addr = Ipv6Addr::new(0x2001, 0xdb8, 0, seg << 6, 0, 0, 0, 0);
-                                IpNet::V6(Ipv6Net::new(addr, len).unwrap().trunc())
-                            }
-                        })
-                        .collect();
-                    Member {
-                        prefixes,
-                        ..member(&format!("m{i}"), &[])
-                    }
-                })
-                .collect();
-            let batch = validate_members(&members, &access, 100);
-            let mut set = MemberSet::new(["acc0"], 100);
-            let incremental = members.iter().try_for_each(|m| set.insert(m));
-            assert_eq!(
-                batch.is_ok(),
-                incremental.is_ok(),
-                "{members:?}: {batch:?} vs {incremental:?}"
-            );
-            // A brute-force O(n^2) reference.
-            let all: Vec<IpNet> = members.iter().flat_map(|m| m.prefixes.clone()).collect();
-            let brute = (0..all.len())
-                .any(|i| (0..i).any(|j| all[i].contains(&all[j]) || all[j].contains(&all[i])));
-            assert_eq!(batch.is_err(), brute, "{members:?}: {batch:?}");
-            if batch.is_ok() {
-                // The bulk-built set answers as the incremental one.
-                let bulk = MemberSet::from_valid(["acc0"], 100, &members);
-                assert_eq!(bulk.len(), set.len());
-                for net in &all {
-                    assert_eq!(bulk.overlapping(net), set.overlapping(net), "{net}");
-                    let wider = net.supernet().unwrap_or(*net);
-                    assert_eq!(bulk.overlapping(&wider), set.overlapping(&wider), "{wider}");
-                }
-            }
-            if batch.is_ok() { oks += 1 } else { errs += 1 }
-        }
-        assert!(oks > 100 && errs > 100, "{oks} {errs}");
     }
 
     #[test]

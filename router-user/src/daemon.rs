@@ -30,10 +30,10 @@ use tracing::{debug, error, info, warn};
 use crate::{
     config::{Config, ConfigError, XdpMode},
     datapath::{Changes, Datapath, DatapathError, LoadOptions, Mode, Sizing},
-    members::{Tables, TablesError},
+    members::{Origin, Part, Tables, TablesError},
     metrics,
     neighbors::{self, NeighborError, Snapshot},
-    state::{Op, Outcome, Provisioning, StateError, WriteError},
+    state::{self, Op, Outcome, Provisioning, StateError, WriteError},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -89,8 +89,7 @@ pub struct Router {
     unresolved: BTreeSet<IpAddr>,
     /// The next apply writes the tables whole (start, restart over pins).
     full: bool,
-    /// The members added through the API, persisted, and the validator of
-    /// the whole member set.
+    /// Where the members added through the API are saved.
     provisioning: Provisioning,
 }
 
@@ -98,10 +97,10 @@ impl Router {
     /// Counters for a scrape.
     pub fn metrics(&self) -> Result<metrics::Snapshot, DatapathError> {
         let mut s = metrics::Snapshot::default();
-        let slots: Vec<u32> = self.tables.members().map(|(_, slot, _)| slot).collect();
+        let slots: Vec<u32> = self.tables.members().map(|(slot, _)| slot).collect();
         let counters = self.datapath.member_counters_many(&slots)?;
-        for ((id, _, _), c) in self.tables.members().zip(counters) {
-            s.members.push((id.to_string(), c));
+        for ((_, m), c) in self.tables.members().zip(counters) {
+            s.members.push((m.id().to_string(), c));
         }
         for (name, iface) in self.tables.interfaces() {
             s.interfaces
@@ -150,18 +149,14 @@ impl Router {
         out
     }
 
-    /// Brings interfaces, attachments and tables in line with `system`, and
-    /// the members with the configuration and the API's when `members` (at
-    /// start and on reload; the kernel's events change no member).
-    fn sync(&mut self, system: &Snapshot, members: bool) -> Result<(), DaemonError> {
+    /// Brings interfaces, attachments and tables in line with `system`,
+    /// and the member sets of `parts` (at start and on reload; the kernel's
+    /// events change no member).
+    fn sync(&mut self, system: &Snapshot, parts: &[Part<'_>]) -> Result<(), DaemonError> {
         let gateways = self.gateway_macs(system);
-        let members = members.then(|| {
-            let api = self.provisioning.api_members().values();
-            self.config.members.iter().chain(api).collect()
-        });
         self.tables.update(
             (&self.config, &system.links, &gateways),
-            members,
+            parts,
             &system.addresses,
         )?;
         self.install_interfaces()?;
@@ -291,13 +286,21 @@ impl Router {
             }
         }
         // The new file must not conflict with the API members.
-        let checked = self.provisioning.check_config(&new)?;
+        let api = self
+            .tables
+            .members()
+            .map(|(_, m)| m)
+            .filter(|m| m.origin() == Origin::Api);
+        let checked = state::check_config(&new, api, self.provisioning.path())?;
+        let mut new = new;
+        // The members live in the tables; the configuration keeps the rest.
+        new.members = Vec::new();
         let previous = std::mem::replace(&mut self.config, new);
-        if let Err(e) = self.sync(system, true) {
+        if let Err(e) = self.sync(system, &[Part::of(Origin::Config, &checked.config_members)]) {
             self.config = previous;
             return Err(e);
         }
-        self.provisioning.accept(checked);
+        state::drop_later(checked);
         Ok(())
     }
 }
@@ -341,8 +344,15 @@ impl Router {
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
-    let config = Config::from_file(config_path)?;
-    let provisioning = Provisioning::load(&config)?;
+    let mut config = Config::from_file(config_path)?;
+    let (provisioning, api_members) = Provisioning::load(&config)?;
+    let checked = state::check_config(
+        &config,
+        api_members.iter().map(|(_, m)| m),
+        provisioning.path(),
+    )?;
+    // The members live in the tables; the configuration keeps the rest.
+    config.members = Vec::new();
     let api = crate::api::prepare(&config.api).await?;
     let (handle, mut events) = neighbors::connect()?;
     let system = neighbors::snapshot(&handle).await?;
@@ -390,7 +400,14 @@ pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
         full: true,
         provisioning,
     };
-    router.sync(&system, true)?;
+    router.sync(
+        &system,
+        &[
+            Part::of(Origin::Config, &checked.config_members),
+            Part::of(Origin::Api, &api_members),
+        ],
+    )?;
+    state::drop_later((checked, api_members));
     info!(
         members = router.tables.len(),
         interfaces = router.attached.len(),
@@ -504,7 +521,7 @@ async fn resync_once(
     };
     let unresolved = {
         let mut r = lock(router);
-        if let Err(e) = r.sync(&system, false) {
+        if let Err(e) = r.sync(&system, &[]) {
             error!(error = %e, "cannot update the datapath; the previous tables stay in force");
         }
         let unresolved = r.unresolved_gateways(&system);

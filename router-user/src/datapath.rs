@@ -9,7 +9,7 @@
 //! either the whole old or the whole new table. The half that just became
 //! inactive receives the same change at the next apply.
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::BTreeMap,
     os::fd::{AsFd as _, AsRawFd as _},
     path::PathBuf,
     time::{Duration, Instant},
@@ -125,19 +125,55 @@ pub enum Mode {
 }
 
 /// A set of table changes to apply at once: desired values of member slots,
-/// route entries (index within a half) and attachments (`None` removes).
+/// route entries (index within a half) and attachments (`None` removes),
+/// later entries winning over earlier ones for the same slot or key.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Changes {
-    pub members: BTreeMap<u32, MemberInfo>,
-    pub routes: BTreeMap<u32, u32>,
-    pub attachments: BTreeMap<(u16, u16, u16), Option<u32>>,
+    pub members: Vec<(u32, MemberInfo)>,
+    pub routes: Vec<(u32, u32)>,
+    pub attachments: Vec<((u16, u16, u16), Option<u32>)>,
     /// Member slots whose counters start again from zero (newly allocated).
-    pub zero_counters: BTreeSet<u32>,
+    pub zero_counters: Vec<u32>,
     /// Upstream uplink slots `(IPv4, IPv6)`, 0 for none.
     pub uplinks: (u32, u32),
     /// Which member id holds each changed slot (`None`: freed), recorded
     /// beside the pinned counters so that a restart gives slots back.
-    pub ids: BTreeMap<u32, Option<String>>,
+    pub ids: SlotIds,
+}
+
+/// Member ids by slot, packed into one string: what `MEMBER_IDS` records.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SlotIds {
+    slots: Vec<u32>,
+    /// End of each id in `text`.
+    ends: Vec<u32>,
+    text: String,
+}
+
+impl SlotIds {
+    /// Records that `id` holds `slot` (`None`: nobody).
+    pub fn push(&mut self, slot: u32, id: Option<&str>) {
+        self.text.push_str(id.unwrap_or(""));
+        self.slots.push(slot);
+        self.ends.push(self.text.len() as u32);
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Each slot with its holder, in the order recorded.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, Option<&str>)> + '_ {
+        self.slots.iter().enumerate().map(|(i, &slot)| {
+            let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+            let id = &self.text[start..self.ends[i] as usize];
+            (slot, (!id.is_empty()).then_some(id))
+        })
+    }
 }
 
 /// What one run of the program did to a packet.
@@ -464,11 +500,10 @@ impl Datapath {
         if since < GRACE {
             std::thread::sleep(GRACE - since);
         }
-        for slot in std::mem::take(&mut changes.zero_counters) {
-            self.zero_member_counters(slot)?;
-        }
+        let zero = std::mem::take(&mut changes.zero_counters);
+        self.zero_member_counters(&zero)?;
         let ids = std::mem::take(&mut changes.ids);
-        self.write_ids(ids);
+        self.write_ids(&ids);
         // What the half missed at the last apply, then this change: written
         // in that order, later values win, as if merged (without copying
         // either).
@@ -494,13 +529,11 @@ impl Datapath {
     /// over pinned tables): writes the inactive half whole, flips, then
     /// writes the other half whole too.
     pub fn apply_full(&mut self, full: &FullState) -> Result<(), DatapathError> {
-        for slot in &full.zero_counters {
-            self.zero_member_counters(*slot)?;
-        }
+        self.zero_member_counters(&full.zero_counters)?;
         if let Some(names) = self.member_ids.as_mut() {
             names.as_mut_slice().fill(SlotName::default());
         }
-        self.write_ids(full.ids.iter().map(|(s, id)| (*s, Some(id.clone()))));
+        self.write_ids(&full.ids);
         for _ in 0..2 {
             let since = self.last_flip.elapsed();
             if since < GRACE {
@@ -526,16 +559,14 @@ impl Datapath {
             members[mbase + *slot as usize] = *m;
         }
         // Attachments: exactly `full.attachments` in this half.
+        let wanted: std::collections::HashSet<(u16, u16, u16)> =
+            full.attachments.iter().map(|(k, _)| *k).collect();
         let stale: Vec<AttachKey> = self
             .attachments
             .keys()
             .filter_map(Result::ok)
             .filter(|k| k.half == half as u16)
-            .filter(|k| {
-                !full
-                    .attachments
-                    .contains_key(&(k.iface, k.s_vlan, k.c_vlan))
-            })
+            .filter(|k| !wanted.contains(&(k.iface, k.s_vlan, k.c_vlan)))
             .collect();
         for key in stale {
             match self.attachments.remove(&key) {
@@ -544,19 +575,23 @@ impl Datapath {
                 Err(e) => return Err(map_err("ATTACHMENTS")(e)),
             }
         }
-        let mut c = Changes::default();
-        for (k, v) in &full.attachments {
-            c.attachments.insert(*k, Some(*v));
-        }
+        let c = Changes {
+            attachments: full
+                .attachments
+                .iter()
+                .map(|(k, v)| (*k, Some(*v)))
+                .collect(),
+            ..Changes::default()
+        };
         self.write_half(half, &c)
     }
 
-    fn write_ids(&mut self, ids: impl IntoIterator<Item = (u32, Option<String>)>) {
+    fn write_ids(&mut self, ids: &SlotIds) {
         if let Some(names) = self.member_ids.as_mut() {
             let names = names.as_mut_slice();
-            for (slot, id) in ids {
+            for (slot, id) in ids.iter() {
                 if let Some(n) = names.get_mut(slot as usize) {
-                    *n = slot_name(id.as_deref().unwrap_or(""));
+                    *n = slot_name(id.unwrap_or(""));
                 }
             }
         }
@@ -657,7 +692,8 @@ impl Datapath {
             let end = slots[group[group.len() - 1]] + 1;
             for cpu in 0..self.ncpus as u32 {
                 let start = member_counter_index(cpu, max, first) as usize;
-                let window = Window::<MemberCounters>::map(fd, start, (end - first) as usize)?;
+                let window =
+                    Window::<MemberCounters>::map(fd, start, (end - first) as usize, false)?;
                 for &i in group {
                     let c = window.get((slots[i] - first) as usize);
                     let t = &mut out[i];
@@ -688,12 +724,25 @@ impl Datapath {
         Ok(out)
     }
 
-    fn zero_member_counters(&mut self, slot: u32) -> Result<(), DatapathError> {
-        for cpu in 0..self.ncpus as u32 {
-            let index = member_counter_index(cpu, self.sizing.max_members, slot);
-            self.member_counters
-                .set(index, MemberCounters::default(), 0)
-                .map_err(map_err("MEMBER_COUNTERS"))?;
+    /// Zeroes the counters of `slots` on every CPU, through writable
+    /// mappings of at most [`COUNTER_WINDOW`] slots per CPU.
+    fn zero_member_counters(&mut self, slots: &[u32]) -> Result<(), DatapathError> {
+        let max = self.sizing.max_members;
+        let mut slots: Vec<u32> = slots.iter().copied().filter(|&s| s < max).collect();
+        slots.sort_unstable();
+        let fd = aya::maps::IterableMap::map(&self.member_counters)
+            .fd()
+            .as_fd();
+        for group in slots.chunk_by(|a, b| a / COUNTER_WINDOW == b / COUNTER_WINDOW) {
+            let (first, end) = (group[0], group[group.len() - 1] + 1);
+            for cpu in 0..self.ncpus as u32 {
+                let start = member_counter_index(cpu, max, first) as usize;
+                let window =
+                    Window::<MemberCounters>::map(fd, start, (end - first) as usize, true)?;
+                for &s in group {
+                    window.set((s - first) as usize, MemberCounters::default());
+                }
+            }
         }
         Ok(())
     }
@@ -832,15 +881,15 @@ pub struct FullState {
     /// One half of the prefix table: the roots and the allocated groups.
     pub routes: Vec<u32>,
     /// Every member slot in use.
-    pub members: BTreeMap<u32, MemberInfo>,
+    pub members: Vec<(u32, MemberInfo)>,
     /// Every attachment.
-    pub attachments: BTreeMap<(u16, u16, u16), u32>,
+    pub attachments: Vec<((u16, u16, u16), u32)>,
     /// Member slots whose counters start again from zero.
-    pub zero_counters: BTreeSet<u32>,
+    pub zero_counters: Vec<u32>,
     /// Upstream uplink slots `(IPv4, IPv6)`.
     pub uplinks: (u32, u32),
     /// Member id of every slot in use.
-    pub ids: BTreeMap<u32, String>,
+    pub ids: SlotIds,
 }
 
 /// An array map shared with the kernel through `mmap` (`BPF_F_MMAPABLE`):
@@ -923,6 +972,7 @@ struct Window<T> {
     /// Byte offset of element `first` from `base`.
     skip: usize,
     len: usize,
+    writable: bool,
     _t: std::marker::PhantomData<T>,
 }
 
@@ -931,20 +981,26 @@ impl<T: aya::Pod> Window<T> {
         fd: std::os::fd::BorrowedFd<'_>,
         first: usize,
         len: usize,
+        writable: bool,
     ) -> Result<Self, DatapathError> {
         let page = 4096;
         let size = std::mem::size_of::<T>();
         let start = first * size;
         let offset = start / page * page;
         let bytes = (start + len * size).div_ceil(page) * page - offset;
-        // SAFETY: a shared read-only mapping of whole pages of the map's
-        // memory (BPF_F_MMAPABLE), within its size: the caller asks for
-        // elements that exist.
+        let prot = if writable {
+            libc::PROT_READ | libc::PROT_WRITE
+        } else {
+            libc::PROT_READ
+        };
+        // SAFETY: a shared mapping of whole pages of the map's memory
+        // (BPF_F_MMAPABLE), within its size: the caller asks for elements
+        // that exist.
         let base = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 bytes,
-                libc::PROT_READ,
+                prot,
                 libc::MAP_SHARED,
                 fd.as_raw_fd(),
                 offset as libc::off_t,
@@ -964,6 +1020,7 @@ impl<T: aya::Pod> Window<T> {
             bytes,
             skip: start - offset,
             len,
+            writable,
             _t: std::marker::PhantomData,
         })
     }
@@ -979,6 +1036,23 @@ impl<T: aya::Pod> Window<T> {
                     .cast::<u8>()
                     .add(self.skip + i * std::mem::size_of::<T>())
                     .cast::<T>(),
+            )
+        }
+    }
+}
+
+impl<T: aya::Pod> Window<T> {
+    /// Writes element `first + i` (a writable window only).
+    fn set(&self, i: usize, value: T) {
+        assert!(i < self.len && self.writable);
+        // SAFETY: within the mapping, aligned as in `get`, mapped writable.
+        unsafe {
+            std::ptr::write_volatile(
+                self.base
+                    .cast::<u8>()
+                    .add(self.skip + i * std::mem::size_of::<T>())
+                    .cast::<T>(),
+                value,
             )
         }
     }

@@ -374,6 +374,89 @@ impl RouteTable {
         self.get_key(&Key::of(prefix))
     }
 
+    /// A leaf `wanted` of some prefix that overlaps `prefix` (host bits are
+    /// cleared): one covering it, equal to it or inside it. It is found even
+    /// where longer prefixes hide it from `prefix`'s range, as far as the
+    /// table holds a valid set (prefixes of different leaves `wanted` never
+    /// overlap): the shorter covering ones are the backgrounds of the
+    /// pointers on `prefix`'s path, and host routes (the router's own
+    /// addresses) can only hide unaligned prefixes, which the side map holds.
+    pub fn find_overlapping(&self, prefix: IpNet, wanted: impl Fn(u32) -> bool) -> Option<u32> {
+        let k = Key::of(prefix);
+        let level = k.level();
+        let mut i = k.root_index();
+        for l in 1..=level {
+            let e = self.entries[i];
+            if !is_ptr(e) {
+                // This leaf covers the whole prefix, and nothing longer
+                // lies below it.
+                return wanted(e).then_some(e);
+            }
+            let g = group_of(e);
+            let bg = self.background[g - route::FIRST_GROUP as usize];
+            if wanted(bg) {
+                return Some(bg);
+            }
+            i = g * GE + k.byte(l);
+        }
+        let step = |level: u32| 1u128 << (128 - end_bits(level));
+        let first = mask(k.addr, k.len);
+        self.find_in(k.v6, i, k.span(), level, first, step(level), &wanted)
+    }
+
+    /// [`RouteTable::find_overlapping`] in entries `first..first + n` at
+    /// `level`, the first of which resolves address `addr`, the next ones
+    /// `step` further each.
+    #[allow(clippy::too_many_arguments)]
+    fn find_in(
+        &self,
+        v6: bool,
+        first: usize,
+        n: usize,
+        level: u32,
+        addr: u128,
+        step: u128,
+        wanted: &impl Fn(u32) -> bool,
+    ) -> Option<u32> {
+        for (j, i) in (first..first + n).enumerate() {
+            let e = self.entries[i];
+            let at = addr + step * j as u128;
+            if is_ptr(e) {
+                let g = group_of(e);
+                let bg = self.background[g - route::FIRST_GROUP as usize];
+                if wanted(bg) {
+                    return Some(bg);
+                }
+                let below = 1u128 << (128 - end_bits(level + 1));
+                if let Some(v) = self.find_in(v6, g * GE, GE, level + 1, at, below, wanted) {
+                    return Some(v);
+                }
+            } else if wanted(e) {
+                return Some(e);
+            } else if self.depth[i] != 0 {
+                // A prefix not wanted here (a host route, say) may hide
+                // unaligned prefixes that cover the same address.
+                let floor = if level == 0 {
+                    0
+                } else {
+                    end_bits(level - 1) as u8 + 1
+                };
+                let hiding = self.depth[i] - 1;
+                for len in floor..hiding {
+                    if self.unaligned_count[usize::from(v6)][usize::from(len)] == 0 {
+                        continue;
+                    }
+                    if let Some(&v) = self.unaligned.get(&(v6, len, mask(at, len)))
+                        && wanted(v)
+                    {
+                        return Some(v);
+                    }
+                }
+            }
+        }
+        None
+    }
+
     /// Walks the table exactly as the datapath does and returns the leaf (or
     /// EMPTY).
     pub fn lookup(&self, addr: IpAddr) -> u32 {

@@ -56,34 +56,28 @@
 //! [`Changes`](crate::datapath::Changes) to the datapath → the API answers.
 //! When any step before the tables change fails, nothing has changed.
 use std::{
-    collections::{BTreeMap, HashSet},
+    collections::HashSet,
     fs::{self, File, OpenOptions},
-    io::{BufWriter, ErrorKind, Write as _},
+    io::{BufWriter, ErrorKind, Read as _, Write as _},
     os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _},
     path::{Path, PathBuf},
 };
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::members::Origin;
 use crate::{
-    config::{Config, ConfigError, Member, MemberSet, validate_members},
-    members::{Tables, TablesError},
+    config::{Claims, Config, ConfigError, Member, check_count, check_interface},
+    members::{
+        MemberStore, MemberView, Part, ReplaceCounts, Tables, TablesError,
+        json::{MembersReader, ReadError},
+    },
 };
 
 /// `format` of the state file.
 pub const FORMAT: &str = "collecte-state";
 /// `version` of the state file this collecte reads and writes.
 pub const VERSION: u32 = 1;
-
-/// Where a member comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Origin {
-    /// A `[[member]]` of the configuration file.
-    Config,
-    /// Added through the provisioning API (kept in the state file).
-    Api,
-}
 
 /// Why the state file cannot be used, or the configuration and the API
 /// members conflict.
@@ -185,32 +179,41 @@ pub struct SyncCounts {
     pub unchanged: usize,
 }
 
+impl From<ReplaceCounts> for SyncCounts {
+    fn from(c: ReplaceCounts) -> Self {
+        SyncCounts {
+            added: c.added,
+            replaced: c.replaced,
+            removed: c.removed,
+            unchanged: c.unchanged,
+        }
+    }
+}
+
 /// An API write.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub enum Op {
     /// Create or replace one member.
     Put(Member),
     /// Delete one member.
     Delete(String),
-    /// Replace every API member.
-    Sync(Vec<Member>),
+    /// Replace every API member with those of the batch (read by
+    /// [`MembersReader`], fields checked).
+    Sync(MemberStore),
 }
 
-/// A configuration that [`Provisioning::check_config`] found compatible with
-/// the API members.
+/// The configuration's members, checked against the API members: the batch
+/// [`Tables::update`] takes for them.
 pub struct Checked {
-    set: MemberSet,
-    config_ids: HashSet<String>,
+    pub config_members: MemberStore,
 }
 
-/// The API members, where they are saved, and the validator of the whole
-/// member set (configuration and API members together).
+/// Where the API members are saved, and how many writes were.
+///
+/// The members themselves, of both origins, live once in [`Tables`].
 pub struct Provisioning {
     path: PathBuf,
     revision: u64,
-    api: BTreeMap<String, Member>,
-    config_ids: HashSet<String>,
-    set: MemberSet,
     /// Changes in the journal beyond the state file; `usize::MAX` when the
     /// journal must be folded into the state file at the next write (an
     /// append failed and could not be undone).
@@ -221,11 +224,12 @@ pub struct Provisioning {
 }
 
 impl Provisioning {
-    /// Reads the state file of `config` and checks its members against the
-    /// configuration's. When the API is enabled, also makes sure the state
-    /// can be written (creating its directory), so that the first write
-    /// cannot be the first to find out.
-    pub fn load(config: &Config) -> Result<Provisioning, StateError> {
+    /// Reads the state file of `config`: the provisioning state and the
+    /// API members it holds. When the API is enabled, also makes sure the
+    /// state can be written (creating its directory), so that the first
+    /// write cannot be the first to find out. Check the members against the
+    /// configuration's with [`check_config`].
+    pub fn load(config: &Config) -> Result<(Provisioning, MemberStore), StateError> {
         let path = config.datapath.state.clone();
         let State {
             revision,
@@ -235,109 +239,13 @@ impl Provisioning {
         if config.api.listen.is_some() {
             check_writable(&path)?;
         }
-        let mut p = Provisioning {
+        let p = Provisioning {
             path,
             revision,
-            api: members,
-            config_ids: HashSet::new(),
-            set: MemberSet::default(),
             journaled,
             fold_after: FOLD_AFTER,
         };
-        let checked = p.check_config(config)?;
-        p.accept(checked);
-        Ok(p)
-    }
-
-    /// Checks that `config`'s members and the API members form a valid set.
-    pub fn check_config(&self, config: &Config) -> Result<Checked, StateError> {
-        let mut set = config.member_set().map_err(|e| StateError::Conflict {
-            api_member: String::new(),
-            config_member: None,
-            why: e.to_string(),
-        })?;
-        let config_ids: HashSet<String> = config.members.iter().map(|m| m.id.clone()).collect();
-        for m in self.api.values() {
-            if let Err(e) = set.insert(m) {
-                return Err(self.conflict(m, &config_ids, e));
-            }
-        }
-        Ok(Checked { set, config_ids })
-    }
-
-    fn conflict(&self, m: &Member, config_ids: &HashSet<String>, e: ConfigError) -> StateError {
-        let kept = format!(
-            "member {:?} (added through the provisioning API, kept in {})",
-            m.id,
-            self.path.display()
-        );
-        let (other, why) = match &e {
-            ConfigError::DuplicateId { member } => (
-                Some(member.clone()),
-                format!(
-                    "member {member:?} is declared in the configuration file, and {kept} has \
-                     the same id"
-                ),
-            ),
-            ConfigError::Overlap {
-                prefix,
-                other_member,
-                other_prefix,
-                ..
-            } => (
-                Some(other_member.clone()),
-                format!(
-                    "{kept} has prefix {prefix}, which overlaps {other_prefix} of member \
-                     {other_member:?}{}",
-                    if config_ids.contains(other_member) {
-                        " of the configuration file"
-                    } else {
-                        ""
-                    }
-                ),
-            ),
-            other => (None, format!("{kept}: {other}")),
-        };
-        StateError::Conflict {
-            api_member: m.id.clone(),
-            config_member: other,
-            why,
-        }
-    }
-
-    /// Makes a checked configuration the one the API validates against.
-    pub fn accept(&mut self, checked: Checked) {
-        self.set = checked.set;
-        self.config_ids = checked.config_ids;
-    }
-
-    /// Every member, the configuration's first.
-    pub fn all_members(&self, config: &Config) -> Vec<Member> {
-        let mut all = Vec::with_capacity(config.members.len() + self.api.len());
-        all.extend(config.members.iter().cloned());
-        all.extend(self.api.values().cloned());
-        all
-    }
-
-    /// The origin of member `id`, if it exists.
-    pub fn origin(&self, id: &str) -> Option<Origin> {
-        if self.config_ids.contains(id) {
-            Some(Origin::Config)
-        } else if self.api.contains_key(id) {
-            Some(Origin::Api)
-        } else {
-            None
-        }
-    }
-
-    /// The API members, by id.
-    pub fn api_members(&self) -> &BTreeMap<String, Member> {
-        &self.api
-    }
-
-    /// Number of configuration members.
-    pub fn config_count(&self) -> usize {
-        self.config_ids.len()
+        Ok((p, members))
     }
 
     /// The number of saved writes so far.
@@ -368,62 +276,46 @@ impl Provisioning {
     }
 
     fn put(&mut self, m: Member, tables: &mut Tables) -> Result<(bool, Outcome), WriteError> {
-        if self.config_ids.contains(&m.id) {
-            return Err(WriteError::ConfigManaged(m.id));
-        }
-        let old = self.api.get(&m.id).cloned();
-        if let Some(old) = &old
-            && *old == m
-        {
-            let slot = tables.slot(&m.id).unwrap_or_default();
-            return Ok((false, Outcome::Unchanged { slot }));
-        }
-        // Validate (and index) the new member; undone below on failure.
-        self.set.replace(&m)?;
-        let undo = |set: &mut MemberSet| match &old {
-            Some(o) => {
-                set.replace(o).expect("the old member fitted the others");
+        m.validate_fields()?;
+        let old = tables.member(&m.id);
+        if let Some((slot, cur)) = old {
+            if cur.origin() == Origin::Config {
+                return Err(WriteError::ConfigManaged(m.id));
             }
-            None => {
-                set.remove(&m.id);
+            if cur.same_as(m.as_in()) {
+                return Ok((false, Outcome::Unchanged { slot }));
             }
-        };
-        let checked = match tables.check_member(&m) {
-            Ok(c) => c,
-            Err(e) => {
-                undo(&mut self.set);
-                return Err(e.into());
-            }
-        };
-        if let Err(e) = self.save_change(Change::Put(&m)) {
-            undo(&mut self.set);
-            return Err(WriteError::Persist(e));
         }
+        let existed = old.is_some();
+        let checked = tables
+            .check_put(m.as_in(), Origin::Api)
+            .map_err(tables_error)?;
+        self.save_change(Change::Put(&m), tables)
+            .map_err(WriteError::Persist)?;
         self.revision += 1;
         // Checked above: cannot fail.
-        if let Some(old) = tables.commit_member(checked, &m)? {
+        if let Some(old) = tables.commit_put(checked, m.as_in(), Origin::Api)? {
             drop_later(old);
         }
         let slot = tables.slot(&m.id).unwrap_or_default();
-        self.api.insert(m.id.clone(), m);
-        let outcome = match old {
-            Some(_) => Outcome::Replaced { slot },
-            None => Outcome::Created { slot },
+        let outcome = if existed {
+            Outcome::Replaced { slot }
+        } else {
+            Outcome::Created { slot }
         };
         Ok((true, outcome))
     }
 
     fn delete(&mut self, id: &str, tables: &mut Tables) -> Result<(bool, Outcome), WriteError> {
-        if self.config_ids.contains(id) {
-            return Err(WriteError::ConfigManaged(id.to_owned()));
+        match tables.member(id) {
+            Some((_, m)) if m.origin() == Origin::Config => {
+                return Err(WriteError::ConfigManaged(id.to_owned()));
+            }
+            Some(_) => {}
+            None => return Err(WriteError::NotFound(id.to_owned())),
         }
-        if !self.api.contains_key(id) {
-            return Err(WriteError::NotFound(id.to_owned()));
-        }
-        self.save_change(Change::Delete(id))
+        self.save_change(Change::Delete(id), tables)
             .map_err(WriteError::Persist)?;
-        self.api.remove(id);
-        self.set.remove(id);
         self.revision += 1;
         // A removal only frees room: it fails only for a member the tables
         // never had.
@@ -433,7 +325,7 @@ impl Provisioning {
 
     fn sync(
         &mut self,
-        members: Vec<Member>,
+        batch: MemberStore,
         config: &Config,
         tables: &mut Tables,
     ) -> Result<(bool, Outcome), WriteError> {
@@ -444,50 +336,64 @@ impl Provisioning {
                 "full sync: {what}"
             )
         };
-        if let Some(m) = members.iter().find(|m| self.config_ids.contains(&m.id)) {
-            return Err(WriteError::ConfigManaged(m.id.clone()));
-        }
-        // The whole set at once, the configuration's members first, so that
-        // an error names the new member first; then the validator of later
-        // single writes, in bulk.
-        let set = {
-            let all: Vec<&Member> = config.members.iter().chain(&members).collect();
-            let access = config.access_interfaces();
-            validate_members(&all, &access, config.datapath.max_members)?;
-            MemberSet::from_valid(access, config.datapath.max_members, &all)
+        // The configuration's members stay: the batch is checked against
+        // them (its own members were checked one by one as they were read,
+        // and its ids are unique).
+        let access = config.access_interfaces();
+        let config_members = || {
+            tables
+                .members()
+                .filter(|(_, m)| m.origin() == Origin::Config)
         };
-        lap("validated");
-        let api: BTreeMap<String, Member> =
-            members.into_iter().map(|m| (m.id.clone(), m)).collect();
-        let mut counts = SyncCounts::default();
-        for (id, m) in &api {
-            match self.api.get(id) {
-                None => counts.added += 1,
-                Some(old) if old == m => counts.unchanged += 1,
-                Some(_) => counts.replaced += 1,
+        let config_count = tables.store().count(Origin::Config);
+        check_count(config_count + batch.len(), config.datapath.max_members)?;
+        let mut claims = Claims::with_capacity(config_count + batch.len());
+        // Numbers: the configuration's members first (by slot), then the
+        // batch's, so that an overlap names the batch's member first.
+        let mut config_slots = Vec::with_capacity(config_count);
+        for (slot, m) in config_members() {
+            if batch.number(m.id()).is_some() {
+                return Err(WriteError::ConfigManaged(m.id().to_owned()));
+            }
+            for p in m.prefixes() {
+                claims.add(config_slots.len() as u32, &p);
+            }
+            config_slots.push(slot);
+        }
+        let base = config_slots.len() as u32;
+        for (n, m) in batch.iter() {
+            check_interface_view(&m, &access)?;
+            for p in m.prefixes() {
+                claims.add(base + n, &p);
             }
         }
-        counts.removed = self.api.keys().filter(|id| !api.contains_key(*id)).count();
-        lap("compared");
-        if api == self.api {
+        if let Some(o) = claims.first_overlap() {
+            drop(claims);
+            let id = |i: u32| match i.checked_sub(base) {
+                Some(n) => batch.get(n).map(|m| m.id().to_owned()),
+                None => tables.id(config_slots[i as usize]).map(str::to_owned),
+            };
+            return Err(o.error(|i| id(i).unwrap_or_default()).into());
+        }
+        drop(claims);
+        lap("validated");
+        let parts = [Part::of(Origin::Api, &batch)];
+        let checked = tables.check_replace(&parts).map_err(tables_error)?;
+        let counts = SyncCounts::from(checked.counts());
+        lap("tables checked");
+        if counts.added == 0 && counts.replaced == 0 && counts.removed == 0 {
+            drop_later(batch);
             return Ok((false, Outcome::Synced(counts)));
         }
-        let all: Vec<&Member> = config.members.iter().chain(api.values()).collect();
-        let checked = tables.check_sync(&all)?;
-        lap("tables checked");
-        self.save(api.values()).map_err(WriteError::Persist)?;
+        self.save(batch.iter().map(|(_, m)| Entry::View(m)), tables)
+            .map_err(WriteError::Persist)?;
         lap("state saved");
         self.revision += 1;
         // Checked above: cannot fail.
-        let synced = tables.commit_sync(checked, &all);
+        let replaced = tables.commit_replace(checked, &parts);
         lap("tables computed");
-        drop(all);
-        // The replaced sets are freed off the answer's path.
-        drop_later((
-            std::mem::replace(&mut self.api, api),
-            std::mem::replace(&mut self.set, set),
-        ));
-        if let Some(old) = synced? {
+        drop_later(batch);
+        if let Some(old) = replaced? {
             drop_later(old);
         }
         Ok((true, Outcome::Synced(counts)))
@@ -495,10 +401,14 @@ impl Provisioning {
 
     /// Saves `api` as the next revision, whole; the journal is then folded
     /// in (removed). When the file was replaced but the directory could not
-    /// be synced, the previous state is written back (best effort) so that
-    /// a refused write does not come back at restart.
-    fn save<'a>(&mut self, api: impl IntoIterator<Item = &'a Member>) -> Result<(), StateError> {
-        save_whole(&self.path, self.revision, &self.api, api)?;
+    /// be synced, the previous state (`tables`' API members) is written back
+    /// (best effort) so that a refused write does not come back at restart.
+    fn save<'a>(
+        &mut self,
+        api: impl Iterator<Item = Entry<'a>>,
+        tables: &Tables,
+    ) -> Result<(), StateError> {
+        save_whole(&self.path, self.revision, tables, api)?;
         self.fold_journal();
         Ok(())
     }
@@ -522,18 +432,21 @@ impl Provisioning {
     /// Saves one member's change as the next revision: one line appended to
     /// the journal, then fdatasync. Once the journal holds as many changes
     /// as there are members (at least [`FOLD_AFTER`]), the whole state file
-    /// is written instead, so that a start never replays more than the file
-    /// holds. On error nothing was saved.
-    fn save_change(&mut self, change: Change<'_>) -> Result<(), StateError> {
+    /// is written instead (from `tables`' API members with the change in
+    /// place), so that a start never replays more than the file holds. On
+    /// error nothing was saved.
+    fn save_change(&mut self, change: Change<'_>, tables: &Tables) -> Result<(), StateError> {
         let (m, id) = match change {
             Change::Put(m) => (Some(m), m.id.as_str()),
             Change::Delete(id) => (None, id),
         };
-        if self.journaled >= self.fold_after.max(self.api.len()) {
-            // The file is written from the current members with the change
-            // in place: no copy of the whole set.
-            let new = with_member(&self.api, m, id);
-            save_whole(&self.path, self.revision, &self.api, new)?;
+        let api_count = tables.store().count(Origin::Api);
+        if self.journaled >= self.fold_after.max(api_count) {
+            let current = api_members(tables)
+                .filter(|v| v.id() != id)
+                .map(Entry::View);
+            let new = current.chain(m.map(Entry::Owned));
+            save_whole(&self.path, self.revision, tables, new)?;
             self.fold_journal();
             return Ok(());
         }
@@ -594,21 +507,181 @@ impl Provisioning {
     }
 }
 
+/// The write error of a tables error: a broken rule is invalid input.
+fn tables_error(e: TablesError) -> WriteError {
+    match e {
+        TablesError::Invalid(e) => WriteError::Invalid(e),
+        other => WriteError::Tables(other),
+    }
+}
+
+fn check_interface_view(m: &MemberView<'_>, access: &HashSet<&str>) -> Result<(), ConfigError> {
+    let prefixes: Vec<ipnet::IpNet> = Vec::new();
+    check_interface(
+        crate::config::MemberIn {
+            id: m.id(),
+            interface: m.interface(),
+            s_vlan: m.s_vlan(),
+            c_vlan: m.c_vlan(),
+            mac: m.mac(),
+            prefixes: &prefixes,
+        },
+        access,
+    )
+}
+
+/// The API members of `tables`.
+fn api_members(tables: &Tables) -> impl Iterator<Item = MemberView<'_>> + '_ {
+    tables
+        .members()
+        .map(|(_, m)| m)
+        .filter(|m| m.origin() == Origin::Api)
+}
+
+/// Checks that `config`'s members and the API members `api` form a valid
+/// set: ids, prefixes, interfaces and `max_members`. The error names both
+/// members.
+pub fn check_config<'a>(
+    config: &Config,
+    api: impl Iterator<Item = MemberView<'a>>,
+    path: &Path,
+) -> Result<Checked, StateError> {
+    let config_members =
+        crate::members::batch_of(&config.members, Origin::Config).map_err(|e| {
+            StateError::Conflict {
+                api_member: String::new(),
+                config_member: None,
+                why: e.to_string(),
+            }
+        })?;
+    let access = config.access_interfaces();
+    let n = config.members.len() as u32;
+    let mut claims = Claims::with_capacity(config.members.len());
+    for (i, m) in config.members.iter().enumerate() {
+        for p in &m.prefixes {
+            claims.add(i as u32, p);
+        }
+    }
+    let mut api_ids: Vec<&str> = Vec::new();
+    let mut count = config.members.len();
+    for m in api {
+        count += 1;
+        if config_members.number(m.id()).is_some() {
+            return Err(conflict(
+                path,
+                m.id(),
+                ConfigError::DuplicateId {
+                    member: m.id().to_owned(),
+                },
+                &config_members,
+            ));
+        }
+        if let Err(e) = check_interface_view(&m, &access) {
+            return Err(conflict(path, m.id(), e, &config_members));
+        }
+        for p in m.prefixes() {
+            claims.add(n + api_ids.len() as u32, &p);
+        }
+        api_ids.push(m.id());
+    }
+    if let Err(e) = check_count(count, config.datapath.max_members) {
+        let first = api_ids.first().copied().unwrap_or_default();
+        return Err(conflict(path, first, e, &config_members));
+    }
+    if let Some(o) = claims.first_overlap() {
+        let id = |i: u32| match i.checked_sub(n) {
+            Some(k) => api_ids[k as usize].to_owned(),
+            None => config.members[i as usize].id.clone(),
+        };
+        // The later one is the API member when the two differ in origin.
+        let e = o.error(id);
+        let api_member = match &e {
+            ConfigError::Overlap { member, .. } => member.clone(),
+            _ => String::new(),
+        };
+        return Err(conflict(path, &api_member, e, &config_members));
+    }
+    Ok(Checked { config_members })
+}
+
+/// The conflict between API member `api_member` (kept in the state file at
+/// `path`) and the configuration.
+fn conflict(
+    path: &Path,
+    api_member: &str,
+    e: ConfigError,
+    config_members: &MemberStore,
+) -> StateError {
+    let kept = format!(
+        "member {api_member:?} (added through the provisioning API, kept in {})",
+        path.display()
+    );
+    let (other, why) = match &e {
+        ConfigError::DuplicateId { member } => (
+            Some(member.clone()),
+            format!(
+                "member {member:?} is declared in the configuration file, and {kept} has \
+                 the same id"
+            ),
+        ),
+        ConfigError::Overlap {
+            prefix,
+            other_member,
+            other_prefix,
+            ..
+        } => (
+            Some(other_member.clone()),
+            format!(
+                "{kept} has prefix {prefix}, which overlaps {other_prefix} of member \
+                 {other_member:?}{}",
+                if config_members.number(other_member).is_some() {
+                    " of the configuration file"
+                } else {
+                    ""
+                }
+            ),
+        ),
+        other => (None, format!("{kept}: {other}")),
+    };
+    StateError::Conflict {
+        api_member: api_member.to_owned(),
+        config_member: other,
+        why,
+    }
+}
+
 /// Writes `new` as the state file of revision `revision + 1`. When the file
-/// was replaced but the directory could not be synced, `current` is written
-/// back (best effort) so that a refused write does not come back at restart.
+/// was replaced but the directory could not be synced, `tables`' API members
+/// are written back (best effort) so that a refused write does not come
+/// back at restart.
 fn save_whole<'a>(
     path: &Path,
     revision: u64,
-    current: &BTreeMap<String, Member>,
-    new: impl IntoIterator<Item = &'a Member>,
+    tables: &Tables,
+    new: impl Iterator<Item = Entry<'a>>,
 ) -> Result<(), StateError> {
     write_atomically(path, revision + 1, new).map_err(|(e, renamed)| {
         if renamed {
-            let _ = write_atomically(path, revision, current.values());
+            let _ = write_atomically(path, revision, api_members(tables).map(Entry::View));
         }
         e
     })
+}
+
+/// A member of the state file: stored, or given.
+#[derive(Clone, Copy, Debug)]
+pub enum Entry<'a> {
+    View(MemberView<'a>),
+    Owned(&'a Member),
+}
+
+impl Serialize for Entry<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Entry::View(v) => v.serialize(s),
+            Entry::Owned(m) => m.serialize(s),
+        }
+    }
 }
 
 /// One member's change, as the journal saves it.
@@ -647,30 +720,6 @@ pub fn journal_path(path: &Path) -> PathBuf {
     path.with_file_name(format!("{name}.journal"))
 }
 
-/// The members of `api` by id, with member `id` replaced by `m` (or left
-/// out when `m` is `None`).
-fn with_member<'a>(
-    api: &'a BTreeMap<String, Member>,
-    m: Option<&'a Member>,
-    id: &str,
-) -> Vec<&'a Member> {
-    let mut out = Vec::with_capacity(api.len() + 1);
-    let mut pending = m;
-    for x in api.values() {
-        if let Some(p) = pending
-            && p.id < x.id
-        {
-            out.push(p);
-            pending = None;
-        }
-        if x.id != id {
-            out.push(x);
-        }
-    }
-    out.extend(pending);
-    out
-}
-
 /// Drops `value` on a thread of its own: freeing a large member set takes
 /// a while, and nobody waits for it.
 pub fn drop_later<T: Send + 'static>(value: T) {
@@ -680,28 +729,12 @@ pub fn drop_later<T: Send + 'static>(value: T) {
         .spawn(move || drop(value));
 }
 
-/// The state file as it is read.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StateFile {
-    format: String,
-    version: u64,
-    revision: u64,
-    members: Vec<Member>,
-}
-
-/// The head of a state file of any version.
-#[derive(Deserialize)]
-struct Head {
-    format: Option<String>,
-    version: Option<u64>,
-}
-
 /// The API members as saved.
 #[derive(Debug, Default)]
 pub struct State {
     pub revision: u64,
-    pub members: BTreeMap<String, Member>,
+    /// The members, of origin `api`.
+    pub members: MemberStore,
     /// Changes replayed from the journal.
     pub journaled: usize,
 }
@@ -714,12 +747,9 @@ pub fn read(path: &Path) -> Result<State, StateError> {
     let (revision, members) = read_file(path)?;
     let mut state = State {
         revision,
-        members: BTreeMap::new(),
+        members,
         journaled: 0,
     };
-    for m in members {
-        state.members.insert(m.id.clone(), m);
-    }
     let journal = journal_path(path);
     let bytes = match fs::read(&journal) {
         Ok(b) => b,
@@ -755,18 +785,28 @@ pub fn read(path: &Path) -> Result<State, StateError> {
                 ),
             ));
         }
+        let members = &mut state.members;
         match (e.put, e.delete) {
             (Some(m), None) => {
-                state.members.insert(m.id.clone(), m);
+                m.validate_fields()
+                    .map_err(|e| corrupt(i + 1, e.to_string()))?;
+                let stored = match members.number(&m.id) {
+                    Some(n) => members.set(n, m.as_in(), Origin::Api),
+                    None => members.push(m.as_in(), Origin::Api).map(drop),
+                };
+                stored.map_err(|e| corrupt(i + 1, e.to_string()))?;
             }
-            (None, Some(id)) => {
-                if state.members.remove(&id).is_none() {
+            (None, Some(id)) => match members.number(&id) {
+                Some(n) => {
+                    members.remove(n);
+                }
+                None => {
                     return Err(corrupt(
                         i + 1,
                         format!("it deletes {id:?}, which is absent"),
                     ));
                 }
-            }
+            },
             _ => {
                 return Err(corrupt(
                     i + 1,
@@ -794,11 +834,19 @@ pub fn read(path: &Path) -> Result<State, StateError> {
     Ok(state)
 }
 
-/// Reads the state file alone: (revision, members).
-fn read_file(path: &Path) -> Result<(u64, Vec<Member>), StateError> {
-    let bytes = match fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok((0, Vec::new())),
+/// The head of a state file: its keys other than `members`.
+#[derive(Default)]
+struct Head {
+    format: Option<String>,
+    version: Option<u64>,
+    revision: Option<u64>,
+}
+
+/// Reads the state file alone, in pieces: (revision, members).
+fn read_file(path: &Path) -> Result<(u64, MemberStore), StateError> {
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok((0, MemberStore::new())),
         Err(source) => {
             return Err(StateError::Read {
                 path: path.to_owned(),
@@ -810,31 +858,87 @@ fn read_file(path: &Path) -> Result<(u64, Vec<Member>), StateError> {
         path: path.to_owned(),
         why,
     };
-    let head: Head = serde_json::from_slice(&bytes)
-        .map_err(|e| corrupt(format!("it is not a JSON object: {e}")))?;
-    if head.format.as_deref() != Some(FORMAT) {
+    let head = std::cell::RefCell::new(Head::default());
+    let expected = file.metadata().map_or(0, |m| m.len() as usize / 100);
+    let mut reader = MembersReader::new(Origin::Api, expected, |key, raw| {
+        let mut h = head.borrow_mut();
+        let bad = |e: serde_json::Error| ReadError::Syntax(format!("{key}: {e}"));
+        match key {
+            "format" => h.format = Some(serde_json::from_slice(raw).map_err(bad)?),
+            "version" => {
+                let v: u64 = serde_json::from_slice(raw).map_err(bad)?;
+                h.version = Some(v);
+                if v != u64::from(VERSION) {
+                    // Members of another version are not read.
+                    return Err(ReadError::Syntax("another version".into()));
+                }
+            }
+            "revision" => h.revision = Some(serde_json::from_slice(raw).map_err(bad)?),
+            other => {
+                return Err(ReadError::Field {
+                    field: other.to_owned(),
+                    message: format!(
+                        "unknown field `{other}`, expected one of `format`, `version`, \
+                         `revision`, `members`"
+                    ),
+                    member: None,
+                });
+            }
+        }
+        if h.format.as_deref().is_some_and(|f| f != FORMAT) {
+            return Err(ReadError::Syntax(format!(
+                "its \"format\" is not {FORMAT:?}"
+            )));
+        }
+        Ok(())
+    });
+    let mut piece = vec![0u8; 1 << 20];
+    let read = loop {
+        let n = match file.read(&mut piece) {
+            Ok(0) => break reader.finish(),
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(source) => {
+                return Err(StateError::Read {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        if let Err(e) = reader.feed(&piece[..n]) {
+            break Err(e);
+        }
+    };
+    let head = head.take();
+    if let Some(found) = head.version
+        && found != u64::from(VERSION)
+    {
+        return Err(StateError::Version {
+            path: path.to_owned(),
+            found,
+        });
+    }
+    if let Some(f) = &head.format
+        && f != FORMAT
+    {
         return Err(corrupt(format!("its \"format\" is not {FORMAT:?}")));
     }
-    match head.version {
-        Some(v) if v == u64::from(VERSION) => {}
-        Some(found) => {
-            return Err(StateError::Version {
-                path: path.to_owned(),
-                found,
-            });
+    let members = read.map_err(|e| match e {
+        ReadError::Invalid(ConfigError::DuplicateId { member }) => {
+            corrupt(format!("member {member:?} appears twice"))
         }
-        None => return Err(corrupt("it has no \"version\"".into())),
+        other => corrupt(other.to_string()),
+    })?;
+    if head.format.is_none() {
+        return Err(corrupt(format!("its \"format\" is not {FORMAT:?}")));
     }
-    let file: StateFile = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
-    debug_assert_eq!(file.format, FORMAT);
-    debug_assert_eq!(file.version, u64::from(VERSION));
-    let mut ids = HashSet::with_capacity(file.members.len());
-    for m in &file.members {
-        if !ids.insert(m.id.as_str()) {
-            return Err(corrupt(format!("member {:?} appears twice", m.id)));
-        }
+    let Some(revision) = head.revision else {
+        return Err(corrupt("it has no \"revision\"".into()));
+    };
+    if head.version.is_none() {
+        return Err(corrupt("it has no \"version\"".into()));
     }
-    Ok((file.revision, file.members))
+    Ok((revision, members))
 }
 
 fn tmp_path(path: &Path) -> PathBuf {
@@ -882,7 +986,7 @@ fn check_writable(path: &Path) -> Result<(), StateError> {
 pub fn write_atomically<'a>(
     path: &Path,
     revision: u64,
-    members: impl IntoIterator<Item = &'a Member>,
+    members: impl Iterator<Item = Entry<'a>>,
 ) -> Result<(), (StateError, bool)> {
     let err = |source| StateError::Write {
         path: path.to_owned(),
@@ -906,9 +1010,9 @@ pub fn write_atomically<'a>(
             w,
             "{{\"format\":\"{FORMAT}\",\"version\":{VERSION},\"revision\":{revision},\"members\":["
         )?;
-        for (i, m) in members.into_iter().enumerate() {
+        for (i, m) in members.enumerate() {
             w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
-            serde_json::to_writer(&mut w, m)?;
+            serde_json::to_writer(&mut w, &m)?;
         }
         w.write_all(b"\n]}\n")?;
         let file = w.into_inner().map_err(|e| e.into_error())?;
@@ -930,7 +1034,9 @@ pub fn write_atomically<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::members::batch_of;
     use ipnet::IpNet;
+    use std::collections::BTreeMap;
     use std::os::unix::fs::PermissionsExt as _;
 
     fn tmpdir(tag: &str) -> PathBuf {
@@ -959,56 +1065,57 @@ mod tests {
         }
     }
 
-    fn tables(config: &Config, p: &Provisioning) -> Tables {
+    /// The provisioning and tables of a start with `cfg`, made as the
+    /// daemon makes them.
+    fn start(cfg: &Config) -> Result<(Provisioning, Tables), StateError> {
+        let (p, api) = Provisioning::load(cfg)?;
+        let checked = check_config(cfg, api.iter().map(|(_, m)| m), p.path())?;
         let mut t = Tables::new(8, 64);
-        t.set_interfaces(config, &BTreeMap::new(), &BTreeMap::new())
-            .unwrap();
-        t.sync(&p.all_members(config)).unwrap();
+        let none = BTreeMap::new();
+        t.update(
+            (cfg, &BTreeMap::new(), &none),
+            &[
+                Part::of(Origin::Config, &checked.config_members),
+                Part::of(Origin::Api, &api),
+            ],
+            &[],
+        )
+        .unwrap();
         t.take_changes();
-        t
+        Ok((p, t))
+    }
+
+    /// The members of a store, by id.
+    fn by_id<'a>(members: impl Iterator<Item = MemberView<'a>>) -> BTreeMap<String, Member> {
+        members
+            .map(|m| (m.id().to_owned(), m.to_member()))
+            .collect()
+    }
+
+    /// The API members of `t`, by id.
+    fn api_of(t: &Tables) -> BTreeMap<String, Member> {
+        by_id(api_members(t))
+    }
+
+    fn origin(t: &Tables, id: &str) -> Option<Origin> {
+        t.member(id).map(|(_, m)| m.origin())
+    }
+
+    fn sync(members: Vec<Member>) -> Op {
+        Op::Sync(batch_of(&members, Origin::Api).unwrap())
     }
 
     const ALICE: &str =
         "[[member]]\nid = \"alice\"\ninterface = \"acc0\"\nprefixes = [\"198.51.100.7/32\"]\n";
 
     #[test]
-    fn a_write_saves_the_members_in_order_with_one_replaced() {
-        let api: BTreeMap<String, Member> = [("a", ".1/32"), ("c", ".3/32")]
-            .into_iter()
-            .map(|(id, p)| (id.to_string(), member(id, &format!("198.51.100{p}"))))
-            .collect();
-        let ids = |v: Vec<&Member>| {
-            v.iter()
-                .map(|m| format!("{}{}", m.id, m.prefixes[0]))
-                .collect::<Vec<_>>()
-        };
-        let b = member("b", "198.51.100.2/32");
-        assert_eq!(
-            ids(with_member(&api, Some(&b), "b")),
-            ["a198.51.100.1/32", "b198.51.100.2/32", "c198.51.100.3/32"]
-        );
-        let c = member("c", "198.51.100.9/32");
-        assert_eq!(
-            ids(with_member(&api, Some(&c), "c")),
-            ["a198.51.100.1/32", "c198.51.100.9/32"]
-        );
-        let z = member("z", "198.51.100.26/32");
-        assert_eq!(
-            ids(with_member(&api, Some(&z), "z")),
-            ["a198.51.100.1/32", "c198.51.100.3/32", "z198.51.100.26/32"]
-        );
-        assert_eq!(ids(with_member(&api, None, "a")), ["c198.51.100.3/32"]);
-    }
-
-    #[test]
     fn missing_file_is_empty_and_writes_round_trip() {
         let dir = tmpdir("rt");
         let path = dir.join("sub/state.json");
         let cfg = config(&path, ALICE);
-        let mut p = Provisioning::load(&cfg).unwrap();
+        let (mut p, mut t) = start(&cfg).unwrap();
         assert_eq!(p.revision(), 0);
-        assert!(p.api_members().is_empty());
-        let mut t = tables(&cfg, &p);
+        assert!(api_of(&t).is_empty());
         let (changed, out) = p
             .write(Op::Put(member("bob", "198.51.100.8/32")), &cfg, &mut t)
             .unwrap();
@@ -1028,21 +1135,17 @@ mod tests {
         assert!(t.take_changes().members.is_empty());
         assert!(matches!(out, Outcome::Unchanged { .. }));
         assert_eq!(p.revision(), 1);
-        let again = Provisioning::load(&cfg).unwrap();
+        let (again, again_t) = start(&cfg).unwrap();
         assert_eq!(again.revision(), 1);
-        assert_eq!(again.api_members(), p.api_members());
-        assert_eq!(again.origin("alice"), Some(Origin::Config));
-        assert_eq!(again.origin("bob"), Some(Origin::Api));
+        assert_eq!(api_of(&again_t), api_of(&t));
+        assert_eq!(origin(&again_t, "alice"), Some(Origin::Config));
+        assert_eq!(origin(&again_t, "bob"), Some(Origin::Api));
         assert!(!tmp_path(&path).exists());
-        p.write(
-            Op::Sync(vec![member("carol", "198.51.100.9/32")]),
-            &cfg,
-            &mut t,
-        )
-        .unwrap();
+        p.write(sync(vec![member("carol", "198.51.100.9/32")]), &cfg, &mut t)
+            .unwrap();
         assert_eq!(mode(&path), 0o600);
         assert!(!journal_path(&path).exists());
-        assert_eq!(Provisioning::load(&cfg).unwrap().revision(), 2);
+        assert_eq!(Provisioning::load(&cfg).unwrap().0.revision(), 2);
         let _ = fs::remove_dir_all(dir);
     }
 
@@ -1066,7 +1169,7 @@ mod tests {
             ),
         ] {
             fs::write(&path, text).unwrap();
-            let err = Provisioning::load(&cfg).err().expect(text);
+            let err = start(&cfg).err().expect(text);
             assert!(err.to_string().contains(what), "{text}: {err}");
             assert!(err.to_string().contains("state.json"), "{err}");
         }
@@ -1077,21 +1180,29 @@ mod tests {
     fn configuration_conflicts_name_both_members() {
         let dir = tmpdir("conflict");
         let path = dir.join("state.json");
-        let mut api = BTreeMap::new();
-        api.insert("bob".to_string(), member("bob", "198.51.100.0/29"));
-        write_atomically(&path, 3, api.values()).unwrap();
-        let err = Provisioning::load(&config(&path, ALICE)).err().unwrap();
+        let bob = member("bob", "198.51.100.0/29");
+        write_atomically(&path, 3, [Entry::Owned(&bob)].into_iter()).unwrap();
+        let err = start(&config(&path, ALICE)).err().unwrap();
         let text = err.to_string();
         assert!(
             text.contains("\"alice\"") && text.contains("\"bob\"") && text.contains("overlaps"),
             "{text}"
         );
         let same_id = ALICE.replace("alice", "bob").replace(".7/", ".9/");
-        let err = Provisioning::load(&config(&path, &same_id)).err().unwrap();
+        let err = start(&config(&path, &same_id)).err().unwrap();
         assert!(err.to_string().contains("same id"), "{err}");
+        let other_iface = config(&path, "").clone();
+        let mut other_iface = other_iface;
+        other_iface.access[0].interface = "acc1".into();
+        let err = start(&other_iface).err().unwrap();
+        assert!(
+            err.to_string().contains("\"bob\"") && err.to_string().contains("acc0"),
+            "{err}"
+        );
         // A compatible configuration loads, with the revision.
-        let p = Provisioning::load(&config(&path, "")).unwrap();
+        let (p, t) = start(&config(&path, "")).unwrap();
         assert_eq!(p.revision(), 3);
+        assert_eq!(origin(&t, "bob"), Some(Origin::Api));
         let _ = fs::remove_dir_all(dir);
     }
 
@@ -1100,31 +1211,26 @@ mod tests {
         let dir = tmpdir("refused");
         let path = dir.join("state.json");
         let cfg = config(&path, ALICE);
-        let mut p = Provisioning::load(&cfg).unwrap();
-        let mut t = tables(&cfg, &p);
+        let (mut p, mut t) = start(&cfg).unwrap();
         // A whole write: no journal yet.
-        p.write(
-            Op::Sync(vec![member("bob", "198.51.100.8/32")]),
-            &cfg,
-            &mut t,
-        )
-        .unwrap();
+        p.write(sync(vec![member("bob", "198.51.100.8/32")]), &cfg, &mut t)
+            .unwrap();
         t.take_changes();
         let saved = |path: &Path| {
             let s = read(path).unwrap();
             let journal = fs::read(journal_path(path)).unwrap_or_default();
             (
                 s.revision,
-                s.members,
+                by_id(s.members.iter().map(|(_, m)| m)),
                 fs::read(path).unwrap_or_default(),
                 journal,
             )
         };
         let before = saved(&path);
-        let slots: Vec<(String, u32)> = t.members().map(|(id, s, _)| (id.into(), s)).collect();
+        let slots: Vec<(String, u32)> = t.members().map(|(s, m)| (m.id().into(), s)).collect();
         // Nothing reached the tables either.
         let untouched = |t: &mut Tables, dbg: &str| {
-            let now: Vec<(String, u32)> = t.members().map(|(id, s, _)| (id.into(), s)).collect();
+            let now: Vec<(String, u32)> = t.members().map(|(s, m)| (m.id().into(), s)).collect();
             assert_eq!(now, slots, "{dbg}");
             let c = t.take_changes();
             assert!(c.members.is_empty() && c.routes.is_empty(), "{dbg}");
@@ -1135,11 +1241,21 @@ mod tests {
             Op::Put(member("bob", "198.51.100.0/24")),
             Op::Delete("alice".into()),
             Op::Delete("nobody".into()),
-            Op::Sync(vec![
-                member("x", "198.51.100.9/32"),
-                member("x", "198.51.100.10/32"),
+            sync(vec![
+                member("x", "198.51.100.16/29"),
+                member("y", "198.51.100.17/32"),
             ]),
-            Op::Sync(vec![member("alice", "198.51.100.9/32")]),
+            sync(vec![member("alice", "198.51.100.9/32")]),
+            sync(vec![member("x", "198.51.100.7/32")]),
+            sync(
+                (0..8)
+                    .map(|i| member(&format!("n{i}"), &format!("198.51.100.{}/32", 20 + i)))
+                    .collect(),
+            ),
+            Op::Put(Member {
+                interface: "acc9".into(),
+                ..member("carol", "198.51.100.9/32")
+            }),
         ];
         for op in cases {
             let dbg = format!("{op:?}");
@@ -1147,7 +1263,7 @@ mod tests {
             assert_eq!(saved(&path), before, "{dbg}");
             untouched(&mut t, &dbg);
             assert_eq!(p.revision(), 1);
-            assert_eq!(p.api_members().len(), 1);
+            assert_eq!(api_of(&t).len(), 1);
         }
         // The validator still knows bob's prefix.
         assert!(
@@ -1167,17 +1283,13 @@ mod tests {
         assert!(matches!(e, WriteError::Persist(_)), "{e}");
         assert!(e.to_string().contains("cannot write the state file"), "{e}");
         assert!(e.to_string().contains("state.json.journal"), "{e}");
-        assert_eq!(p.origin("dave"), None);
+        assert_eq!(origin(&t, "dave"), None);
         assert_eq!(p.revision(), 1);
         fs::remove_dir(&journal).unwrap();
         assert_eq!(saved(&path), before);
         fs::create_dir(tmp_path(&path)).unwrap();
         let e = p
-            .write(
-                Op::Sync(vec![member("dave", "198.51.100.20/32")]),
-                &cfg,
-                &mut t,
-            )
+            .write(sync(vec![member("dave", "198.51.100.20/32")]), &cfg, &mut t)
             .unwrap_err();
         untouched(&mut t, "unsaved sync");
         assert!(matches!(e, WriteError::Persist(_)), "{e}");
@@ -1197,13 +1309,12 @@ mod tests {
         let path = dir.join("state.json");
         let journal = journal_path(&path);
         let cfg = config(&path, ALICE);
-        let mut p = Provisioning::load(&cfg).unwrap();
+        let (mut p, mut t) = start(&cfg).unwrap();
         p.fold_after = 3;
-        let mut t = tables(&cfg, &p);
-        let mut w = |p: &mut Provisioning, op| p.write(op, &cfg, &mut t).unwrap();
-        w(&mut p, Op::Put(member("bob", "198.51.100.8/32")));
-        w(&mut p, Op::Put(member("carol", "198.51.100.9/32")));
-        w(&mut p, Op::Delete("bob".into()));
+        let w = |p: &mut Provisioning, t: &mut Tables, op| p.write(op, &cfg, t).unwrap();
+        w(&mut p, &mut t, Op::Put(member("bob", "198.51.100.8/32")));
+        w(&mut p, &mut t, Op::Put(member("carol", "198.51.100.9/32")));
+        w(&mut p, &mut t, Op::Delete("bob".into()));
         // Three changes: the state file is not written, the journal is.
         assert!(!path.exists());
         let lines = fs::read_to_string(&journal).unwrap();
@@ -1211,20 +1322,21 @@ mod tests {
         assert!(lines.ends_with('\n'));
         let s = read(&path).unwrap();
         assert_eq!((s.revision, s.journaled), (3, 3));
-        assert_eq!(&s.members, p.api_members());
+        assert_eq!(by_id(s.members.iter().map(|(_, m)| m)), api_of(&t));
         // The fourth folds the journal into the file.
-        w(&mut p, Op::Put(member("dave", "198.51.100.10/32")));
+        w(&mut p, &mut t, Op::Put(member("dave", "198.51.100.10/32")));
         assert!(!journal.exists());
         let s = read(&path).unwrap();
         assert_eq!((s.revision, s.journaled), (4, 0));
-        assert_eq!(&s.members, p.api_members());
+        assert_eq!(by_id(s.members.iter().map(|(_, m)| m)), api_of(&t));
+        assert_eq!(api_of(&t).len(), 2);
         // A restart replays the journal after the file.
-        w(&mut p, Op::Put(member("carol", "198.51.100.11/32")));
-        let again = Provisioning::load(&cfg).unwrap();
+        w(&mut p, &mut t, Op::Put(member("carol", "198.51.100.11/32")));
+        let (again, again_t) = start(&cfg).unwrap();
         assert_eq!(again.revision(), 5);
-        assert_eq!(again.api_members(), p.api_members());
+        assert_eq!(api_of(&again_t), api_of(&t));
         assert_eq!(
-            again.api_members()["carol"].prefixes,
+            api_of(&again_t)["carol"].prefixes,
             vec!["198.51.100.11/32".parse::<IpNet>().unwrap()]
         );
         let _ = fs::remove_dir_all(dir);
@@ -1236,15 +1348,14 @@ mod tests {
         let path = dir.join("state.json");
         let journal = journal_path(&path);
         let cfg = config(&path, "");
-        let mut p = Provisioning::load(&cfg).unwrap();
-        let mut t = tables(&cfg, &p);
+        let (mut p, mut t) = start(&cfg).unwrap();
         p.write(Op::Put(member("bob", "198.51.100.8/32")), &cfg, &mut t)
             .unwrap();
         let good = fs::read_to_string(&journal).unwrap();
         // A crash in the middle of the second append.
         let torn = format!("{good}{{\"revision\":2,\"put\":{{\"id\":\"ca");
         fs::write(&journal, &torn).unwrap();
-        let mut p = Provisioning::load(&cfg).unwrap();
+        let (mut p, mut t) = start(&cfg).unwrap();
         assert_eq!(p.revision(), 1);
         assert_eq!(
             fs::read_to_string(&journal).unwrap(),
@@ -1252,7 +1363,6 @@ mod tests {
             "cut at the last line"
         );
         // The next append follows a whole line.
-        let mut t = tables(&cfg, &p);
         p.write(Op::Put(member("carol", "198.51.100.9/32")), &cfg, &mut t)
             .unwrap();
         let s = read(&path).unwrap();
@@ -1260,7 +1370,8 @@ mod tests {
         assert_eq!(s.members.len(), 2);
         // Lines already in the state file are skipped; a missing revision or
         // a damaged line refuses the start, naming the journal and the line.
-        write_atomically(&path, 1, [&member("bob", "198.51.100.8/32")]).unwrap();
+        let bob = member("bob", "198.51.100.8/32");
+        write_atomically(&path, 1, [Entry::Owned(&bob)].into_iter()).unwrap();
         assert_eq!(read(&path).unwrap().revision, 2);
         let text = fs::read_to_string(&journal).unwrap();
         for (bad, why) in [
@@ -1275,7 +1386,7 @@ mod tests {
             ),
         ] {
             fs::write(&journal, &bad).unwrap();
-            let err = Provisioning::load(&cfg).err().expect(&bad).to_string();
+            let err = start(&cfg).err().expect(&bad).to_string();
             assert!(
                 err.contains(why) && err.contains("state.json.journal"),
                 "{err}"
@@ -1289,10 +1400,9 @@ mod tests {
         let dir = tmpdir("sync");
         let path = dir.join("state.json");
         let cfg = config(&path, ALICE);
-        let mut p = Provisioning::load(&cfg).unwrap();
-        let mut t = tables(&cfg, &p);
+        let (mut p, mut t) = start(&cfg).unwrap();
         p.write(
-            Op::Sync(vec![
+            sync(vec![
                 member("bob", "198.51.100.8/32"),
                 member("carol", "198.51.100.9/32"),
             ]),
@@ -1303,7 +1413,7 @@ mod tests {
         let bob = t.slot("bob").unwrap();
         let (changed, out) = p
             .write(
-                Op::Sync(vec![
+                sync(vec![
                     member("bob", "198.51.100.8/32"),
                     member("dave", "198.51.100.10/32"),
                 ]),

@@ -181,7 +181,7 @@ impl Tracer {
         datapath.apply_full(&tables.full_state())?;
         let member_ids = tables
             .members()
-            .map(|(id, slot, _)| (slot, id.to_string()))
+            .map(|(slot, m)| (slot, m.id().to_string()))
             .collect();
         Ok(Tracer {
             datapath,

@@ -501,7 +501,7 @@ pub fn read_state(path: &Path) -> (u64, std::collections::BTreeMap<String, Value
     let members = state
         .members
         .iter()
-        .map(|(id, m)| (id.clone(), serde_json::to_value(m).expect("member")))
+        .map(|(_, m)| (m.id().to_owned(), serde_json::to_value(m).expect("member")))
         .collect();
     (state.revision, members)
 }

@@ -163,7 +163,7 @@ impl Harness {
             })
             .collect();
         // All at once, as a scrape reads them; each also on its own.
-        let slots: Vec<u32> = self.tables.members().map(|(_, slot, _)| slot).collect();
+        let slots: Vec<u32> = self.tables.members().map(|(slot, _)| slot).collect();
         let all = self
             .forward
             .member_counters_many(&slots)
@@ -172,7 +172,8 @@ impl Harness {
             .tables
             .members()
             .zip(all)
-            .map(|((id, slot, _), c)| {
+            .map(|((slot, m), c)| {
+                let id = m.id();
                 let alone = self.forward.member_counters(slot).expect("member counters");
                 assert_eq!(
                     c, alone,
