@@ -71,7 +71,7 @@ use crate::{
         json::{MembersReader, ReadError},
     },
     routes::RouteError,
-    state::{Op, Origin, Outcome, SyncCounts, WriteError},
+    state::{Op, Origin, Outcome, Staged, SyncCounts, WriteError},
 };
 
 pub mod client;
@@ -251,7 +251,9 @@ pub async fn prepare(config: &ApiConfig) -> Result<Option<Prepared>, StartError>
 impl Prepared {
     /// Serves the API on a task of its own.
     pub fn spawn(self, router: Arc<Mutex<Router>>) -> Running {
-        let app = app(router, self.auth.clone(), self.body_limit);
+        // Where the state file is: fixed while running.
+        let state = Arc::new(lock(&router).provisioning().path().to_owned());
+        let app = app(router, self.auth.clone(), self.body_limit, state);
         let (task, socket) = match self.listener {
             Listener::Tcp(l) => (
                 tokio::spawn(async move {
@@ -323,14 +325,19 @@ fn lock(router: &Arc<Mutex<Router>>) -> MutexGuard<'_, Router> {
 }
 
 /// The API's routes.
-fn app(router: Arc<Mutex<Router>>, auth: Arc<Auth>, body_limit: usize) -> Http {
+fn app(
+    router: Arc<Mutex<Router>>,
+    auth: Arc<Auth>,
+    body_limit: usize,
+    state: Arc<PathBuf>,
+) -> Http {
     Http::new()
         .route("/v1/health", get(health))
         .route(
             "/v1/members",
             get(list).put(
                 move |State(router): State<Arc<Mutex<Router>>>, req: Request| {
-                    sync(router, req, body_limit)
+                    sync(router, req, body_limit, state.as_ref().clone())
                 },
             ),
         )
@@ -770,7 +777,11 @@ fn sync_reader(expected: usize) -> MembersReader<'static> {
 /// member checked on its own (the set is checked under the lock). The body
 /// is never held whole: members are parsed on a blocking thread while the
 /// rest comes in.
-async fn read_sync_body(req: Request, limit: usize) -> Result<MemberStore, ApiError> {
+async fn read_sync_body(
+    req: Request,
+    limit: usize,
+    state: PathBuf,
+) -> Result<(MemberStore, Option<Staged>), ApiError> {
     use futures::StreamExt as _;
     check_json(req.headers())?;
     let declared = req
@@ -785,11 +796,18 @@ async fn read_sync_body(req: Request, limit: usize) -> Result<MemberStore, ApiEr
     let expected = declared.map_or(0, |n| (n / 120) as usize);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(64);
     let parser = tokio::task::spawn_blocking(move || {
-        let mut reader = sync_reader(expected);
+        // The member list goes to the next state file as it is read.
+        let mut staged = Staged::create(&state).map_err(ApiError::internal)?;
+        let mut reader = sync_reader(expected).tee(|text| {
+            if let Some(s) = staged.as_mut() {
+                s.write(text);
+            }
+        });
         while let Some(piece) = rx.blocking_recv() {
             reader.feed(&piece)?;
         }
-        reader.finish()
+        let members = reader.finish()?;
+        Ok::<_, ApiError>((members, staged))
     });
     let mut body = req.into_body().into_data_stream();
     let mut total = 0usize;
@@ -822,7 +840,7 @@ async fn read_sync_body(req: Request, limit: usize) -> Result<MemberStore, ApiEr
     if let Some(e) = failed {
         return Err(e);
     }
-    Ok(parsed?)
+    parsed
 }
 
 /// Runs `f` off the async threads.
@@ -895,10 +913,15 @@ async fn delete_member(
     }
 }
 
-async fn sync(router: Arc<Mutex<Router>>, req: Request, body_limit: usize) -> Response {
+async fn sync(
+    router: Arc<Mutex<Router>>,
+    req: Request,
+    body_limit: usize,
+    state: PathBuf,
+) -> Response {
     let result = async {
         let t = std::time::Instant::now();
-        let members = read_sync_body(req, body_limit).await?;
+        let (members, staged) = read_sync_body(req, body_limit, state).await?;
         tracing::debug!(
             elapsed_ms = t.elapsed().as_secs_f64() * 1e3,
             members = members.len(),
@@ -906,7 +929,7 @@ async fn sync(router: Arc<Mutex<Router>>, req: Request, body_limit: usize) -> Re
         );
         let out = blocking(move || {
             let mut r = lock(&router);
-            let outcome = r.provision(Op::Sync(members))?;
+            let outcome = r.provision(Op::Sync { members, staged })?;
             let Outcome::Synced(counts) = outcome else {
                 unreachable!("a sync syncs")
             };

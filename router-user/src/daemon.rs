@@ -342,9 +342,13 @@ impl Router {
     }
 }
 
-/// Runs the daemon until SIGTERM or SIGINT.
-pub async fn run(config_path: &Path) -> Result<(), DaemonError> {
-    let mut config = Config::from_file(config_path)?;
+/// Runs the daemon until SIGTERM or SIGINT. `config` is what reading
+/// `config_path` gave (the file is read again on SIGHUP).
+pub async fn run(
+    config_path: &Path,
+    config: Result<Config, ConfigError>,
+) -> Result<(), DaemonError> {
+    let mut config = config?;
     let (provisioning, api_members) = Provisioning::load(&config)?;
     let checked = state::check_config(
         &config,

@@ -13,6 +13,8 @@
 //! - [`api`]: the provisioning API (HTTP), and its client `collecte member`.
 //! - [`state`]: the member set's origins and the persistent API members.
 //! - [`cli`]: the command line.
+//! - [`alloc`]: the allocator, with huge pages for large tables.
+pub mod alloc;
 pub mod api;
 pub mod cli;
 pub mod config;

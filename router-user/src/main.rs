@@ -9,16 +9,21 @@ use collecte::{
 };
 use tracing_subscriber::EnvFilter;
 
+/// Large tables get transparent huge pages (see [`collecte::alloc`]).
+#[global_allocator]
+static ALLOC: collecte::alloc::HugePages = collecte::alloc::HugePages;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { config, log_level } => {
-            // The level comes from --log-level, else the configuration's
-            // [log] level (read again, with its errors, by the daemon).
-            let level = log_level.unwrap_or_else(|| {
-                Config::from_file(&config)
-                    .map(|c| c.log.level)
-                    .unwrap_or_else(|_| "info".into())
+            // Read once: the level comes from --log-level, else from the
+            // configuration's [log] level; a configuration that does not
+            // read is reported once logging is set up.
+            let parsed = Config::from_file(&config);
+            let level = log_level.unwrap_or_else(|| match &parsed {
+                Ok(c) => c.log.level.clone(),
+                Err(_) => "info".into(),
             });
             // netlink-packet-route warns about every attribute newer than
             // itself; that is noise for an operator.
@@ -30,7 +35,7 @@ fn main() -> anyhow::Result<()> {
                 .with_writer(std::io::stderr)
                 .init();
             let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            rt.block_on(daemon::run(&config))
+            rt.block_on(daemon::run(&config, parsed))
                 .with_context(|| format!("collecte run --config {}", config.display()))
         }
         Command::Stop { config, detach: _ } => {

@@ -48,8 +48,10 @@
 //! the map never holds stale pointers.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashSet};
+use std::collections::{BTreeMap, BinaryHeap};
 use std::net::IpAddr;
+
+use hashbrown::HashSet;
 
 use ipnet::IpNet;
 use router_common::route;
@@ -107,6 +109,16 @@ impl Key {
                 addr: u128::from(p.network()),
                 len: p.prefix_len(),
             },
+        }
+    }
+
+    /// The prefix again (host bits cleared).
+    fn net(&self) -> IpNet {
+        if self.v6 {
+            IpNet::V6(ipnet::Ipv6Net::new(self.addr.into(), self.len).expect("a valid length"))
+        } else {
+            let a = (self.addr >> 96) as u32;
+            IpNet::V4(ipnet::Ipv4Net::new(a.into(), self.len).expect("a valid length"))
         }
     }
 
@@ -240,11 +252,11 @@ impl RouteTable {
     /// replaces the leaf of the equal prefix already there. All-or-nothing:
     /// on error nothing changes.
     pub fn insert(&mut self, prefix: IpNet, leaf: u32) -> Result<(), RouteError> {
-        let prefix = prefix.trunc();
+        let k = Key::of(prefix);
+        let prefix = k.net();
         if leaf == route::EMPTY || is_ptr(leaf) {
             return Err(RouteError::BadLeaf { prefix, leaf });
         }
-        let k = Key::of(prefix);
         let level = k.level();
 
         // Count the groups the path lacks before touching anything.
@@ -504,22 +516,38 @@ impl RouteTable {
     /// with their new values, sorted by index, each once.
     pub fn take_dirty(&mut self) -> Vec<(u32, u32)> {
         let touched = std::mem::take(&mut self.dirty);
-        let mut out = Vec::with_capacity(touched.len());
+        let mut changed = Vec::with_capacity(touched.len());
         for (i, before) in touched {
             let i = i as usize;
             self.dirty_bits[i / 64] &= !(1 << (i % 64));
-            let fresh = i / GE >= route::FIRST_GROUP as usize
-                && self.fresh[i / GE - route::FIRST_GROUP as usize];
-            if fresh || self.entries[i] != before {
-                out.push((i as u32, self.entries[i]));
+            // Entries of new groups are reported with their group.
+            if !self.in_fresh(i) && self.entries[i] != before {
+                changed.push((i as u32, self.entries[i]));
             }
         }
-        for g in std::mem::take(&mut self.fresh_list) {
-            self.fresh[(g - route::FIRST_GROUP) as usize] = false;
-        }
         // Indices are unique: sorting by them alone is enough.
-        out.sort_unstable_by_key(|&(i, _)| i);
+        changed.sort_unstable_by_key(|&(i, _)| i);
+        let mut groups = std::mem::take(&mut self.fresh_list);
+        groups.sort_unstable();
+        let mut out = Vec::with_capacity(changed.len() + groups.len() * GE);
+        let mut changed = changed.into_iter().peekable();
+        for g in groups {
+            self.fresh[(g - route::FIRST_GROUP) as usize] = false;
+            let base = g as usize * GE;
+            while let Some(c) = changed.next_if(|&(i, _)| (i as usize) < base) {
+                out.push(c);
+            }
+            out.extend((base..base + GE).map(|i| (i as u32, self.entries[i])));
+        }
+        out.extend(changed);
         out
+    }
+
+    /// Whether entry `i` is in a group allocated since the last
+    /// `take_dirty` (reported whole).
+    fn in_fresh(&self, i: usize) -> bool {
+        let g = i / GE;
+        g >= route::FIRST_GROUP as usize && self.fresh[g - route::FIRST_GROUP as usize]
     }
 
     /// All entries of one half as they currently are: the roots and the groups
@@ -693,11 +721,9 @@ impl RouteTable {
             self.fresh[g - route::FIRST_GROUP as usize] = true;
             self.fresh_list.push(g as u32);
         }
-        for i in g * GE..(g + 1) * GE {
-            self.set(i, v);
-            self.touch(i);
-            self.depth[i] = d;
-        }
+        // Reported whole at the next `take_dirty`: no entry is tracked.
+        self.entries[g * GE..(g + 1) * GE].fill(v);
+        self.depth[g * GE..(g + 1) * GE].fill(d);
         g
     }
 
@@ -715,7 +741,9 @@ impl RouteTable {
     /// Writes entry `i`, remembering its previous value for `take_dirty`.
     fn set(&mut self, i: usize, v: u32) {
         if self.entries[i] != v {
-            self.touch(i);
+            if !self.in_fresh(i) {
+                self.touch(i);
+            }
             self.entries[i] = v;
         }
     }

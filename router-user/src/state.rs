@@ -198,8 +198,152 @@ pub enum Op {
     /// Delete one member.
     Delete(String),
     /// Replace every API member with those of the batch (read by
-    /// [`MembersReader`], fields checked).
-    Sync(MemberStore),
+    /// [`MembersReader`], fields checked); `staged`, when given, holds
+    /// their list as sent, written while it was read.
+    Sync {
+        members: MemberStore,
+        staged: Option<Staged>,
+    },
+}
+
+impl Op {
+    /// A full sync of `members`, saved from the members themselves.
+    pub fn sync(members: MemberStore) -> Op {
+        Op::Sync {
+            members,
+            staged: None,
+        }
+    }
+}
+
+/// A full sync's member list written to the next state file while the
+/// request body is still being read (the text of the list as sent, from
+/// [`MembersReader::tee`]), so that saving the sync costs only its fsync.
+/// The file has no name (`O_TMPFILE`) until [`Provisioning`] completes it
+/// and puts it in place, once the sync is checked; dropped before, it
+/// leaves nothing behind, even after a crash.
+pub struct Staged {
+    file: BufWriter<File>,
+    error: Option<std::io::Error>,
+}
+
+impl std::fmt::Debug for Staged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Staged").finish_non_exhaustive()
+    }
+}
+
+impl Staged {
+    /// Starts the next state file in `path`'s directory: its head, then
+    /// the member list to come through [`Staged::write`]. `None` where the
+    /// filesystem has no unnamed files: the sync is then saved from its
+    /// members.
+    pub fn create(path: &Path) -> Result<Option<Staged>, StateError> {
+        use std::os::fd::FromRawFd as _;
+        use std::os::unix::ffi::OsStrExt as _;
+        let err = |source| StateError::Write {
+            path: path.to_owned(),
+            source,
+        };
+        let dir = dir_of(path);
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(err)?;
+        let c_dir = std::ffi::CString::new(dir.as_os_str().as_bytes())
+            .map_err(|e| err(std::io::Error::new(ErrorKind::InvalidInput, e)))?;
+        // SAFETY: a plain open(2) of a NUL-terminated path; the descriptor is
+        // owned by the File below.
+        let fd = unsafe {
+            libc::open(
+                c_dir.as_ptr(),
+                libc::O_TMPFILE | libc::O_WRONLY | libc::O_CLOEXEC,
+                0o600,
+            )
+        };
+        if fd < 0 {
+            let e = std::io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL) => Ok(None),
+                _ => Err(err(e)),
+            };
+        }
+        // SAFETY: `fd` was just opened and is owned by nothing else.
+        let file = unsafe { File::from_raw_fd(fd) };
+        let mut staged = Staged {
+            file: BufWriter::with_capacity(1 << 20, file),
+            error: None,
+        };
+        staged.write(
+            format!("{{\"format\":\"{FORMAT}\",\"version\":{VERSION},\"members\":").as_bytes(),
+        );
+        Ok(Some(staged))
+    }
+
+    /// Appends text of the member list; the first error is kept for the
+    /// commit.
+    pub fn write(&mut self, bytes: &[u8]) {
+        if self.error.is_none()
+            && let Err(e) = self.file.write_all(bytes)
+        {
+            self.error = Some(e);
+        }
+    }
+
+    /// Completes the file as revision `revision` and puts it in place of
+    /// the state file at `path`: fsync, a name beside it, rename over it,
+    /// fsync of the directory. On error, says whether the rename had
+    /// happened.
+    fn commit(mut self, path: &Path, revision: u64) -> Result<(), (StateError, bool)> {
+        use std::os::fd::AsRawFd as _;
+        use std::os::unix::ffi::OsStrExt as _;
+        let err = |source| StateError::Write {
+            path: path.to_owned(),
+            source,
+        };
+        self.write(format!(",\"revision\":{revision}}}\n").as_bytes());
+        if let Some(e) = self.error.take() {
+            return Err((err(e), false));
+        }
+        let file = self
+            .file
+            .into_inner()
+            .map_err(|e| (err(e.into_error()), false))?;
+        file.sync_all().map_err(|e| (err(e), false))?;
+        // The temporary name of whole writes: a leftover of a crash goes.
+        let tmp = tmp_path(path);
+        match fs::remove_file(&tmp) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err((err(e), false)),
+        }
+        let from =
+            std::ffi::CString::new(format!("/proc/self/fd/{}", file.as_raw_fd())).expect("no NUL");
+        let to = std::ffi::CString::new(tmp.as_os_str().as_bytes())
+            .map_err(|e| (err(std::io::Error::new(ErrorKind::InvalidInput, e)), false))?;
+        // SAFETY: linkat(2) of two NUL-terminated paths (the unnamed file's
+        // /proc link, as open(2) documents for O_TMPFILE).
+        let linked = unsafe {
+            libc::linkat(
+                libc::AT_FDCWD,
+                from.as_ptr(),
+                libc::AT_FDCWD,
+                to.as_ptr(),
+                libc::AT_SYMLINK_FOLLOW,
+            )
+        };
+        if linked != 0 {
+            return Err((err(std::io::Error::last_os_error()), false));
+        }
+        if let Err(e) = fs::rename(&tmp, path) {
+            let _ = fs::remove_file(&tmp);
+            return Err((err(e), false));
+        }
+        File::open(dir_of(path))
+            .and_then(|d| d.sync_all())
+            .map_err(|e| (err(e), true))
+    }
 }
 
 /// The configuration's members, checked against the API members: the batch
@@ -271,7 +415,7 @@ impl Provisioning {
         match op {
             Op::Put(m) => self.put(m, tables),
             Op::Delete(id) => self.delete(&id, tables),
-            Op::Sync(members) => self.sync(members, config, tables),
+            Op::Sync { members, staged } => self.sync(members, staged, config, tables),
         }
     }
 
@@ -326,6 +470,7 @@ impl Provisioning {
     fn sync(
         &mut self,
         batch: MemberStore,
+        staged: Option<Staged>,
         config: &Config,
         tables: &mut Tables,
     ) -> Result<(bool, Outcome), WriteError> {
@@ -385,8 +530,19 @@ impl Provisioning {
             drop_later(batch);
             return Ok((false, Outcome::Synced(counts)));
         }
-        self.save(batch.iter().map(|(_, m)| Entry::View(m)), tables)
-            .map_err(WriteError::Persist)?;
+        match staged {
+            Some(staged) => {
+                let revision = self.revision;
+                staged
+                    .commit(&self.path, revision + 1)
+                    .map_err(|e| restore(&self.path, revision, tables, e))
+                    .map_err(WriteError::Persist)?;
+                self.fold_journal();
+            }
+            None => self
+                .save(batch.iter().map(|(_, m)| Entry::View(m)), tables)
+                .map_err(WriteError::Persist)?,
+        }
         lap("state saved");
         self.revision += 1;
         // Checked above: cannot fail.
@@ -660,12 +816,23 @@ fn save_whole<'a>(
     tables: &Tables,
     new: impl Iterator<Item = Entry<'a>>,
 ) -> Result<(), StateError> {
-    write_atomically(path, revision + 1, new).map_err(|(e, renamed)| {
-        if renamed {
-            let _ = write_atomically(path, revision, api_members(tables).map(Entry::View));
-        }
-        e
-    })
+    write_atomically(path, revision + 1, new).map_err(|e| restore(path, revision, tables, e))
+}
+
+/// The error of a state file write; when the new file was put in place but
+/// could not be made durable, the previous state (`tables`' API members,
+/// revision `revision`) is written back first (best effort), so that a
+/// refused write does not come back at restart.
+fn restore(
+    path: &Path,
+    revision: u64,
+    tables: &Tables,
+    (e, renamed): (StateError, bool),
+) -> StateError {
+    if renamed {
+        let _ = write_atomically(path, revision, api_members(tables).map(Entry::View));
+    }
+    e
 }
 
 /// A member of the state file: stored, or given.
@@ -1102,7 +1269,7 @@ mod tests {
     }
 
     fn sync(members: Vec<Member>) -> Op {
-        Op::Sync(batch_of(&members, Origin::Api).unwrap())
+        Op::sync(batch_of(&members, Origin::Api).unwrap())
     }
 
     const ALICE: &str =
@@ -1435,6 +1602,68 @@ mod tests {
         assert_eq!(t.slot("carol"), None);
         assert!(t.slot("alice").is_some());
         assert_eq!(p.revision(), 2);
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    /// The files of `dir`.
+    fn files(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// A sync with its member list staged as it was read.
+    fn staged_sync(path: &Path, list: &str) -> Op {
+        let mut staged = Staged::create(path).unwrap();
+        assert!(staged.is_some(), "O_TMPFILE on the test's filesystem");
+        let mut r = MembersReader::new(Origin::Api, 0, |_, _| Ok(()))
+            .tee(|text| staged.as_mut().unwrap().write(text));
+        r.feed(format!("{{\"members\":{list}}}").as_bytes())
+            .unwrap();
+        let members = r.finish().unwrap();
+        Op::Sync { members, staged }
+    }
+
+    #[test]
+    fn a_staged_sync_becomes_the_state_file_or_goes() {
+        let dir = tmpdir("staged");
+        let path = dir.join("state.json");
+        let cfg = config(&path, ALICE);
+        let (mut p, mut t) = start(&cfg).unwrap();
+        let list = "[\n  {\"id\":\"bob\",\"interface\":\"acc0\",\"prefixes\":[\"198.51.100.8/32\"]} ,\n{\"id\":\"carol\",\"interface\":\"acc0\",\"prefixes\":[\"198.51.100.9/32\"]}]";
+        let (changed, _) = p.write(staged_sync(&path, list), &cfg, &mut t).unwrap();
+        assert!(changed);
+        assert_eq!(
+            files(&dir),
+            ["state.json"],
+            "the staged file took its place"
+        );
+        let s = read(&path).unwrap();
+        assert_eq!(s.revision, 1);
+        assert_eq!(by_id(s.members.iter().map(|(_, m)| m)), api_of(&t));
+        assert_eq!(api_of(&t).len(), 2);
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains(list), "{text}");
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        // Unchanged, or refused: the staged file goes, the state stays.
+        let before = fs::read(&path).unwrap();
+        let (changed, _) = p.write(staged_sync(&path, list), &cfg, &mut t).unwrap();
+        assert!(!changed);
+        let clash = "[{\"id\":\"dave\",\"interface\":\"acc0\",\"prefixes\":[\"198.51.100.7/32\"]}]";
+        assert!(p.write(staged_sync(&path, clash), &cfg, &mut t).is_err());
+        assert_eq!(files(&dir), ["state.json"]);
+        assert_eq!(fs::read(&path).unwrap(), before);
+        assert_eq!(p.revision(), 1);
+        // A restart reads it.
+        let (again, again_t) = start(&cfg).unwrap();
+        assert_eq!(again.revision(), 1);
+        assert_eq!(api_of(&again_t), api_of(&t));
         let _ = fs::remove_dir_all(dir);
     }
 }

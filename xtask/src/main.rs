@@ -43,6 +43,10 @@ enum Task {
         /// Small sizes and short runs (a smoke test).
         #[arg(long)]
         quick: bool,
+        /// Run only these parts: cost, forward, daemon, control (comma
+        /// separated); all by default.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
     },
 }
 
@@ -90,9 +94,9 @@ fn main() -> anyhow::Result<()> {
             }
             demo(&args)
         }
-        Task::Bench { quick } => {
+        Task::Bench { quick, only } => {
             setup()?;
-            bench(quick)
+            bench(quick, &only)
         }
     }
 }
@@ -200,7 +204,7 @@ fn mount_bpffs() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn bench(quick: bool) -> anyhow::Result<()> {
+fn bench(quick: bool, only: &[String]) -> anyhow::Result<()> {
     // The daemon's figures use the release `collecte` binary.
     cargo(&[
         "build",
@@ -214,6 +218,10 @@ fn bench(quick: bool) -> anyhow::Result<()> {
     if quick {
         args.push("--quick");
     }
+    let only = only.join(",");
+    if !only.is_empty() {
+        args.extend(["--only", &only]);
+    }
     cargo(&args)
 }
 
@@ -222,7 +230,7 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     // timings themselves are never pass/fail). Skipped when the caller
     // filters the tests.
     if args.is_empty() {
-        bench(true)?;
+        bench(true, &[])?;
     }
     // The integration tests run the `collecte` binary: build it first.
     cargo(&["build", "--bins"])?;

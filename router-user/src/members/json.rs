@@ -43,6 +43,9 @@ pub enum ReadError {
 /// value, or the error that refuses the whole text.
 pub type OtherKey<'a> = dyn FnMut(&str, &[u8]) -> Result<(), ReadError> + 'a;
 
+/// Where the member list's text goes as it is read (see [`MembersReader::tee`]).
+pub type Tee<'a> = dyn FnMut(&[u8]) + 'a;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     /// Before the opening brace.
@@ -95,6 +98,8 @@ pub struct MembersReader<'a> {
     batch: MemberStore,
     origin: Origin,
     other: Box<OtherKey<'a>>,
+    /// Gets the text of the member list as it is read.
+    tee: Option<Box<Tee<'a>>>,
 }
 
 impl<'a> MembersReader<'a> {
@@ -115,6 +120,23 @@ impl<'a> MembersReader<'a> {
             batch: MemberStore::with_capacity(expected),
             origin,
             other: Box::new(other),
+            tee: None,
+        }
+    }
+
+    /// Hands `tee` the text of the member list, `[` to `]`, piece by piece
+    /// as it is read: a JSON array of the members read, exactly as sent.
+    pub fn tee(mut self, tee: impl FnMut(&[u8]) + 'a) -> Self {
+        self.tee = Some(Box::new(tee));
+        self
+    }
+
+    /// Inside the member list.
+    fn in_list(&self) -> bool {
+        match self.state {
+            State::Member { .. } | State::AfterMember => true,
+            State::InValue => self.scan.member,
+            _ => false,
         }
     }
 
@@ -162,6 +184,8 @@ impl<'a> MembersReader<'a> {
         let mut at = 0;
         // Where the key or value being read started in this piece.
         let mut start = 0;
+        // Where the part of the member list in this piece starts.
+        let mut list_from = self.in_list().then_some(0);
         while at < piece.len() {
             let c = piece[at];
             match self.state {
@@ -238,6 +262,7 @@ impl<'a> MembersReader<'a> {
                         }
                         self.seen_members = true;
                         self.state = State::Member { first: true };
+                        list_from = Some(at);
                     } else {
                         start = at;
                         self.begin_value(c, false);
@@ -252,7 +277,16 @@ impl<'a> MembersReader<'a> {
                 State::Member { first } => {
                     if first && c == b']' {
                         self.state = State::AfterValue;
+                        self.tee_out(piece, &mut list_from, at + 1);
                     } else {
+                        // Most members lie whole in the piece: parse them in
+                        // place, and let serde_json say where they end.
+                        if let Some(end) = self.member_in_place(&piece[at..])? {
+                            self.state = State::AfterMember;
+                            at += end;
+                            continue;
+                        }
+                        // This one goes on in the next piece.
                         start = at;
                         self.begin_value(c, true);
                         continue;
@@ -260,7 +294,10 @@ impl<'a> MembersReader<'a> {
                 }
                 State::AfterMember => match c {
                     b',' => self.state = State::Member { first: false },
-                    b']' => self.state = State::AfterValue,
+                    b']' => {
+                        self.state = State::AfterValue;
+                        self.tee_out(piece, &mut list_from, at + 1);
+                    }
                     _ => return Err(self.syntax(at, "',' or ']'", c)),
                 },
                 State::End => return Err(self.syntax(at, "the end of the text", c)),
@@ -268,12 +305,22 @@ impl<'a> MembersReader<'a> {
             }
             at += 1;
         }
+        self.tee_out(piece, &mut list_from, piece.len());
         // Keep the part of a key or value that goes on in the next piece.
         if matches!(self.state, State::InKey | State::InValue) {
             self.pending.extend_from_slice(&piece[start..]);
         }
         self.base += piece.len();
         Ok(())
+    }
+
+    /// Hands the tee the member list's text from `*from` to `end`.
+    fn tee_out(&mut self, piece: &[u8], from: &mut Option<usize>, end: usize) {
+        if let (Some(f), Some(tee)) = (from.take(), self.tee.as_mut())
+            && f < end
+        {
+            tee(&piece[f..end]);
+        }
     }
 
     /// Starts reading a value whose first byte is `c` (not consumed yet).
@@ -355,13 +402,34 @@ impl<'a> MembersReader<'a> {
         r
     }
 
-    /// Parses, checks and stores one member.
+    /// Parses, checks and stores the member at the start of `text`, if it
+    /// is all there: returns where it ends.
+    fn member_in_place(&mut self, text: &[u8]) -> Result<Option<usize>, ReadError> {
+        let mut stream = serde_json::Deserializer::from_slice(text).into_iter::<MemberDe>();
+        match stream.next() {
+            Some(Ok(m)) => {
+                let end = stream.byte_offset();
+                self.store(m)?;
+                Ok(Some(end))
+            }
+            None => Ok(None),
+            Some(Err(e)) if e.is_eof() => Ok(None),
+            Some(Err(e)) => Err(element_error(self.batch.len(), text, e)),
+        }
+    }
+
+    /// Parses, checks and stores one member whose text is `text`.
     fn member(&mut self, text: &[u8]) -> Result<(), ReadError> {
+        let mut de = serde_json::Deserializer::from_slice(text);
+        let m = MemberDe::deserialize(&mut de)
+            .and_then(|m| de.end().map(|()| m))
+            .map_err(|e| element_error(self.batch.len(), text, e))?;
+        self.store(m)
+    }
+
+    /// Checks and stores one parsed member.
+    fn store(&mut self, m: MemberDe<'_>) -> Result<(), ReadError> {
         let index = self.batch.len();
-        let m: MemberDe = match serde_json::from_slice(text) {
-            Ok(m) => m,
-            Err(e) => return Err(element_error(index, text, e)),
-        };
         let m = m.as_in();
         m.validate_fields()?;
         match self.batch.push(m, self.origin) {
@@ -393,7 +461,8 @@ fn element_error(index: usize, text: &[u8], e: serde_json::Error) -> ReadError {
     } else {
         format!("members[{index}].{path}")
     };
-    let member = serde_json::from_slice::<serde_json::Value>(text)
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let member = serde_json::Value::deserialize(&mut de)
         .ok()
         .and_then(|v| v.get("id").and_then(|id| id.as_str()).map(str::to_owned));
     ReadError::Field {
@@ -611,6 +680,32 @@ mod tests {
             matches!(r, Err(ReadError::Invalid(ConfigError::NoPrefixes { .. }))),
             "{r:?}"
         );
+    }
+
+    #[test]
+    fn the_tee_gets_the_member_list_as_sent() {
+        for piece in [1, 2, 5, 64, 1 << 20] {
+            let mut list = Vec::new();
+            let mut r = MembersReader::new(Origin::Api, 0, |_, _| Ok(()))
+                .tee(|b| list.extend_from_slice(b));
+            for p in GOOD.as_bytes().chunks(piece) {
+                r.feed(p).unwrap();
+            }
+            assert_eq!(r.finish().unwrap().len(), 3);
+            let start = GOOD.find('[').unwrap();
+            let end = GOOD.rfind(']').unwrap();
+            assert_eq!(
+                std::str::from_utf8(&list).unwrap(),
+                &GOOD[start..=end],
+                "piece {piece}"
+            );
+        }
+        let mut list = Vec::new();
+        let mut r =
+            MembersReader::new(Origin::Api, 0, |_, _| Ok(())).tee(|b| list.extend_from_slice(b));
+        r.feed(br#"{"x":[1],"members" : [ ] }"#).unwrap();
+        r.finish().unwrap();
+        assert_eq!(list, b"[ ]");
     }
 
     #[test]

@@ -16,14 +16,17 @@
 //! A freed slot rests for one apply before reuse, and its counters are zeroed
 //! when it is given to a new member.
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
+    collections::{BTreeMap, BTreeSet},
     net::IpAddr,
 };
+
+use hashbrown::{HashMap, HashSet};
 
 use ipnet::IpNet;
 use router_common::{
     ATTACH_SHARED, IfaceInfo, MAX_IFACES, MemberInfo, iface_flags, kind, member_flags, route,
 };
+use smallvec::SmallVec;
 
 pub mod json;
 pub mod store;
@@ -382,11 +385,32 @@ impl Tables {
         let mut steps = Vec::with_capacity(parts.len());
         let mut fresh = 0usize;
         let available = self.free.len() + self.max_members.saturating_sub(self.next_slot) as usize;
+        let whole = parts.iter().any(|p| p.whole);
+        // Slots a batch member keeps: the others of a whole part's origin go.
+        let mut kept = vec![
+            false;
+            if whole {
+                self.members.end() as usize
+            } else {
+                0
+            }
+        ];
+        // Lists usually come in the order of the last one: the next slot is
+        // tried first.
+        let mut guess = 0u32;
         for part in parts {
             let mut s = Vec::with_capacity(part.batch.end() as usize);
             for (_, m) in part.batch.iter() {
-                let step = match self.members.by_id(m.id()) {
+                let found = self
+                    .members
+                    .number_near(m.id(), guess)
+                    .and_then(|slot| Some((slot, self.members.get(slot)?)));
+                let step = match found {
                     Some((slot, cur)) => {
+                        guess = slot + 1;
+                        if let Some(k) = kept.get_mut(slot as usize) {
+                            *k = true;
+                        }
                         if cur.same_as_view(&m) && cur.origin() == m.origin() {
                             counts.unchanged += 1;
                             Step::Same
@@ -417,13 +441,11 @@ impl Tables {
             steps.push(s);
         }
         let mut removed = Vec::new();
-        for (slot, m) in self.members.iter() {
-            let part = parts
+        for (slot, m) in self.members.iter().filter(|_| whole) {
+            let replaced = parts
                 .iter()
-                .find(|p| p.whole && p.origin.is_none_or(|o| o == m.origin()));
-            if let Some(p) = part
-                && p.batch.number(m.id()).is_none()
-            {
+                .any(|p| p.whole && p.origin.is_none_or(|o| o == m.origin()));
+            if replaced && !kept[slot as usize] {
                 removed.push(slot);
             }
         }
@@ -481,7 +503,12 @@ impl Tables {
             for ((_, m), step) in part.batch.iter().zip(steps) {
                 if let Step::Change(slot) = step {
                     let cur = self.members.get(*slot).expect("a planned member");
-                    let gone: Vec<IpNet> = cur.prefixes().filter(|p| !m.has_prefix(p)).collect();
+                    if cur.same_prefixes(&m) {
+                        continue;
+                    }
+                    let (old, new) = (prefix_list(&cur), prefix_list(&m));
+                    let gone: SmallVec<[IpNet; 4]> =
+                        old.into_iter().filter(|p| !new.contains(p)).collect();
                     for p in gone {
                         self.release(p, *slot, m.id())?;
                     }
@@ -680,14 +707,18 @@ impl Tables {
     ) -> Result<(), TablesError> {
         let iface = access_slot(&self.ifaces, m.id(), m.interface())?;
         let new_key = (iface as u16, m.tags().0, m.tags().1);
-        let (old_key, new_prefixes): (Option<AttachKey>, Vec<IpNet>) = match self.members.get(slot)
-        {
-            Some(cur) => (
-                Some(self.key_of(&cur)),
-                m.prefixes().filter(|p| !cur.has_prefix(p)).collect(),
-            ),
-            None => (None, m.prefixes().collect()),
-        };
+        let (old_key, new_prefixes): (Option<AttachKey>, SmallVec<[IpNet; 4]>) =
+            match self.members.get(slot) {
+                Some(cur) if cur.same_prefixes(m) => (Some(self.key_of(&cur)), SmallVec::new()),
+                Some(cur) => {
+                    let old = prefix_list(&cur);
+                    (
+                        Some(self.key_of(&cur)),
+                        m.prefixes().filter(|p| !old.contains(p)).collect(),
+                    )
+                }
+                None => (None, m.prefixes().collect()),
+            };
         for p in new_prefixes {
             self.routes
                 .insert(p, route::member_leaf(slot))
@@ -719,7 +750,7 @@ impl Tables {
         let Some(m) = self.members.get(slot) else {
             return Ok(());
         };
-        let prefixes: Vec<IpNet> = m.prefixes().collect();
+        let prefixes: SmallVec<[IpNet; 4]> = m.prefixes().collect();
         let id = m.id().to_owned();
         let key = self.key_of(&m);
         for p in prefixes {
@@ -936,6 +967,11 @@ pub fn batch_of<'a>(
         }
     }
     Ok(batch)
+}
+
+/// A member's prefixes, decoded once.
+fn prefix_list(m: &MemberView<'_>) -> SmallVec<[IpNet; 4]> {
+    m.prefixes().collect()
 }
 
 /// Whether a router address can be the destination of a forwarded packet.

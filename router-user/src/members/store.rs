@@ -164,16 +164,43 @@ impl MemberStore {
     /// Appends `m` as the next number (a batch being read). Fails on an id
     /// already present.
     pub fn push(&mut self, m: MemberIn<'_>, origin: Origin) -> Result<u32, StoreError> {
-        if self.number(m.id).is_some() {
-            return Err(StoreError::Duplicate(m.id.to_owned()));
-        }
         let n = self.recs.len() as u32;
         let rec = self.encode(m, origin)?;
-        self.recs.push(rec);
-        self.index_insert(n);
-        self.len += 1;
-        self.api += usize::from(origin == Origin::Api);
-        Ok(n)
+        // One probe of the index: a duplicate, or the place of the new one.
+        let hash = self.hash(m.id);
+        let (recs, arena, hasher) = (&self.recs, &self.arena, &self.hasher);
+        let entry = self.index.entry(
+            hash,
+            |&x| id_of(arena, &recs[x as usize]) == m.id,
+            |&x| hasher.hash_one(id_of(arena, &recs[x as usize])),
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(_) => {
+                // Its bytes stay in the arena as garbage.
+                self.garbage += rec.len as usize;
+                Err(StoreError::Duplicate(m.id.to_owned()))
+            }
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(n);
+                self.recs.push(rec);
+                self.len += 1;
+                self.api += usize::from(origin == Origin::Api);
+                Ok(n)
+            }
+        }
+    }
+
+    /// The number of the member `id`, trying number `guess` first (one
+    /// record read instead of a hash lookup when lists come in the same
+    /// order as the store).
+    pub fn number_near(&self, id: &str, guess: u32) -> Option<u32> {
+        if let Some(r) = self.recs.get(guess as usize)
+            && r.flags & PRESENT != 0
+            && self.id_at(r) == id
+        {
+            return Some(guess);
+        }
+        self.number(id)
     }
 
     /// Puts `m` at number `n`, replacing the member there (which must have
@@ -423,6 +450,12 @@ impl<'a> MemberView<'a> {
         Prefixes {
             bytes: &self.store.arena[start..end],
         }
+    }
+
+    /// Whether this member has exactly the prefixes of `other` (of any
+    /// store), in the same order.
+    pub fn same_prefixes(&self, other: &MemberView<'_>) -> bool {
+        self.bytes()[self.rec.id_len as usize..] == other.bytes()[other.rec.id_len as usize..]
     }
 
     /// Whether the prefixes include `net`.

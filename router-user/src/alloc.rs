@@ -1,0 +1,67 @@
+//! The process's allocator: the system's, asking the kernel for transparent
+//! huge pages on large blocks.
+//!
+//! A million members make hash tables and arrays of tens of megabytes that
+//! are read at random (the member index, the prefix table's shadow): with
+//! 4 KiB pages nearly every such read also misses the TLB. Linux gives huge
+//! pages only to ranges marked `MADV_HUGEPAGE` when
+//! `/sys/kernel/mm/transparent_hugepage/enabled` is `madvise` (Debian's
+//! default), so blocks of [`THRESHOLD`] bytes and more are marked. Nothing
+//! changes where huge pages are off or unavailable.
+use std::alloc::{GlobalAlloc, Layout, System};
+
+/// Blocks at least this large are marked.
+pub const THRESHOLD: usize = 4 << 20;
+const HUGE: usize = 2 << 20;
+
+/// The system allocator, marking large blocks for huge pages.
+pub struct HugePages;
+
+fn advise(p: *mut u8, len: usize) {
+    let start = (p as usize).next_multiple_of(HUGE);
+    let end = (p as usize + len) / HUGE * HUGE;
+    if start < end {
+        // SAFETY: the range lies inside a block the allocator just handed
+        // out; madvise with MADV_HUGEPAGE changes no content, and a failure
+        // (huge pages off) is harmless.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+        }
+    }
+}
+
+// SAFETY: every call is forwarded to `System` with the same arguments; the
+// blocks are only advised, never changed.
+unsafe impl GlobalAlloc for HugePages {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() && layout.size() >= THRESHOLD {
+            advise(p, layout.size());
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() && layout.size() >= THRESHOLD {
+            advise(p, layout.size());
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() && new_size >= THRESHOLD {
+            advise(p, new_size);
+        }
+        p
+    }
+}
