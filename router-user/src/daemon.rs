@@ -96,11 +96,12 @@ pub struct Router {
 impl Router {
     /// Counters for a scrape.
     pub fn metrics(&self) -> Result<metrics::Snapshot, DatapathError> {
-        let mut s = metrics::Snapshot::default();
+        let mut s = metrics::Snapshot::with_capacity(self.tables.len());
         let slots: Vec<u32> = self.tables.members().map(|(slot, _)| slot).collect();
         let counters = self.datapath.member_counters_many(&slots)?;
+        drop(slots);
         for ((_, m), c) in self.tables.members().zip(counters) {
-            s.members.push((m.id().to_string(), c));
+            s.push_member(m.id(), c);
         }
         for (name, iface) in self.tables.interfaces() {
             s.interfaces
@@ -382,7 +383,7 @@ pub async fn run(
         pin_dir: Some(pin_dir.clone()),
     })?;
     let tables = if datapath.reused() {
-        let (members, ifaces) = datapath.recorded_slots();
+        let (members, ifaces) = datapath.recorded_slots()?;
         info!(
             pin_dir = %pin_dir.display(),
             members = members.len(),

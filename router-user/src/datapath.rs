@@ -215,7 +215,8 @@ pub struct Datapath {
     ifaces: Array<MapData, IfaceInfo>,
     egress: DevMap<MapData>,
     members: Mapped<MemberInfo>,
-    routes: Mapped<RouteChunk>,
+    /// The prefix table, as a flat array of entries (both halves).
+    routes: Windowed<u32>,
     attachments: HashMap<MapData, AttachKey, u32>,
     member_counters: Array<MapData, MemberCounters>,
     iface_counters: PerCpuArray<MapData, u64>,
@@ -230,7 +231,7 @@ pub struct Datapath {
     /// The tables were reused from pins.
     reused: bool,
     /// Pinned only: who holds each member slot and interface slot.
-    member_ids: Option<Mapped<SlotName>>,
+    member_ids: Option<Windowed<SlotName>>,
     iface_names: Option<Mapped<SlotName>>,
     /// Pinned only: where XDP links are pinned.
     link_dir: Option<PathBuf>,
@@ -341,7 +342,11 @@ impl Datapath {
             ifaces: take!(ebpf, "IFACES"),
             egress: take!(ebpf, "EGRESS"),
             members: Mapped::new(take_data(&mut ebpf, "MEMBERS")?, "MEMBERS")?,
-            routes: Mapped::new(take_data(&mut ebpf, "ROUTES")?, "ROUTES")?,
+            routes: Windowed::new(
+                take_data(&mut ebpf, "ROUTES")?,
+                "ROUTES",
+                (2 * sizing.route_half()) as usize,
+            ),
             attachments: take!(ebpf, "ATTACHMENTS"),
             member_counters: take!(ebpf, "MEMBER_COUNTERS"),
             iface_counters: take!(ebpf, "IFACE_COUNTERS"),
@@ -360,8 +365,15 @@ impl Datapath {
             link_dir: None,
         };
         if let Some(dir) = pin_dir {
-            dp.member_ids = Some(names_map(dir, "MEMBER_IDS", sizing.max_members)?);
-            dp.iface_names = Some(names_map(dir, "IFACE_NAMES", MAX_IFACES)?);
+            dp.member_ids = Some(Windowed::new(
+                names_data(dir, "MEMBER_IDS", sizing.max_members)?,
+                "MEMBER_IDS",
+                sizing.max_members as usize,
+            ));
+            dp.iface_names = Some(Mapped::new(
+                names_data(dir, "IFACE_NAMES", MAX_IFACES)?,
+                "IFACE_NAMES",
+            )?);
             let links = dir.join("links");
             std::fs::create_dir_all(&links).map_err(|source| DatapathError::PinDir {
                 path: links.clone(),
@@ -390,13 +402,6 @@ impl Datapath {
             dp.write_globals((0, 0))?;
         }
         Ok(dp)
-    }
-
-    /// The prefix-table entries of the half in force.
-    pub fn routes_in_force(&self) -> &[u32] {
-        let half = self.sizing.route_half() as usize;
-        let base = self.active as usize * half;
-        &self.routes.entries()[base..base + half]
     }
 
     /// Whether the tables came from a previous run's pins.
@@ -503,7 +508,7 @@ impl Datapath {
         let zero = std::mem::take(&mut changes.zero_counters);
         self.zero_member_counters(&zero)?;
         let ids = std::mem::take(&mut changes.ids);
-        self.write_ids(&ids);
+        self.write_ids(&ids)?;
         // What the half missed at the last apply, then this change: written
         // in that order, later values win, as if merged (without copying
         // either).
@@ -530,10 +535,10 @@ impl Datapath {
     /// writes the other half whole too.
     pub fn apply_full(&mut self, full: &FullState) -> Result<(), DatapathError> {
         self.zero_member_counters(&full.zero_counters)?;
-        if let Some(names) = self.member_ids.as_mut() {
-            names.as_mut_slice().fill(SlotName::default());
+        if let Some(names) = self.member_ids.as_ref() {
+            names.fill(0, names.len, SlotName::default())?;
         }
-        self.write_ids(&full.ids);
+        self.write_ids(&full.ids)?;
         for _ in 0..2 {
             let since = self.last_flip.elapsed();
             if since < GRACE {
@@ -551,8 +556,7 @@ impl Datapath {
         // Routes: the roots and every allocated group. Groups beyond are
         // unreachable, whatever they hold.
         let base = (half * self.sizing.route_half()) as usize;
-        let entries = self.routes.entries_mut();
-        entries[base..base + full.routes.len()].copy_from_slice(&full.routes);
+        self.routes.copy_in(base, &full.routes)?;
         let mbase = (half * self.sizing.max_members) as usize;
         let members = self.members.as_mut_slice();
         for (slot, m) in &full.members {
@@ -586,35 +590,36 @@ impl Datapath {
         self.write_half(half, &c)
     }
 
-    fn write_ids(&mut self, ids: &SlotIds) {
-        if let Some(names) = self.member_ids.as_mut() {
-            let names = names.as_mut_slice();
-            for (slot, id) in ids.iter() {
-                if let Some(n) = names.get_mut(slot as usize) {
-                    *n = slot_name(id.unwrap_or(""));
-                }
-            }
+    fn write_ids(&mut self, ids: &SlotIds) -> Result<(), DatapathError> {
+        if let Some(names) = self.member_ids.as_ref() {
+            names.write(
+                ids.iter()
+                    .map(|(slot, id)| (slot as usize, slot_name(id.unwrap_or("")))),
+            )?;
         }
+        Ok(())
     }
 
     /// Slots recorded by a previous run (pinned only): member id -> slot and
     /// interface name -> slot.
-    pub fn recorded_slots(&self) -> (BTreeMap<String, u32>, BTreeMap<String, u32>) {
-        let read = |m: &Option<Mapped<SlotName>>| {
-            let mut out = BTreeMap::new();
-            if let Some(m) = m {
-                for (slot, n) in m.as_slice().iter().enumerate() {
-                    let len = n.0.iter().position(|b| *b == 0).unwrap_or(n.0.len());
-                    if len > 0
-                        && let Ok(name) = std::str::from_utf8(&n.0[..len])
-                    {
-                        out.insert(name.to_string(), slot as u32);
-                    }
+    pub fn recorded_slots(&self) -> Result<RecordedSlots, DatapathError> {
+        let mut members = Vec::new();
+        if let Some(m) = &self.member_ids {
+            m.read(|slot, n| {
+                if let Some(name) = slot_name_text(&n) {
+                    members.push((name.to_string(), slot as u32));
+                }
+            })?;
+        }
+        let mut ifaces = BTreeMap::new();
+        if let Some(m) = &self.iface_names {
+            for (slot, n) in m.as_slice().iter().enumerate() {
+                if let Some(name) = slot_name_text(n) {
+                    ifaces.insert(name.to_string(), slot as u32);
                 }
             }
-            out
-        };
-        (read(&self.member_ids), read(&self.iface_names))
+        }
+        Ok((members, ifaces))
     }
 
     fn write_half(&mut self, half: u32, c: &Changes) -> Result<(), DatapathError> {
@@ -624,10 +629,11 @@ impl Datapath {
             members[member_base + *slot as usize] = *m;
         }
         let route_base = (half * self.sizing.route_half()) as usize;
-        let entries = self.routes.entries_mut();
-        for (index, v) in &c.routes {
-            entries[route_base + *index as usize] = *v;
-        }
+        self.routes.write(
+            c.routes
+                .iter()
+                .map(|&(index, v)| (route_base + index as usize, v)),
+        )?;
         for ((iface, s_vlan, c_vlan), v) in &c.attachments {
             let key = AttachKey {
                 iface: *iface,
@@ -875,6 +881,10 @@ impl Datapath {
     }
 }
 
+/// Who held which slot in a previous run: (member id, slot), and interface
+/// name -> slot.
+pub type RecordedSlots = (Vec<(String, u32)>, BTreeMap<String, u32>);
+
 /// The whole desired contents of the tables (see [`Datapath::apply_full`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FullState {
@@ -1058,25 +1068,119 @@ impl<T: aya::Pod> Window<T> {
     }
 }
 
+/// Bytes of an array map mapped at once by [`Windowed`].
+const WINDOW_BYTES: usize = 4 << 20;
+
+/// An array map (`BPF_F_MMAPABLE`) of `len` elements, written and read
+/// through short-lived mappings of at most [`WINDOW_BYTES`]: the process
+/// holds only what it is writing or reading, not the whole table.
+struct Windowed<T> {
+    map: MapData,
+    name: &'static str,
+    len: usize,
+    _t: std::marker::PhantomData<T>,
+}
+
+impl<T: aya::Pod> Windowed<T> {
+    fn new(map: MapData, name: &'static str, len: usize) -> Self {
+        Windowed {
+            map,
+            name,
+            len,
+            _t: std::marker::PhantomData,
+        }
+    }
+
+    /// Elements per window.
+    fn per_window() -> usize {
+        (WINDOW_BYTES / std::mem::size_of::<T>()).max(1)
+    }
+
+    fn window(&self, first: usize, len: usize, writable: bool) -> Result<Window<T>, DatapathError> {
+        if first + len > self.len {
+            return Err(DatapathError::Layout {
+                map: self.name,
+                message: format!(
+                    "elements {first}..{} are beyond its {}",
+                    first + len,
+                    self.len
+                ),
+            });
+        }
+        Window::map(self.map.fd().as_fd(), first, len, writable).map_err(|e| match e {
+            DatapathError::Layout { message, .. } => DatapathError::Layout {
+                map: self.name,
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Writes `(index, value)` pairs, in any order (a later one wins).
+    fn write(&self, items: impl Iterator<Item = (usize, T)>) -> Result<(), DatapathError> {
+        let mut items: Vec<(usize, T)> = items.collect();
+        // Stable: a later write of an index stays later.
+        items.sort_by_key(|&(i, _)| i);
+        let per = Self::per_window();
+        for group in items.chunk_by(|a, b| a.0 / per == b.0 / per) {
+            let first = group[0].0;
+            let end = group[group.len() - 1].0 + 1;
+            let w = self.window(first, end - first, true)?;
+            for (i, v) in group {
+                w.set(i - first, *v);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `values` from element `first` on.
+    fn copy_in(&self, first: usize, values: &[T]) -> Result<(), DatapathError> {
+        let per = Self::per_window();
+        for (k, chunk) in values.chunks(per).enumerate() {
+            let at = first + k * per;
+            let w = self.window(at, chunk.len(), true)?;
+            for (i, v) in chunk.iter().enumerate() {
+                w.set(i, *v);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `value` into elements `first..first + len`.
+    fn fill(&self, first: usize, len: usize, value: T) -> Result<(), DatapathError> {
+        let per = Self::per_window();
+        let mut at = first;
+        while at < first + len {
+            let n = per.min(first + len - at);
+            let w = self.window(at, n, true)?;
+            for i in 0..n {
+                w.set(i, value);
+            }
+            at += n;
+        }
+        Ok(())
+    }
+
+    /// Calls `f` with every element.
+    fn read(&self, mut f: impl FnMut(usize, T)) -> Result<(), DatapathError> {
+        let per = Self::per_window();
+        let mut at = 0;
+        while at < self.len {
+            let n = per.min(self.len - at);
+            let w = self.window(at, n, false)?;
+            for i in 0..n {
+                f(at + i, w.get(i));
+            }
+            at += n;
+        }
+        Ok(())
+    }
+}
+
 impl<T> Drop for Window<T> {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly what `map` mapped.
         unsafe { libc::munmap(self.base, self.bytes) };
-    }
-}
-
-impl Mapped<RouteChunk> {
-    /// The prefix table as a flat array of entries (both halves).
-    fn entries_mut(&mut self) -> &mut [u32] {
-        let n = self.len * route::CHUNK as usize;
-        // SAFETY: `RouteChunk` is `[u32; CHUNK]`, laid out back to back.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.cast::<u32>(), n) }
-    }
-
-    fn entries(&self) -> &[u32] {
-        let n = self.len * route::CHUNK as usize;
-        // SAFETY: as in `entries_mut`.
-        unsafe { std::slice::from_raw_parts(self.ptr.cast::<u32>(), n) }
     }
 }
 
@@ -1249,11 +1353,12 @@ fn slot_name(s: &str) -> SlotName {
 }
 
 /// Opens (or creates and pins) a userspace-only map of slot names.
-fn names_map(
+/// The pinned map `name` under `dir` of `entries` names, created if absent.
+fn names_data(
     dir: &std::path::Path,
     name: &'static str,
     entries: u32,
-) -> Result<Mapped<SlotName>, DatapathError> {
+) -> Result<MapData, DatapathError> {
     let path = dir.join(name);
     let data = if path.exists() {
         MapData::from_pin(&path).map_err(map_err(name))?
@@ -1272,17 +1377,30 @@ fn names_map(
         })?;
         data
     };
-    let mapped = Mapped::new(data, name)?;
-    if mapped.len != entries as usize {
+    let info = data.info().map_err(map_err(name))?;
+    if info.max_entries() != entries
+        || info.value_size() as usize != std::mem::size_of::<SlotName>()
+    {
         return Err(DatapathError::Layout {
             map: name,
             message: format!(
-                "the pinned map has {} entries where {entries} were expected",
-                mapped.len
+                "the pinned map has {} entries of {} bytes where {entries} of {} were expected",
+                info.max_entries(),
+                info.value_size(),
+                std::mem::size_of::<SlotName>()
             ),
         });
     }
-    Ok(mapped)
+    Ok(data)
+}
+
+/// The name recorded in a slot, if any.
+fn slot_name_text(n: &SlotName) -> Option<&str> {
+    let len = n.0.iter().position(|b| *b == 0).unwrap_or(n.0.len());
+    if len == 0 {
+        return None;
+    }
+    std::str::from_utf8(&n.0[..len]).ok()
 }
 
 // ---- Bench build (used by the `bench` crate only) ----

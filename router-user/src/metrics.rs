@@ -15,10 +15,53 @@ use router_common::{MemberCounters, reason};
 /// Everything a scrape reports.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
-    /// Per member: id and counters.
-    pub members: Vec<(String, MemberCounters)>,
+    /// Member ids, back to back (a million members take a few megabytes,
+    /// not a string each).
+    ids: String,
+    /// Where each member's id ends in `ids`.
+    ends: Vec<u32>,
+    /// Per member, in the same order: its counters.
+    counters: Vec<MemberCounters>,
     /// Per interface: name and packet counters indexed by [`reason`].
     pub interfaces: Vec<(String, [u64; reason::COUNT as usize])>,
+}
+
+impl Snapshot {
+    /// Room for `members` members.
+    pub fn with_capacity(members: usize) -> Snapshot {
+        Snapshot {
+            ids: String::with_capacity(members * 8),
+            ends: Vec::with_capacity(members),
+            counters: Vec::with_capacity(members),
+            interfaces: Vec::new(),
+        }
+    }
+
+    /// Adds a member's counters.
+    pub fn push_member(&mut self, id: &str, counters: MemberCounters) {
+        self.ids.push_str(id);
+        self.ends.push(self.ids.len() as u32);
+        self.counters.push(counters);
+    }
+
+    /// Number of members.
+    pub fn member_count(&self) -> usize {
+        self.counters.len()
+    }
+
+    /// Member `i`: id and counters.
+    fn member(&self, i: usize) -> (&str, &MemberCounters) {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        (&self.ids[start..self.ends[i] as usize], &self.counters[i])
+    }
+
+    /// Members `range`, in order.
+    pub fn members(
+        &self,
+        range: std::ops::Range<usize>,
+    ) -> impl Iterator<Item = (&str, &MemberCounters)> + '_ {
+        range.map(|i| self.member(i))
+    }
 }
 
 fn label(name: &str, value: &str) -> LabelPair {
@@ -89,10 +132,12 @@ const MEMBER_FAMILIES: [MemberFamily; 5] = [
 ];
 
 /// One per-member family over `members`.
-fn member_family(f: &MemberFamily, members: &[(String, MemberCounters)]) -> MetricFamily {
+fn member_family<'a>(
+    f: &MemberFamily,
+    members: impl Iterator<Item = (&'a str, &'a MemberCounters)>,
+) -> MetricFamily {
     let (name, help, get) = f;
     let metrics = members
-        .iter()
         .map(|(id, c)| counter(vec![label("member", id)], get(c)))
         .collect();
     family(name, help, MetricType::COUNTER, metrics)
@@ -125,7 +170,7 @@ fn fixed_families(s: &Snapshot) -> Vec<MetricFamily> {
             "collecte_members",
             "Members in the datapath.",
             MetricType::GAUGE,
-            vec![gauge(vec![], s.members.len() as f64)],
+            vec![gauge(vec![], s.member_count() as f64)],
         ),
         family(
             "collecte_build_info",
@@ -153,14 +198,14 @@ fn encode(families: &[MetricFamily]) -> Vec<u8> {
 /// exactly what the encoder writes for the whole model.
 pub fn render_chunks(s: Snapshot) -> impl Iterator<Item = Vec<u8>> + Send {
     let s = std::sync::Arc::new(s);
-    let pieces = s.members.len().div_ceil(CHUNK).max(1);
+    let pieces = s.member_count().div_ceil(CHUNK).max(1);
     let members = {
         let s = s.clone();
         MEMBER_FAMILIES.iter().flat_map(move |f| {
             let s = s.clone();
             (0..pieces).map(move |k| {
-                let end = ((k + 1) * CHUNK).min(s.members.len());
-                let text = encode(&[member_family(f, &s.members[k * CHUNK..end])]);
+                let end = ((k + 1) * CHUNK).min(s.member_count());
+                let text = encode(&[member_family(f, s.members(k * CHUNK..end))]);
                 if k == 0 {
                     text
                 } else {
@@ -194,7 +239,7 @@ mod tests {
     fn whole(s: &Snapshot) -> String {
         let mut families: Vec<MetricFamily> = MEMBER_FAMILIES
             .iter()
-            .map(|f| member_family(f, &s.members))
+            .map(|f| member_family(f, s.members(0..s.member_count())))
             .collect();
         families.extend(fixed_families(s));
         String::from_utf8(encode(&families)).unwrap()
@@ -204,19 +249,18 @@ mod tests {
     fn renders_every_metric_with_values() {
         let mut counts = [0u64; reason::COUNT as usize];
         counts[reason::DROP_SPOOFED as usize] = 7;
-        let s = Snapshot {
-            members: vec![(
-                "alice".into(),
-                MemberCounters {
-                    rx_packets: 3,
-                    rx_bytes: 300,
-                    tx_packets: 4,
-                    tx_bytes: 400,
-                    spoofed_packets: 5,
-                },
-            )],
-            interfaces: vec![("acc0".into(), counts)],
-        };
+        let mut s = Snapshot::default();
+        s.push_member(
+            "alice",
+            MemberCounters {
+                rx_packets: 3,
+                rx_bytes: 300,
+                tx_packets: 4,
+                tx_bytes: 400,
+                spoofed_packets: 5,
+            },
+        );
+        s.interfaces = vec![("acc0".into(), counts)];
         let text = render(&s);
         for line in [
             "collecte_member_receive_packets_total{member=\"alice\"} 3",
@@ -239,25 +283,21 @@ mod tests {
 
     #[test]
     fn pieces_join_into_the_whole_encoding() {
-        let members = (0..2 * CHUNK + 5)
-            .map(|i| {
-                let n = i as u64;
-                (
-                    format!("m{i}"),
-                    MemberCounters {
-                        rx_packets: n,
-                        rx_bytes: 2 * n,
-                        tx_packets: 3 * n,
-                        tx_bytes: 4 * n,
-                        spoofed_packets: 5 * n,
-                    },
-                )
-            })
-            .collect();
-        let s = Snapshot {
-            members,
-            interfaces: vec![("acc0".into(), [1; reason::COUNT as usize])],
-        };
+        let mut s = Snapshot::default();
+        for i in 0..2 * CHUNK + 5 {
+            let n = i as u64;
+            s.push_member(
+                &format!("m{i}"),
+                MemberCounters {
+                    rx_packets: n,
+                    rx_bytes: 2 * n,
+                    tx_packets: 3 * n,
+                    tx_bytes: 4 * n,
+                    spoofed_packets: 5 * n,
+                },
+            );
+        }
+        s.interfaces = vec![("acc0".into(), [1; reason::COUNT as usize])];
         let pieces: Vec<Vec<u8>> = render_chunks(s.clone()).collect();
         assert_eq!(pieces.len(), 5 * 3 + 1, "three pieces per member family");
         assert_eq!(String::from_utf8(pieces.concat()).unwrap(), whole(&s));

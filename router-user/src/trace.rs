@@ -142,7 +142,7 @@ impl Tracer {
                 mode: Mode::Trace,
                 pin_dir: Some(pin_dir.clone()),
             })?;
-            let (members, ifaces) = datapath.recorded_slots();
+            let (members, ifaces) = datapath.recorded_slots()?;
             let ifindexes = ifaces
                 .keys()
                 .filter_map(|n| system.links.get(n).map(|l| (n.clone(), l.ifindex)))
