@@ -87,6 +87,8 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use router_common::{MAX_IFACES, MAX_MEMBERS_LIMIT, route};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::members::{MemberStore, Origin};
+
 /// Default `[datapath] pin_dir`.
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/collecte";
 /// Default `[datapath] max_members`.
@@ -775,6 +777,35 @@ impl Config {
         })
     }
 
+    /// [`Config::from_file`] for a large file: the configuration without
+    /// its members, and its members kept compactly ([`MemberStore`], origin
+    /// `config`). The `[[member]]` tables are parsed a batch at a time while
+    /// the file is read, so that a million of them never exist as one TOML
+    /// document or as `Member`s. Any error (or any construct this reading
+    /// does not follow, such as a multi-line string) falls back to
+    /// [`Config::from_file`], whose errors are therefore the ones reported.
+    pub fn read(path: &Path) -> Result<(Config, MemberStore), ConfigError> {
+        match read_in_batches(path) {
+            Ok(Some(split)) => Ok(split),
+            Ok(None) | Err(_) => {
+                let mut config = Config::from_file(path)?;
+                let members = std::mem::take(&mut config.members);
+                let mut store = MemberStore::with_capacity(members.len());
+                for m in &members {
+                    store
+                        .push(m.as_in(), Origin::Config)
+                        .map_err(|e| ConfigError::InFile {
+                            path: path.to_owned(),
+                            error: Box::new(ConfigError::Toml {
+                                message: e.to_string(),
+                            }),
+                        })?;
+                }
+                Ok((config, store))
+            }
+        }
+    }
+
     /// Checks every rule of the [module documentation](self).
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.datapath.validate()?;
@@ -818,6 +849,97 @@ impl Config {
     pub fn access_interfaces(&self) -> HashSet<&str> {
         self.access.iter().map(|a| a.interface.as_str()).collect()
     }
+}
+
+/// [`Config::read`]'s reading: `None` when the file needs the whole-file
+/// reading (a construct not followed here, or an error anywhere: the
+/// whole-file reading then reports it the usual way).
+fn read_in_batches(path: &Path) -> std::io::Result<Option<(Config, MemberStore)>> {
+    use std::io::BufRead as _;
+    /// `[[member]]` tables parsed at once.
+    const BATCH: usize = 1024;
+    #[derive(Deserialize)]
+    struct Batch {
+        member: Vec<Member>,
+    }
+    let reader = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
+    let mut head = String::new();
+    let mut batch = String::new();
+    let mut in_batch = 0usize;
+    let mut in_member = false;
+    let mut store = MemberStore::new();
+    let flush = |batch: &mut String, in_batch: &mut usize, store: &mut MemberStore| -> bool {
+        if *in_batch == 0 {
+            return true;
+        }
+        let parsed: Result<Batch, _> = toml::from_str(batch);
+        batch.clear();
+        *in_batch = 0;
+        let Ok(parsed) = parsed else {
+            return false;
+        };
+        parsed
+            .member
+            .iter()
+            .all(|m| m.validate_fields().is_ok() && store.push(m.as_in(), Origin::Config).is_ok())
+    };
+    for line in reader.lines() {
+        let line = line?;
+        if line.contains("\"\"\"") || line.contains("'''") {
+            return Ok(None);
+        }
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            // A table header: [[member]] starts a member table, anything else
+            // ends it. (A nested array spilling over lines would break the
+            // TOML of its table, which falls back.)
+            let bare: String = trimmed
+                .split('#')
+                .next()
+                .unwrap_or("")
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            in_member = bare == "[[member]]";
+            if in_member {
+                if in_batch == BATCH && !flush(&mut batch, &mut in_batch, &mut store) {
+                    return Ok(None);
+                }
+                in_batch += 1;
+                batch.push_str("[[member]]\n");
+                continue;
+            }
+        }
+        let to = if in_member { &mut batch } else { &mut head };
+        to.push_str(&line);
+        to.push('\n');
+    }
+    if !flush(&mut batch, &mut in_batch, &mut store) {
+        return Ok(None);
+    }
+    let Ok(config) = toml::from_str::<Config>(&head) else {
+        return Ok(None);
+    };
+    if !config.members.is_empty() || config.validate().is_err() {
+        return Ok(None);
+    }
+    if check_count(store.len(), config.datapath.max_members).is_err() {
+        return Ok(None);
+    }
+    let access = config.access_interfaces();
+    let mut claims = Claims::with_capacity(store.len());
+    for (n, m) in store.iter() {
+        if !access.contains(m.interface()) {
+            return Ok(None);
+        }
+        for p in m.prefixes() {
+            claims.add(n, &p);
+        }
+    }
+    if claims.first_overlap().is_some() {
+        return Ok(None);
+    }
+    Ok(Some((config, store)))
 }
 
 /// Validates `members` against each other, the access interfaces and
@@ -2371,5 +2493,83 @@ prefixes = ["198.51.100.10/32"]
             if member == "m99999" && other_member == "m4660"),
             "{err:?}"
         );
+    }
+
+    /// `Config::read` gives what `Config::from_file` gives, member for
+    /// member, or the same error, whatever the file's layout.
+    #[test]
+    fn reading_in_batches_agrees_with_the_whole_file() {
+        let dir = std::env::temp_dir().join(format!("collecte-config-read-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        let many: String = (0..3000)
+            .map(|i| {
+                format!(
+                    "[[member]] # {i}\nid = \"m{i}\"\ninterface = \"acc0\"\nprefixes = [\n  \"10.{}.{}.0/24\",\n]\n\n",
+                    i / 256,
+                    i % 256
+                )
+            })
+            .collect();
+        let cases = [
+            FULL.to_string(),
+            FULL.replace('\n', "\r\n"),
+            // Members before the interfaces and settings after them.
+            format!(
+                "[[member]]\nid = \"z\"\ninterface = \"acc0\"\nprefixes = [\"203.0.113.9/32\"]\n{FULL}"
+            ),
+            format!(
+                "[[access]]\ninterface = \"acc0\"\n[datapath]\nmax_members = 4000\n{many}[log]\nlevel = \"warn\"\n"
+            ),
+            // Constructs read the whole-file way.
+            FULL.replace(
+                "level = \"collecte=debug,info\"",
+                "level = \"\"\"collecte=debug,info\"\"\"",
+            ),
+            FULL.replace("[[member]]\nid = \"alice\"", "[[ member ]]\nid = \"alice\""),
+            // Errors: the whole-file reading's.
+            FULL.replace("bob.b-2_", "alice"),
+            FULL.replace("198.51.100.8/29", "198.51.100.0/29"),
+            FULL.replace(
+                "interface = \"acc0\"\nprefixes = [\"198.51.100.8/29\"]",
+                "interface = \"acc9\"\nprefixes = [\"198.51.100.8/29\"]",
+            ),
+            FULL.replace("max_members = 1000", "max_members = 1"),
+            FULL.replace(
+                "prefixes = [\"198.51.100.8/29\"]",
+                "prefixes = [\"198.51.100.8/29\"\ncolour = 1",
+            ),
+            FULL.replace(
+                "[[member]]\nid = \"bob.b-2_\"",
+                "[member.x]\nid = \"bob.b-2_\"",
+            ),
+            format!(
+                "{FULL}\n[[member]]\nid = \"x\"\ninterface = \"acc0\"\nprefixes = [\n[\"198.51.100.99/32\"]]\n"
+            ),
+        ];
+        for (k, text) in cases.iter().enumerate() {
+            std::fs::write(&path, text).unwrap();
+            // The valid ones without a multi-line string are read in
+            // batches, not the whole-file way.
+            let batched = k < 4 || k == 5;
+            assert_eq!(
+                read_in_batches(&path).unwrap().is_some(),
+                batched,
+                "case {k}"
+            );
+            let whole = Config::from_file(&path);
+            let read = Config::read(&path);
+            match (whole, read) {
+                (Ok(mut w), Ok((c, members))) => {
+                    let wm = std::mem::take(&mut w.members);
+                    assert_eq!(w, c, "case {k}");
+                    let rm: Vec<Member> = members.iter().map(|(_, m)| m.to_member()).collect();
+                    assert_eq!(wm, rm, "case {k}");
+                }
+                (Err(w), Err(r)) => assert_eq!(w.to_string(), r.to_string(), "case {k}"),
+                (w, r) => panic!("case {k}: {w:?} vs {:?}", r.map(|(c, _)| c)),
+            }
+        }
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -30,7 +30,7 @@ use tracing::{debug, error, info, warn};
 use crate::{
     config::{Config, ConfigError, XdpMode},
     datapath::{Changes, Datapath, DatapathError, LoadOptions, Mode, Sizing},
-    members::{Origin, Part, Tables, TablesError},
+    members::{MemberStore, Origin, Part, Tables, TablesError},
     metrics,
     neighbors::{self, NeighborError, Snapshot},
     state::{self, Op, Outcome, Provisioning, StateError, WriteError},
@@ -267,8 +267,14 @@ impl Router {
         }
     }
 
-    /// Replaces the configuration with `new` if it can be applied live.
-    fn reload(&mut self, new: Config, system: &Snapshot) -> Result<(), DaemonError> {
+    /// Replaces the configuration with `new` (without its members) and
+    /// its members with `members`, if they can be applied live.
+    fn reload(
+        &mut self,
+        new: Config,
+        members: MemberStore,
+        system: &Snapshot,
+    ) -> Result<(), DaemonError> {
         let old = &self.config.datapath;
         for (field, a, b) in [
             ("max_members", old.max_members, new.datapath.max_members),
@@ -292,10 +298,7 @@ impl Router {
             .members()
             .map(|(_, m)| m)
             .filter(|m| m.origin() == Origin::Api);
-        let checked = state::check_config(&new, api, self.provisioning.path())?;
-        let mut new = new;
-        // The members live in the tables; the configuration keeps the rest.
-        new.members = Vec::new();
+        let checked = state::check_config(&new, members, api, self.provisioning.path())?;
         let previous = std::mem::replace(&mut self.config, new);
         if let Err(e) = self.sync(system, &[Part::of(Origin::Config, &checked.config_members)]) {
             self.config = previous;
@@ -347,17 +350,17 @@ impl Router {
 /// `config_path` gave (the file is read again on SIGHUP).
 pub async fn run(
     config_path: &Path,
-    config: Result<Config, ConfigError>,
+    config: Result<(Config, MemberStore), ConfigError>,
 ) -> Result<(), DaemonError> {
-    let mut config = config?;
+    // The members live in the tables; the configuration keeps the rest.
+    let (config, config_members) = config?;
     let (provisioning, api_members) = Provisioning::load(&config)?;
     let checked = state::check_config(
         &config,
+        config_members,
         api_members.iter().map(|(_, m)| m),
         provisioning.path(),
     )?;
-    // The members live in the tables; the configuration keeps the rest.
-    config.members = Vec::new();
     let api = crate::api::prepare(&config.api).await?;
     let (handle, mut events) = neighbors::connect()?;
     let system = neighbors::snapshot(&handle).await?;
@@ -551,7 +554,7 @@ async fn resync_once(
 }
 
 async fn reload(router: &Arc<Mutex<Router>>, path: &Path, handle: &rtnetlink::Handle) {
-    let config = match Config::from_file(path) {
+    let (config, members) = match Config::read(path) {
         Ok(c) => c,
         Err(e) => {
             error!(error = %e, "refusing the new configuration; the running one stays in force");
@@ -577,7 +580,7 @@ async fn reload(router: &Arc<Mutex<Router>>, path: &Path, handle: &rtnetlink::Ha
         }
     }
     let mut r = lock(router);
-    match r.reload(config, &system) {
+    match r.reload(config, members, &system) {
         Ok(()) => info!(members = r.tables.len(), "configuration reloaded"),
         Err(e) => {
             error!(error = %e, "refusing the new configuration; the running one stays in force")

@@ -20,9 +20,9 @@ fn main() -> anyhow::Result<()> {
             // Read once: the level comes from --log-level, else from the
             // configuration's [log] level; a configuration that does not
             // read is reported once logging is set up.
-            let parsed = Config::from_file(&config);
+            let parsed = Config::read(&config);
             let level = log_level.unwrap_or_else(|| match &parsed {
-                Ok(c) => c.log.level.clone(),
+                Ok((c, _)) => c.log.level.clone(),
                 Err(_) => "info".into(),
             });
             // netlink-packet-route warns about every attribute newer than
@@ -52,14 +52,17 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Check { config } => {
-            let cfg = Config::from_file(&config)?;
+            let (cfg, members) = Config::read(&config)?;
             println!(
                 "{}: valid: {} uplink(s), {} access interface(s), {} member(s), {} prefix(es)",
                 config.display(),
                 cfg.uplinks.len(),
                 cfg.access.len(),
-                cfg.members.len(),
-                cfg.members.iter().map(|m| m.prefixes.len()).sum::<usize>()
+                members.len(),
+                members
+                    .iter()
+                    .map(|(_, m)| m.prefixes().count())
+                    .sum::<usize>()
             );
             Ok(())
         }

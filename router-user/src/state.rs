@@ -699,27 +699,20 @@ fn api_members(tables: &Tables) -> impl Iterator<Item = MemberView<'_>> + '_ {
 /// members.
 pub fn check_config<'a>(
     config: &Config,
+    config_members: MemberStore,
     api: impl Iterator<Item = MemberView<'a>>,
     path: &Path,
 ) -> Result<Checked, StateError> {
-    let config_members =
-        crate::members::batch_of(&config.members, Origin::Config).map_err(|e| {
-            StateError::Conflict {
-                api_member: String::new(),
-                config_member: None,
-                why: e.to_string(),
-            }
-        })?;
     let access = config.access_interfaces();
-    let n = config.members.len() as u32;
-    let mut claims = Claims::with_capacity(config.members.len());
-    for (i, m) in config.members.iter().enumerate() {
-        for p in &m.prefixes {
-            claims.add(i as u32, p);
+    let n = config_members.end();
+    let mut claims = Claims::with_capacity(config_members.len());
+    for (i, m) in config_members.iter() {
+        for p in m.prefixes() {
+            claims.add(i, &p);
         }
     }
     let mut api_ids: Vec<&str> = Vec::new();
-    let mut count = config.members.len();
+    let mut count = config_members.len();
     for m in api {
         count += 1;
         if config_members.number(m.id()).is_some() {
@@ -747,7 +740,10 @@ pub fn check_config<'a>(
     if let Some(o) = claims.first_overlap() {
         let id = |i: u32| match i.checked_sub(n) {
             Some(k) => api_ids[k as usize].to_owned(),
-            None => config.members[i as usize].id.clone(),
+            None => config_members
+                .get(i)
+                .map(|m| m.id().to_owned())
+                .unwrap_or_default(),
         };
         // The later one is the API member when the two differ in origin.
         let e = o.error(id);
@@ -1236,7 +1232,8 @@ mod tests {
     /// daemon makes them.
     fn start(cfg: &Config) -> Result<(Provisioning, Tables), StateError> {
         let (p, api) = Provisioning::load(cfg)?;
-        let checked = check_config(cfg, api.iter().map(|(_, m)| m), p.path())?;
+        let config_members = crate::members::batch_of(&cfg.members, Origin::Config).unwrap();
+        let checked = check_config(cfg, config_members, api.iter().map(|(_, m)| m), p.path())?;
         let mut t = Tables::new(8, 64);
         let none = BTreeMap::new();
         t.update(
