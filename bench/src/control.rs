@@ -78,6 +78,8 @@ pub struct TrafficSync {
     /// Largest one-way delay during the sync above the median delay outside
     /// it, per flow, ms.
     pub delay_excess_ms: [f64; 2],
+    /// The same outside the syncs: what the machine adds by itself.
+    pub idle_delay_excess_ms: [f64; 2],
     pub sent: [u64; 2],
     pub lost: [u64; 2],
     pub reordered: [u64; 2],
@@ -781,6 +783,8 @@ fn under_traffic(
             .map(|x| (x.2 - x.1) as f64 / 1e6)
             .fold(0f64, f64::max);
         r.delay_excess_ms[k] = (worst - base).max(0.0);
+        let worst_out = delays_out.iter().copied().fold(0f64, f64::max);
+        r.idle_delay_excess_ms[k] = (worst_out - base).max(0.0);
         r.max_gap_ms[k] = max_in_gap;
         r.send_gap_ms[k] = send_gap;
         out_gaps.sort_by(|a, b| a.total_cmp(b));
