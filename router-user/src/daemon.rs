@@ -96,13 +96,11 @@ pub struct Router {
 impl Router {
     /// Counters for a scrape.
     pub fn metrics(&self) -> Result<metrics::Snapshot, DatapathError> {
-        let mut s = metrics::Snapshot::with_capacity(self.tables.len());
+        let mut s = metrics::Snapshot::default();
         let slots: Vec<u32> = self.tables.members().map(|(slot, _)| slot).collect();
         let counters = self.datapath.member_counters_many(&slots)?;
         drop(slots);
-        for ((_, m), c) in self.tables.members().zip(counters) {
-            s.push_member(m.id(), c);
-        }
+        s.set_members(self.tables.members().map(|(_, m)| m.id()), counters);
         for (name, iface) in self.tables.interfaces() {
             s.interfaces
                 .push((name.clone(), self.datapath.iface_counters(iface.slot)?));

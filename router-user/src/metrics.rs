@@ -37,6 +37,22 @@ impl Snapshot {
         }
     }
 
+    /// Sets the members: their ids, and their counters in the same order.
+    pub fn set_members<'a>(
+        &mut self,
+        ids: impl Iterator<Item = &'a str>,
+        counters: Vec<MemberCounters>,
+    ) {
+        self.ids.clear();
+        self.ends.clear();
+        for id in ids {
+            self.ids.push_str(id);
+            self.ends.push(self.ids.len() as u32);
+        }
+        assert_eq!(self.ends.len(), counters.len(), "one id per member");
+        self.counters = counters;
+    }
+
     /// Adds a member's counters.
     pub fn push_member(&mut self, id: &str, counters: MemberCounters) {
         self.ids.push_str(id);

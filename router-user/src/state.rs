@@ -694,15 +694,22 @@ fn api_members(tables: &Tables) -> impl Iterator<Item = MemberView<'_>> + '_ {
         .filter(|m| m.origin() == Origin::Api)
 }
 
-/// Checks that `config`'s members and the API members `api` form a valid
-/// set: ids, prefixes, interfaces and `max_members`. The error names both
-/// members.
+/// Checks that the configuration's members `config_members` (as
+/// [`Config::read`] gives them: checked among themselves) and the API
+/// members `api` form a valid set: ids, prefixes, interfaces and
+/// `max_members`. The error names both members.
 pub fn check_config<'a>(
     config: &Config,
     config_members: MemberStore,
     api: impl Iterator<Item = MemberView<'a>>,
     path: &Path,
 ) -> Result<Checked, StateError> {
+    let mut api = api.peekable();
+    if api.peek().is_none() {
+        // The configuration's members were checked among themselves when
+        // it was read.
+        return Ok(Checked { config_members });
+    }
     let access = config.access_interfaces();
     let n = config_members.end();
     let mut claims = Claims::with_capacity(config_members.len());
