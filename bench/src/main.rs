@@ -79,10 +79,11 @@ fn plan(quick: bool) -> Plan {
     {
         p.forward.batch = b;
     }
-    // Developer knobs: the program-cost and control-plane member counts,
-    // comma-separated (e.g. `1000,1000000`).
+    // Developer knobs: the program-cost, daemon and control-plane member
+    // counts, comma-separated (e.g. `1000,1000000`).
     for (var, sizes) in [
         ("BENCH_COST_SIZES", &mut p.cost.sizes),
+        ("BENCH_DAEMON_SIZES", &mut p.daemon_sizes),
         ("BENCH_CONTROL_SIZES", &mut p.control.sizes),
     ] {
         let wanted: Vec<usize> = std::env::var(var)
