@@ -922,9 +922,12 @@ async fn sync(
     let result = async {
         let t = std::time::Instant::now();
         let (members, staged) = read_sync_body(req, body_limit, state).await?;
+        let (rss_kib, peak_kib) = crate::state::resident_kib();
         tracing::debug!(
             elapsed_ms = t.elapsed().as_secs_f64() * 1e3,
             members = members.len(),
+            rss_kib,
+            peak_kib,
             "full sync: body read"
         );
         let out = blocking(move || {

@@ -1005,7 +1005,9 @@ pub fn check_count(count: usize, max: u32) -> Result<(), ConfigError> {
 #[derive(Debug, Default)]
 pub struct Claims {
     v4: Vec<(u32, u8, u32)>,
-    v6: Vec<(u128, u8, u32)>,
+    /// The address as four big-endian words (24 bytes a claim, where a
+    /// `u128` would align it to 32).
+    v6: Vec<([u32; 4], u8, u32)>,
 }
 
 /// Two overlapping prefixes found by [`Claims::first_overlap`]: `member`
@@ -1043,7 +1045,9 @@ impl Claims {
     pub fn add(&mut self, member: u32, net: &IpNet) {
         match net {
             IpNet::V4(n) => self.v4.push((n.network().into(), n.prefix_len(), member)),
-            IpNet::V6(n) => self.v6.push((n.network().into(), n.prefix_len(), member)),
+            IpNet::V6(n) => self
+                .v6
+                .push((words(n.network().into()), n.prefix_len(), member)),
         }
     }
 
@@ -1077,11 +1081,32 @@ impl Claims {
         .or_else(|| {
             first(
                 &mut self.v6,
-                |start, len| start | u128::MAX.checked_shr(u32::from(len)).unwrap_or(0),
-                |start, len| IpNet::V6(Ipv6Net::new(start.into(), len).expect("valid length")),
+                |start, len| {
+                    words(unwords(start) | u128::MAX.checked_shr(u32::from(len)).unwrap_or(0))
+                },
+                |start, len| {
+                    IpNet::V6(Ipv6Net::new(unwords(start).into(), len).expect("valid length"))
+                },
             )
         })
     }
+}
+
+/// A 128-bit address as four big-endian words: they sort as the address.
+fn words(a: u128) -> [u32; 4] {
+    [
+        (a >> 96) as u32,
+        (a >> 64) as u32,
+        (a >> 32) as u32,
+        a as u32,
+    ]
+}
+
+fn unwords(w: [u32; 4]) -> u128 {
+    (u128::from(w[0]) << 96)
+        | (u128::from(w[1]) << 64)
+        | (u128::from(w[2]) << 32)
+        | u128::from(w[3])
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -187,9 +187,10 @@ impl Router {
         let t = std::time::Instant::now();
         let uplinks = changes.uplinks;
         self.datapath.apply(changes)?;
+        let (rss_kib, peak_kib) = crate::state::resident_kib();
         debug!(
             elapsed_ms = t.elapsed().as_secs_f64() * 1e3,
-            "table changes applied"
+            rss_kib, peak_kib, "table changes applied"
         );
         self.uplinks = uplinks;
         Ok(())
