@@ -29,7 +29,7 @@
 
 use aya_ebpf::{
     bindings::xdp_action,
-    helpers::bpf_get_smp_processor_id,
+    helpers::{bpf_get_prandom_u32, bpf_get_smp_processor_id},
     macros::{map, xdp},
     maps::{Array, DevMap, LpmTrie, PerCpuArray, lpm_trie::Key},
     programs::XdpContext,
@@ -466,6 +466,33 @@ pub fn probe_chain(ctx: XdpContext) -> u32 {
         (*c).tx_bytes += 50;
     }
     verdict(true)
+}
+
+/// Lines chased by `probe_chase`: 2^20 lines of 64 bytes (64 MiB).
+const CHASE_LINES: u32 = 1 << 20;
+/// Dependent reads per run of `probe_chase`.
+const CHASE_HOPS: u32 = 8;
+
+/// A random cycle through `CHASE_LINES` lines: entry 0 of each line is the
+/// next line's index. Memory-mapped, like `MEMBER_LINES`.
+#[map]
+static P_CHASE: Array<RouteChunk> = Array::with_max_entries(CHASE_LINES, BPF_F_MMAPABLE);
+
+/// `CHASE_HOPS` dependent reads of `P_CHASE` from a random line: each
+/// read's address comes from the previous one, so that none overlaps
+/// another, as the datapath's trie leaf and member line cannot. The other
+/// probes, short loops whose runs are independent, let the processor
+/// overlap one run's misses with the next run's.
+#[xdp]
+pub fn probe_chase(_ctx: XdpContext) -> u32 {
+    let mut i = unsafe { bpf_get_prandom_u32() } & (CHASE_LINES - 1);
+    for _ in 0..CHASE_HOPS {
+        i = match P_CHASE.get(i) {
+            Some(c) => c.0[0] & (CHASE_LINES - 1),
+            None => return xdp_action::XDP_PASS,
+        };
+    }
+    verdict(i < CHASE_LINES)
 }
 
 // ---- end of the probes ----

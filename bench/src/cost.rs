@@ -224,6 +224,7 @@ fn one_size(opts: &Options, specs: &[Spec]) -> anyhow::Result<SizeResult> {
     })?;
     bench.set_addresses(&[addrs.as_slice(), probe_addrs.as_slice()].concat())?;
     bench.fill_probes(&full, sizing.max_members)?;
+    bench.fill_chase()?;
     bench.insert_lpm4(specs.iter().enumerate().map(|(i, s)| (s.v4, i as u32)))?;
     bench.insert_lpm6(specs.iter().enumerate().map(|(i, s)| (s.v6, i as u32)))?;
 
@@ -316,6 +317,7 @@ fn one_size(opts: &Options, specs: &[Spec]) -> anyhow::Result<SizeResult> {
         ("Q.chain", progs::PROBE_CHAIN),
         ("Q.line", progs::PROBE_LINE),
         ("Q.chainline", progs::PROBE_CHAIN_LINE),
+        ("Q.chase", progs::PROBE_CHASE),
     ] {
         cases.push(Case {
             key: key.into(),
@@ -361,6 +363,10 @@ fn one_size(opts: &Options, specs: &[Spec]) -> anyhow::Result<SizeResult> {
     ] {
         derived.insert(format!("probe.{q}"), diff(&format!("Q.{q}"), "R.probe"));
     }
+    derived.insert(
+        "probe.chase".into(),
+        diff("Q.chase", "floor") / f64::from(progs::CHASE_HOPS),
+    );
     for (path, _) in PATHS {
         for kind in ["rand", "hot"] {
             let (p, r, f) = (

@@ -11,7 +11,7 @@ use aya::{
 use std::os::fd::{AsFd as _, AsRawFd as _};
 
 use collecte::datapath::{BENCH_CONF_LEN, FullState};
-use router_common::{MemberFwd, MemberLine, member_line_index};
+use router_common::{MemberFwd, MemberLine, RouteChunk, member_line_index};
 
 fn cpus() -> anyhow::Result<u32> {
     aya::util::nr_cpus()
@@ -35,6 +35,11 @@ pub const PROBE_FLAT: &str = "probe_flat";
 pub const PROBE_CHAIN: &str = "probe_chain";
 pub const PROBE_LINE: &str = "probe_line";
 pub const PROBE_CHAIN_LINE: &str = "probe_chain_line";
+pub const PROBE_CHASE: &str = "probe_chase";
+/// Dependent reads per run of `probe_chase` (bench-ebpf `CHASE_HOPS`).
+pub const CHASE_HOPS: u32 = 8;
+/// Lines of `P_CHASE` (bench-ebpf `CHASE_LINES`).
+const CHASE_LINES: u32 = 1 << 20;
 pub const LOOKUP4: &str = "lookup4";
 pub const LOOKUP6: &str = "lookup6";
 pub const ARRAY: &str = "bench_array";
@@ -204,6 +209,53 @@ impl Progs {
         unsafe { libc::munmap(base, bytes) };
         let mut c: Array<&mut MapData, [u32; 4]> = self.map("P_CONF")?.try_into()?;
         c.set(0, [counters, 0, 0, 0], 0)?;
+        Ok(())
+    }
+
+    /// Fills `P_CHASE` with one random cycle through its lines.
+    pub fn fill_chase(&mut self) -> anyhow::Result<()> {
+        // A random permutation (xorshift, fixed seed), then each line
+        // points to the next one in it.
+        let mut order: Vec<u32> = (0..CHASE_LINES).collect();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for i in (1..order.len()).rev() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            order.swap(i, (x % (i as u64 + 1)) as usize);
+        }
+        let mut next = vec![0u32; CHASE_LINES as usize];
+        for k in 0..order.len() {
+            next[order[k] as usize] = order[(k + 1) % order.len()];
+        }
+        let lines = self.map("P_CHASE")?;
+        let aya::maps::Map::Array(data) = lines else {
+            anyhow::bail!("P_CHASE is not an array");
+        };
+        let bytes = CHASE_LINES as usize * 64;
+        // SAFETY: a shared read-write mapping of the whole memory-mapped
+        // array, unmapped below.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                data.fd().as_fd().as_raw_fd(),
+                0,
+            )
+        };
+        anyhow::ensure!(
+            base != libc::MAP_FAILED,
+            "mapping P_CHASE: {}",
+            std::io::Error::last_os_error()
+        );
+        for (i, n) in next.iter().enumerate() {
+            // SAFETY: line i of the mapping.
+            unsafe { *base.cast::<RouteChunk>().add(i) = RouteChunk([*n; 16]) };
+        }
+        // SAFETY: unmaps what was mapped above.
+        unsafe { libc::munmap(base, bytes) };
         Ok(())
     }
 
