@@ -19,21 +19,24 @@
 //!   DIR-24-8 table).
 //! - `probe_*`: where the datapath's random-lookup time goes. Maps shaped
 //!   and filled like the datapath's (`P_ROUTES` holds a copy of its prefix
-//!   table, `P_MEMBERS` of its member table, `P_FLAT` is a flat array of
-//!   its counters' size, `P_COUNTERS` the per-CPU array it used before),
-//!   read the way it reads them; the frame carries the destination and,
-//!   after it, the member's slot.
+//!   table, `P_LINES` of its member lines; `P_MEMBERS`, `P_FLAT` and
+//!   `P_COUNTERS` are the layouts it used before: a member table of 16-byte
+//!   entries, counters in a flat array and in a per-CPU array), read the way
+//!   it reads them; the frame carries the destination and, after it, the
+//!   member's slot.
 #![no_std]
 #![no_main]
 
 use aya_ebpf::{
     bindings::xdp_action,
-    helpers::bpf_get_smp_processor_id,
+    helpers::{bpf_get_prandom_u32, bpf_get_smp_processor_id},
     macros::{map, xdp},
     maps::{Array, DevMap, LpmTrie, PerCpuArray, lpm_trie::Key},
     programs::XdpContext,
 };
-use router_common::{MemberCounters, MemberInfo, RouteChunk, member_flags, route};
+use router_common::{
+    MemberCounters, MemberInfo, MemberLine, RouteChunk, member_flags, member_line_index, route,
+};
 
 /// The bench build's prologue, the very file the datapath compiles.
 #[path = "../../router-ebpf/src/bench.rs"]
@@ -262,6 +265,11 @@ static P_COUNTERS: PerCpuArray<MemberCounters> = PerCpuArray::with_max_entries(1
 /// The same counters in one flat array, indexed by CPU × members + slot.
 #[map]
 static P_FLAT: Array<MemberCounters> = Array::with_max_entries(1, 0);
+/// The datapath's member lines (`MEMBER_LINES`), copied: memory-mapped
+/// like it, so that each line is a cache line.
+#[map]
+static P_LINES: Array<MemberLine> = Array::with_max_entries(1, BPF_F_MMAPABLE);
+const BPF_F_MMAPABLE: u32 = 1 << 10;
 /// `[members per CPU in P_FLAT, 0, 0, 0]`.
 #[map]
 static P_CONF: Array<[u32; 4]> = Array::with_max_entries(1, 0);
@@ -385,7 +393,58 @@ fn probe_flat_ptr(slot: u32) -> Option<*mut MemberCounters> {
     P_FLAT.get_ptr_mut(cpu * conf[0] + slot)
 }
 
-/// The datapath's chain: prefix table → member → counters (flat).
+/// This CPU's line of `slot` in `P_LINES`, as the datapath finds it: the
+/// member's data (half 0, the half in force after a full apply) and
+/// counters.
+#[inline(always)]
+fn probe_line_ptr(slot: u32) -> Option<*mut MemberLine> {
+    let conf = P_CONF.get(0)?;
+    if slot >= conf[0] {
+        return None;
+    }
+    let cpu = unsafe { bpf_get_smp_processor_id() };
+    P_LINES.get_ptr_mut(member_line_index(cpu, conf[0], slot))
+}
+
+/// Reads the member's data in its line and counts a packet there, as the
+/// datapath does for a downstream packet.
+#[inline(always)]
+fn probe_line_count(slot: u32) -> bool {
+    let Some(l) = probe_line_ptr(slot) else {
+        return false;
+    };
+    let l = unsafe { &mut *l };
+    if l.fwd[0].flags as u16 & member_flags::PRESENT == 0 {
+        return false;
+    }
+    l.counters.tx_packets += 1;
+    l.counters.tx_bytes += 50;
+    true
+}
+
+/// The member line alone: forwarding data and counters in one access.
+#[xdp]
+pub fn probe_line(ctx: XdpContext) -> u32 {
+    let Some((_, slot)) = probe_input(&ctx) else {
+        return xdp_action::XDP_ABORTED;
+    };
+    verdict(probe_line_count(slot))
+}
+
+/// The datapath's chain: prefix table → member line.
+#[xdp]
+pub fn probe_chain_line(ctx: XdpContext) -> u32 {
+    let Some((addr, _)) = probe_input(&ctx) else {
+        return xdp_action::XDP_ABORTED;
+    };
+    let leaf = probe_lookup4(addr);
+    if leaf == route::EMPTY || leaf == route::LOCAL {
+        return xdp_action::XDP_PASS;
+    }
+    verdict(probe_line_count(leaf - 1))
+}
+
+/// The previous chain: prefix table → member → counters (flat).
 #[xdp]
 pub fn probe_chain(ctx: XdpContext) -> u32 {
     let Some((addr, _)) = probe_input(&ctx) else {
@@ -407,6 +466,33 @@ pub fn probe_chain(ctx: XdpContext) -> u32 {
         (*c).tx_bytes += 50;
     }
     verdict(true)
+}
+
+/// Lines chased by `probe_chase`: 2^20 lines of 64 bytes (64 MiB).
+const CHASE_LINES: u32 = 1 << 20;
+/// Dependent reads per run of `probe_chase`.
+const CHASE_HOPS: u32 = 8;
+
+/// A random cycle through `CHASE_LINES` lines: entry 0 of each line is the
+/// next line's index. Memory-mapped, like `MEMBER_LINES`.
+#[map]
+static P_CHASE: Array<RouteChunk> = Array::with_max_entries(CHASE_LINES, BPF_F_MMAPABLE);
+
+/// `CHASE_HOPS` dependent reads of `P_CHASE` from a random line: each
+/// read's address comes from the previous one, so that none overlaps
+/// another, as the datapath's trie leaf and member line cannot. The other
+/// probes, short loops whose runs are independent, let the processor
+/// overlap one run's misses with the next run's.
+#[xdp]
+pub fn probe_chase(_ctx: XdpContext) -> u32 {
+    let mut i = unsafe { bpf_get_prandom_u32() } & (CHASE_LINES - 1);
+    for _ in 0..CHASE_HOPS {
+        i = match P_CHASE.get(i) {
+            Some(c) => c.0[0] & (CHASE_LINES - 1),
+            None => return xdp_action::XDP_PASS,
+        };
+    }
+    verdict(i < CHASE_LINES)
 }
 
 // ---- end of the probes ----

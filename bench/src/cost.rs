@@ -223,7 +223,8 @@ fn one_size(opts: &Options, specs: &[Spec]) -> anyhow::Result<SizeResult> {
         counters: sizing.max_members,
     })?;
     bench.set_addresses(&[addrs.as_slice(), probe_addrs.as_slice()].concat())?;
-    bench.fill_probes(&full.routes, &full.members, sizing.max_members)?;
+    bench.fill_probes(&full, sizing.max_members)?;
+    bench.fill_chase()?;
     bench.insert_lpm4(specs.iter().enumerate().map(|(i, s)| (s.v4, i as u32)))?;
     bench.insert_lpm6(specs.iter().enumerate().map(|(i, s)| (s.v6, i as u32)))?;
 
@@ -314,6 +315,9 @@ fn one_size(opts: &Options, specs: &[Spec]) -> anyhow::Result<SizeResult> {
         ("Q.counters", progs::PROBE_COUNTERS),
         ("Q.flat", progs::PROBE_FLAT),
         ("Q.chain", progs::PROBE_CHAIN),
+        ("Q.line", progs::PROBE_LINE),
+        ("Q.chainline", progs::PROBE_CHAIN_LINE),
+        ("Q.chase", progs::PROBE_CHASE),
     ] {
         cases.push(Case {
             key: key.into(),
@@ -348,9 +352,21 @@ fn one_size(opts: &Options, specs: &[Spec]) -> anyhow::Result<SizeResult> {
     derived.insert("array".into(), diff("A.array", "R.down4.rand"));
     derived.insert("lookup6".into(), diff("T.lookup6", "R.down6.rand"));
     derived.insert("lpm6".into(), diff("L.lpm6", "R.down6.rand"));
-    for q in ["trie", "members", "counters", "flat", "chain"] {
+    for q in [
+        "trie",
+        "members",
+        "counters",
+        "flat",
+        "chain",
+        "line",
+        "chainline",
+    ] {
         derived.insert(format!("probe.{q}"), diff(&format!("Q.{q}"), "R.probe"));
     }
+    derived.insert(
+        "probe.chase".into(),
+        diff("Q.chase", "floor") / f64::from(progs::CHASE_HOPS),
+    );
     for (path, _) in PATHS {
         for kind in ["rand", "hot"] {
             let (p, r, f) = (

@@ -576,9 +576,24 @@ fn cost_figures(
             "bench-ebpf probe_trie: the datapath's lookup4 on a copy of its prefix table",
         ),
         (
+            "probe.line",
+            "member line alone (forwarding data and counters)",
+            "probe_line: the member's data read and its tx counters += in one 64-byte line per CPU and slot, as MEMBER_LINES is (the datapath's layout)",
+        ),
+        (
+            "probe.chainline",
+            "trie → member line chain",
+            "probe_chain_line: the trie walk, then the member line, dependent, as the datapath does them",
+        ),
+        (
+            "probe.chase",
+            "one dependent random read of a 64 MiB array (pointer chase)",
+            "probe_chase: 8 reads per run, each at the index the previous one read (ns per read, floor subtracted): the latency of one random access that nothing overlaps, as the datapath's trie leaf then member line",
+        ),
+        (
             "probe.members",
-            "member table read alone",
-            "probe_members: one read of a copy of MEMBERS at the member's slot",
+            "member table read alone (previous layout)",
+            "probe_members: one read of a 16-byte member entry at the member's slot (the previous MEMBERS)",
         ),
         (
             "probe.counters",
@@ -587,13 +602,13 @@ fn cost_figures(
         ),
         (
             "probe.flat",
-            "member counters in the flat array alone (the datapath's layout)",
-            "probe_flat: tx counters += in one plain array indexed by CPU × max_members + slot, as MEMBER_COUNTERS is (no per-CPU pointer)",
+            "member counters in the flat array alone (previous layout)",
+            "probe_flat: tx counters += in one plain array of 40-byte entries indexed by CPU × max_members + slot (the previous MEMBER_COUNTERS)",
         ),
         (
             "probe.chain",
-            "trie → member → counters chain",
-            "probe_chain: the three, dependent, as the datapath does them (flat counters)",
+            "trie → member → counters chain (previous layout)",
+            "probe_chain: the trie walk, the member entry and the flat counters, dependent, as the datapath did them before member lines",
         ),
     ] {
         for &n in &p.cost.sizes {
@@ -606,7 +621,11 @@ fn cost_figures(
                 d(n, "lookup4"),
                 None,
                 Check::None,
-                format!("{note}; randomiser and floor subtracted"),
+                if key == "probe.chase" {
+                    note.to_string()
+                } else {
+                    format!("{note}; randomiser and floor subtracted")
+                },
             ));
         }
     }
@@ -640,13 +659,16 @@ fn cost_analysis(p: &Plan, results: &[anyhow::Result<cost::SizeResult>]) -> Vec<
         let Ok(r) = r else { continue };
         let d = |k: &str| r.derived.get(k).copied().unwrap_or(f64::NAN);
         out.push(format!(
-            "{} members: IPv4 lookup {:.0} ns (one random read of a 64 MiB array: {:.0} ns; whole program, random: {:.0} ns, hot packet: {:.0} ns). Alone, with random members: trie walk {:.0} ns, member table {:.0} ns, flat member counters {:.0} ns (a per-CPU array, the previous layout: {:.0} ns); chained as the datapath does: {:.0} ns. LPM trie: {:.0} ns.",
+            "{} members: IPv4 lookup {:.0} ns (one random read of a 64 MiB array: {:.0} ns; whole program, random: {:.0} ns, hot packet: {:.0} ns). Alone, with random members: trie walk {:.0} ns, member line {:.0} ns; chained as the datapath does: {:.0} ns; one random read that nothing overlaps (pointer chase): {:.0} ns. The previous layout: member table {:.0} ns, flat member counters {:.0} ns (a per-CPU array: {:.0} ns), the three chained {:.0} ns. LPM trie: {:.0} ns.",
             size_label(*n as f64),
             d("lookup4"),
             d("array"),
             d("whole.down4.rand"),
             d("whole.down4.hot"),
             d("probe.trie"),
+            d("probe.line"),
+            d("probe.chainline"),
+            d("probe.chase"),
             d("probe.members"),
             d("probe.flat"),
             d("probe.counters"),

@@ -8,7 +8,10 @@ use aya::{
     maps::{Array, DevMap, LpmTrie, MapData, PerCpuArray, lpm_trie::Key},
     programs::{TestRun, TestRunAttrs, TestRunOptions, Xdp, XdpMode, xdp::XdpLinkId},
 };
-use collecte::datapath::BENCH_CONF_LEN;
+use std::os::fd::{AsFd as _, AsRawFd as _};
+
+use collecte::datapath::{BENCH_CONF_LEN, FullState};
+use router_common::{MemberFwd, MemberLine, RouteChunk, member_line_index};
 
 fn cpus() -> anyhow::Result<u32> {
     aya::util::nr_cpus()
@@ -30,6 +33,13 @@ pub const PROBE_MEMBERS: &str = "probe_members";
 pub const PROBE_COUNTERS: &str = "probe_counters";
 pub const PROBE_FLAT: &str = "probe_flat";
 pub const PROBE_CHAIN: &str = "probe_chain";
+pub const PROBE_LINE: &str = "probe_line";
+pub const PROBE_CHAIN_LINE: &str = "probe_chain_line";
+pub const PROBE_CHASE: &str = "probe_chase";
+/// Dependent reads per run of `probe_chase` (bench-ebpf `CHASE_HOPS`).
+pub const CHASE_HOPS: u32 = 8;
+/// Lines of `P_CHASE` (bench-ebpf `CHASE_LINES`).
+const CHASE_LINES: u32 = 1 << 20;
 pub const LOOKUP4: &str = "lookup4";
 pub const LOOKUP6: &str = "lookup6";
 pub const ARRAY: &str = "bench_array";
@@ -65,6 +75,7 @@ impl Progs {
             .map_max_entries("P_MEMBERS", s.members.max(1))
             .map_max_entries("P_COUNTERS", s.counters.max(1))
             .map_max_entries("P_FLAT", (s.counters * cpus()?).max(1))
+            .map_max_entries("P_LINES", (s.counters * cpus()?).max(1))
             .load(OBJECT)
             .context("loading the bench-ebpf object")?;
         Ok(Progs { ebpf })
@@ -135,17 +146,13 @@ impl Progs {
         Ok(())
     }
 
-    /// Fills the probes' maps: `routes` is one half of the datapath's prefix
-    /// table, `members` its member slots; `counters` the members per CPU.
-    pub fn fill_probes(
-        &mut self,
-        routes: &[u32],
-        members: &[(u32, router_common::MemberInfo)],
-        counters: u32,
-    ) -> anyhow::Result<()> {
+    /// Fills the probes' maps from the datapath's whole state (`routes` is
+    /// one half of its prefix table); `counters` is the members per CPU.
+    pub fn fill_probes(&mut self, full: &FullState, counters: u32) -> anyhow::Result<()> {
         let mut r: Array<&mut MapData, router_common::RouteChunk> =
             self.map("P_ROUTES")?.try_into()?;
-        for (i, c) in routes
+        for (i, c) in full
+            .routes
             .chunks(router_common::route::CHUNK as usize)
             .enumerate()
         {
@@ -157,11 +164,98 @@ impl Progs {
         }
         let mut m: Array<&mut MapData, router_common::MemberInfo> =
             self.map("P_MEMBERS")?.try_into()?;
-        for (slot, info) in members {
+        for (slot, info) in &full.members {
             m.set(*slot, info, 0)?;
         }
+        // The lines, as the datapath writes them: half 0 on every CPU,
+        // through a mapping (P_LINES is memory-mapped like MEMBER_LINES).
+        let lines = self.map("P_LINES")?;
+        let aya::maps::Map::Array(data) = lines else {
+            anyhow::bail!("P_LINES is not an array");
+        };
+        let size = std::mem::size_of::<MemberLine>();
+        let entries = data.info()?.max_entries() as usize;
+        let bytes = (entries * size).div_ceil(4096) * 4096;
+        // SAFETY: a shared read-write mapping of the whole memory-mapped
+        // array, unmapped below; nothing runs the probes meanwhile.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                data.fd().as_fd().as_raw_fd(),
+                0,
+            )
+        };
+        anyhow::ensure!(
+            base != libc::MAP_FAILED,
+            "mapping P_LINES: {}",
+            std::io::Error::last_os_error()
+        );
+        let cpus = cpus()? as usize;
+        for (slot, info) in &full.members {
+            for cpu in 0..cpus {
+                let i = member_line_index(cpu as u32, counters, *slot) as usize;
+                assert!(i < entries);
+                // SAFETY: within the mapping, at a line boundary.
+                unsafe {
+                    let line = base.cast::<MemberLine>().add(i);
+                    (*line).fwd[0] = MemberFwd::from_info(info);
+                }
+            }
+        }
+        // SAFETY: unmaps what was mapped above.
+        unsafe { libc::munmap(base, bytes) };
         let mut c: Array<&mut MapData, [u32; 4]> = self.map("P_CONF")?.try_into()?;
         c.set(0, [counters, 0, 0, 0], 0)?;
+        Ok(())
+    }
+
+    /// Fills `P_CHASE` with one random cycle through its lines.
+    pub fn fill_chase(&mut self) -> anyhow::Result<()> {
+        // A random permutation (xorshift, fixed seed), then each line
+        // points to the next one in it.
+        let mut order: Vec<u32> = (0..CHASE_LINES).collect();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for i in (1..order.len()).rev() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            order.swap(i, (x % (i as u64 + 1)) as usize);
+        }
+        let mut next = vec![0u32; CHASE_LINES as usize];
+        for k in 0..order.len() {
+            next[order[k] as usize] = order[(k + 1) % order.len()];
+        }
+        let lines = self.map("P_CHASE")?;
+        let aya::maps::Map::Array(data) = lines else {
+            anyhow::bail!("P_CHASE is not an array");
+        };
+        let bytes = CHASE_LINES as usize * 64;
+        // SAFETY: a shared read-write mapping of the whole memory-mapped
+        // array, unmapped below.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                data.fd().as_fd().as_raw_fd(),
+                0,
+            )
+        };
+        anyhow::ensure!(
+            base != libc::MAP_FAILED,
+            "mapping P_CHASE: {}",
+            std::io::Error::last_os_error()
+        );
+        for (i, n) in next.iter().enumerate() {
+            // SAFETY: line i of the mapping.
+            unsafe { *base.cast::<RouteChunk>().add(i) = RouteChunk([*n; 16]) };
+        }
+        // SAFETY: unmaps what was mapped above.
+        unsafe { libc::munmap(base, bytes) };
         Ok(())
     }
 

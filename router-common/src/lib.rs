@@ -7,21 +7,26 @@
 //! # The tables
 //! - [`IfaceInfo`] per interface slot, found from the ingress ifindex through
 //!   `IFINDEX_SLOT`.
-//! - [`MemberInfo`] per member slot, in two halves (see [`Globals::active`]).
-//! - The prefix table (`ROUTES`): a multibit trie of `u32` entries, also in two
-//!   halves. See [`route`] for its layout.
-//! - Counters, one copy per CPU: [`MemberCounters`] per (CPU, member slot)
-//!   in one flat array (see [`member_counter_index`]), and a `u64` packet
-//!   counter per (interface slot, [`reason`]) in a per-CPU array.
+//! - [`MemberLine`] per (CPU, member slot) in `MEMBER_LINES` (see
+//!   [`member_line_index`]): one 64-byte cache line holding the member's
+//!   forwarding data ([`MemberFwd`]) for both halves and that CPU's
+//!   [`MemberCounters`], so that a packet reaches both with one memory
+//!   access.
+//! - The prefix table (`ROUTES`): a multibit trie of `u32` entries, in two
+//!   halves (see [`Globals::active`]). See [`route`] for its layout.
+//! - A `u64` packet counter per (interface slot, [`reason`]) in a per-CPU
+//!   array.
 //!
 //! Tables that change together (members and routes) are double-buffered:
-//! userspace writes the inactive half, then flips [`Globals::active`], so a
-//! packet sees either the whole old or the whole new table.
+//! userspace writes the inactive half (the inactive [`MemberFwd`] of every
+//! CPU's line, the inactive half of `ROUTES`), then flips
+//! [`Globals::active`], so a packet sees either the whole old or the whole
+//! new table.
 #![no_std]
 
 /// Bumped whenever a layout below changes; userspace refuses pinned maps of
 /// another version instead of misreading them.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// Highest ingress ifindex the datapath can classify (`IFINDEX_SLOT` size).
 pub const MAX_IFINDEX: u32 = 1 << 16;
@@ -70,7 +75,7 @@ pub struct IfaceInfo {
     pub _pad: [u8; 4],
 }
 
-/// [`MemberInfo::flags`] bits.
+/// [`MemberInfo::flags`] and [`MemberFwd::flags`] bits.
 pub mod member_flags {
     /// The slot holds a member.
     pub const PRESENT: u16 = 1 << 0;
@@ -81,8 +86,8 @@ pub mod member_flags {
     pub const CHECK_MAC: u16 = 1 << 2;
 }
 
-/// One member's attachment. Indexed by `half * max_members + slot` in
-/// `MEMBERS`.
+/// One member's attachment, as the control plane describes it; the
+/// datapath keeps it as a [`MemberFwd`] (see [`MemberFwd::from_info`]).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MemberInfo {
@@ -98,8 +103,39 @@ pub struct MemberInfo {
     pub flags: u16,
 }
 
-/// One CPU's counters of one member, at [`member_counter_index`] in
-/// `MEMBER_COUNTERS`. Byte counts are IP packet lengths (layer 3), so they do
+/// One member's attachment in one half, as the datapath reads it: two of
+/// them fit in a [`MemberLine`] beside the counters.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemberFwd {
+    /// Interface slot of the member's access interface (below
+    /// [`MAX_IFACES`]).
+    pub iface: u8,
+    /// [`member_flags`] bits.
+    pub flags: u8,
+    /// Outer tag (S-tag, 802.1ad) VLAN id, 0 for none.
+    pub s_vlan: u16,
+    /// Inner tag (C-tag, 802.1Q) VLAN id, 0 for none.
+    pub c_vlan: u16,
+    /// The member's CPE MAC.
+    pub mac: [u8; 6],
+}
+
+impl MemberFwd {
+    /// The datapath's form of `m`. Interface slots are below
+    /// [`MAX_IFACES`] and flags below 256, so nothing is lost.
+    pub const fn from_info(m: &MemberInfo) -> Self {
+        MemberFwd {
+            iface: m.iface as u8,
+            flags: m.flags as u8,
+            s_vlan: m.s_vlan,
+            c_vlan: m.c_vlan,
+            mac: m.mac,
+        }
+    }
+}
+
+/// One CPU's counters of one member, in its [`MemberLine`]. Byte counts are IP packet lengths (layer 3), so they do
 /// not depend on how the member's line is tagged.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -114,13 +150,28 @@ pub struct MemberCounters {
     pub spoofed_packets: u64,
 }
 
+/// One member's cache line on one CPU, at [`member_line_index`] in
+/// `MEMBER_LINES`: the member's forwarding data in each half (`fwd[half]`,
+/// read at [`Globals::active`]) and this CPU's counters. Userspace writes
+/// the inactive half's `fwd` into every CPU's line and sums the counters
+/// over the lines of every CPU; the program reads and counts in its own
+/// CPU's line only.
+#[repr(C, align(64))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemberLine {
+    pub fwd: [MemberFwd; 2],
+    pub counters: MemberCounters,
+}
+
 /// Global switches, in the single entry of `GLOBALS`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Globals {
-    /// Which half (0 or 1) of `MEMBERS` and `ROUTES` is in force.
+    /// Which half (0 or 1) of the members' forwarding data and of `ROUTES`
+    /// is in force.
     pub active: u32,
-    /// Members per half of `MEMBERS` (the `max_members` setting).
+    /// Member slots (the `max_members` setting): lines per CPU block of
+    /// `MEMBER_LINES`.
     pub max_members: u32,
     /// Entries per half of `ROUTES`.
     pub route_half: u32,
@@ -280,22 +331,28 @@ pub struct TraceVerdict {
     pub ingress_ifindex: u32,
 }
 
-/// Index in `MEMBER_COUNTERS` of member `slot`'s counters on CPU `cpu`.
+/// Index in `MEMBER_LINES` of member `slot`'s line on CPU `cpu`.
 ///
-/// The array holds one block of `max_members` entries per possible CPU:
-/// a flat array is one memory access per update, where a per-CPU array map
+/// The array holds one block of `max_members` lines per possible CPU: a
+/// flat array is one memory access per packet, where a per-CPU array map
 /// costs two dependent ones (its pointer table, then the CPU's copy) — at a
 /// million members each is a cache and TLB miss. Blocks per CPU, rather
 /// than CPUs per member, keep two CPUs that count the same member off each
 /// other's cache lines.
-pub const fn member_counter_index(cpu: u32, max_members: u32, slot: u32) -> u32 {
+pub const fn member_line_index(cpu: u32, max_members: u32, slot: u32) -> u32 {
     cpu * max_members + slot
 }
 
 // The ABI has no implicit padding: each size is the sum of its fields.
 const _: () = assert!(core::mem::size_of::<IfaceInfo>() == 32);
 const _: () = assert!(core::mem::size_of::<MemberInfo>() == 16);
+const _: () = assert!(core::mem::size_of::<MemberFwd>() == 12);
 const _: () = assert!(core::mem::size_of::<MemberCounters>() == 40);
+const _: () = assert!(core::mem::size_of::<MemberLine>() == 64);
+const _: () = assert!(core::mem::offset_of!(MemberLine, counters) == 24);
+// Interface slots and member flags fit `MemberFwd`'s bytes.
+const _: () = assert!(MAX_IFACES <= 256);
+const _: () = assert!(member_flags::CHECK_MAC < 256);
 const _: () = assert!(core::mem::size_of::<Globals>() == 24);
 const _: () = assert!(core::mem::size_of::<TraceVerdict>() == 16);
 const _: () = assert!(core::mem::size_of::<AttachKey>() == 8);
@@ -310,7 +367,9 @@ mod pod {
     // (checked by the size asserts above), so every bit pattern is valid.
     unsafe impl aya::Pod for super::IfaceInfo {}
     unsafe impl aya::Pod for super::MemberInfo {}
+    unsafe impl aya::Pod for super::MemberFwd {}
     unsafe impl aya::Pod for super::MemberCounters {}
+    unsafe impl aya::Pod for super::MemberLine {}
     unsafe impl aya::Pod for super::Globals {}
     unsafe impl aya::Pod for super::TraceVerdict {}
     unsafe impl aya::Pod for super::AttachKey {}

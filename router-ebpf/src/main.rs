@@ -20,8 +20,8 @@ use aya_ebpf::{
 use packet::{EthHdr, Ipv4Hdr, Ipv6Hdr, VlanHdr, decrement_ttl, header};
 use router_common::{
     ATTACH_SHARED, AttachKey, Globals, IFACE_SLOT_UNKNOWN, IfaceInfo, MAX_IFACES, MAX_IFINDEX,
-    MemberCounters, MemberInfo, NO_MEMBER, RouteChunk, TraceVerdict, iface_flags, kind,
-    member_counter_index, member_flags, reason, route,
+    MemberFwd, MemberLine, NO_MEMBER, RouteChunk, TraceVerdict, iface_flags, kind, member_flags,
+    member_line_index, reason, route,
 };
 
 /// Set to 1 by the tracer's instance of the program: the ingress interface
@@ -51,10 +51,6 @@ static IFINDEX_SLOT: Array<u32> = Array::with_max_entries(MAX_IFINDEX, 0);
 static IFACES: Array<IfaceInfo> = Array::with_max_entries(MAX_IFACES, 0);
 #[map]
 static EGRESS: DevMap = DevMap::with_max_entries(MAX_IFACES, 0);
-/// Two halves of `max_members` entries; sized by the loader. Memory-mapped
-/// by userspace, which writes it directly.
-#[map]
-static MEMBERS: Array<MemberInfo> = Array::with_max_entries(2, BPF_F_MMAPABLE);
 /// Two halves of `route::half_entries(groups)` entries, in chunks of
 /// `route::CHUNK`; sized by the loader. Memory-mapped by userspace.
 #[map]
@@ -65,10 +61,12 @@ static ROUTES: Array<RouteChunk> = Array::with_max_entries(
 /// Sized by the loader to twice the members, plus room for shared segments.
 #[map]
 static ATTACHMENTS: HashMap<AttachKey, u32> = HashMap::with_max_entries(2, 0);
-/// One block of `max_members` entries per possible CPU (see
-/// `router_common::member_counter_index`); sized by the loader.
+/// One block of `max_members` lines per possible CPU (see
+/// `router_common::member_line_index`): each member's forwarding data for
+/// both halves and the CPU's counters of it, in one cache line. Sized by
+/// the loader; memory-mapped by userspace, which writes it directly.
 #[map]
-static MEMBER_COUNTERS: Array<MemberCounters> = Array::with_max_entries(1, BPF_F_MMAPABLE);
+static MEMBER_LINES: Array<MemberLine> = Array::with_max_entries(1, BPF_F_MMAPABLE);
 #[map]
 static IFACE_COUNTERS: PerCpuArray<u64> =
     PerCpuArray::with_max_entries(MAX_IFACES * reason::COUNT, 0);
@@ -88,6 +86,14 @@ const ETH_P_QINQ_9100: u16 = 0x9100;
 const VID_MASK: u16 = 0x0fff;
 const IPV6_HLEN: usize = 40;
 const NEXTHDR_HOP: u8 = 0;
+
+/// What every packet reads once: the globals, and where this CPU's block of
+/// member lines starts.
+struct Tables {
+    g: &'static Globals,
+    /// Index of this CPU's line of member slot 0 in `MEMBER_LINES`.
+    lines: u32,
+}
 
 /// What the program decided, before it is counted and acted on.
 struct Verdict {
@@ -162,11 +168,19 @@ pub fn collecte(ctx: XdpContext) -> u32 {
         Some(&s) if s < MAX_IFACES => s,
         _ => IFACE_SLOT_UNKNOWN,
     };
-    let verdict = process(&ctx, slot);
+    let Some(g) = GLOBALS.get(0) else {
+        return xdp_action::XDP_PASS;
+    };
+    let cpu = unsafe { bpf_get_smp_processor_id() };
+    let t = Tables {
+        g,
+        lines: member_line_index(cpu, g.max_members, 0),
+    };
+    let verdict = process(&ctx, slot, &t);
     if trace {
         record(&verdict);
     } else {
-        count(slot, &verdict);
+        count(slot, &verdict, &t);
     }
     act(&verdict, trace)
 }
@@ -191,25 +205,15 @@ fn act(v: &Verdict, trace: bool) -> u32 {
     xdp_action::XDP_PASS
 }
 
-/// Adds the verdict to this CPU's counters.
+/// Adds the verdict to this CPU's counters. A member's counters share the
+/// cache line its forwarding data was read from.
 #[inline(always)]
-fn count(slot: u32, v: &Verdict) {
+fn count(slot: u32, v: &Verdict, t: &Tables) {
     if let Some(c) = IFACE_COUNTERS.get_ptr_mut(slot * reason::COUNT + v.reason) {
         unsafe { *c += 1 };
     }
-    if v.from == NO_MEMBER && v.to == NO_MEMBER {
-        return;
-    }
-    let Some(g) = GLOBALS.get(0) else {
-        return;
-    };
-    // This CPU's block of member counters.
-    let block = member_counter_index(unsafe { bpf_get_smp_processor_id() }, g.max_members, 0);
-    // A slot beyond max_members would land in the next CPU's block.
-    if v.from < g.max_members
-        && let Some(c) = MEMBER_COUNTERS.get_ptr_mut(block + v.from)
-    {
-        let c = unsafe { &mut *c };
+    if let Some(l) = line(t, v.from) {
+        let c = unsafe { &mut (*l).counters };
         if v.reason == reason::DROP_SPOOFED {
             c.spoofed_packets += 1;
         } else {
@@ -217,10 +221,8 @@ fn count(slot: u32, v: &Verdict) {
             c.rx_bytes += v.bytes as u64;
         }
     }
-    if v.to < g.max_members
-        && let Some(c) = MEMBER_COUNTERS.get_ptr_mut(block + v.to)
-    {
-        let c = unsafe { &mut *c };
+    if let Some(l) = line(t, v.to) {
+        let c = unsafe { &mut (*l).counters };
         c.tx_packets += 1;
         c.tx_bytes += v.bytes as u64;
     }
@@ -238,11 +240,8 @@ fn record(v: &Verdict) {
 }
 
 #[inline(always)]
-fn process(ctx: &XdpContext, slot: u32) -> Verdict {
+fn process(ctx: &XdpContext, slot: u32, t: &Tables) -> Verdict {
     let Some(iface) = IFACES.get(slot) else {
-        return Verdict::new(reason::PASS_UNKNOWN_ATTACHMENT);
-    };
-    let Some(g) = GLOBALS.get(0) else {
         return Verdict::new(reason::PASS_UNKNOWN_ATTACHMENT);
     };
     let Some(eth) = header::<EthHdr>(ctx, 0) else {
@@ -270,9 +269,9 @@ fn process(ctx: &XdpContext, slot: u32) -> Verdict {
         return Verdict::new(r);
     }
     if iface.kind == kind::UPLINK {
-        downstream(ctx, &p, iface, g)
+        downstream(ctx, &p, iface, t)
     } else {
-        upstream(ctx, &p, slot, g)
+        upstream(ctx, &p, slot, t)
     }
 }
 
@@ -398,10 +397,22 @@ fn lookup(g: &Globals, p: &Packet, addr: &[u64; 2]) -> u32 {
     }
 }
 
+/// This CPU's line of member `slot` (none beyond `max_members`, which
+/// would be the next CPU's block, nor for `NO_MEMBER`).
 #[inline(always)]
-fn member(g: &Globals, slot: u32) -> Option<&'static MemberInfo> {
-    let m = MEMBERS.get(g.active * g.max_members + slot)?;
-    if m.flags & member_flags::PRESENT == 0 {
+fn line(t: &Tables, slot: u32) -> Option<*mut MemberLine> {
+    if slot >= t.g.max_members {
+        return None;
+    }
+    MEMBER_LINES.get_ptr_mut(t.lines + slot)
+}
+
+/// Member `slot`'s forwarding data in the active half, if it exists.
+#[inline(always)]
+fn member(t: &Tables, slot: u32) -> Option<&'static MemberFwd> {
+    let l = line(t, slot)?;
+    let m = unsafe { &(*l).fwd[(t.g.active & 1) as usize] };
+    if m.flags as u16 & member_flags::PRESENT == 0 {
         return None;
     }
     Some(m)
@@ -409,12 +420,12 @@ fn member(g: &Globals, slot: u32) -> Option<&'static MemberInfo> {
 
 /// From an uplink towards a member.
 #[inline(always)]
-fn downstream(ctx: &XdpContext, p: &Packet, uplink: &IfaceInfo, g: &Globals) -> Verdict {
+fn downstream(ctx: &XdpContext, p: &Packet, uplink: &IfaceInfo, t: &Tables) -> Verdict {
     let expected_tags = if uplink.vlan == 0 { 0 } else { 1 };
     if p.tags != expected_tags || p.c_vlan != uplink.vlan {
         return Verdict::new(reason::PASS_UNKNOWN_ATTACHMENT);
     }
-    let leaf = lookup(g, p, &p.dst);
+    let leaf = lookup(t.g, p, &p.dst);
     if leaf == route::LOCAL {
         return Verdict::new(reason::PASS_LOCAL);
     }
@@ -423,50 +434,47 @@ fn downstream(ctx: &XdpContext, p: &Packet, uplink: &IfaceInfo, g: &Globals) -> 
     }
     let slot = leaf - 1;
     let mut v = Verdict::new(reason::FWD_DOWNSTREAM);
-    to_member(ctx, p, g, slot, &mut v);
+    to_member(ctx, p, t, slot, &mut v);
     v
 }
 
 /// From a member: the source check, then to another member or the uplink.
 #[inline(always)]
-fn upstream(ctx: &XdpContext, p: &Packet, slot: u32, g: &Globals) -> Verdict {
-    let src_leaf = lookup(g, p, &p.src);
+fn upstream(ctx: &XdpContext, p: &Packet, slot: u32, t: &Tables) -> Verdict {
+    let src_leaf = lookup(t.g, p, &p.src);
     let sender = if src_leaf != route::EMPTY && src_leaf != route::LOCAL {
         src_leaf - 1
     } else {
         NO_MEMBER
     };
-    if !attached_here(ctx, p, slot, g, sender) {
-        return spoofed(p, slot, g, sender);
+    if !attached_here(ctx, p, slot, t, sender) {
+        return spoofed(p, slot, t.g, sender);
     }
     let bytes = p.len;
-    let leaf = lookup(g, p, &p.dst);
+    let leaf = lookup(t.g, p, &p.dst);
     if leaf == route::LOCAL {
         return Verdict::new(reason::PASS_LOCAL).from(sender, bytes);
     }
     if leaf != route::EMPTY {
         let mut v = Verdict::new(reason::FWD_HAIRPIN).from(sender, bytes);
-        to_member(ctx, p, g, leaf - 1, &mut v);
+        to_member(ctx, p, t, leaf - 1, &mut v);
         return v;
     }
     let mut v = Verdict::new(reason::FWD_UPSTREAM).from(sender, bytes);
-    to_uplink(ctx, p, g, &mut v);
+    to_uplink(ctx, p, t.g, &mut v);
     v
 }
 
 /// Is `sender` attached at the frame's interface and tags, with its MAC?
 #[inline(always)]
-fn attached_here(ctx: &XdpContext, p: &Packet, slot: u32, g: &Globals, sender: u32) -> bool {
-    if sender == NO_MEMBER {
-        return false;
-    }
-    let Some(m) = member(g, sender) else {
+fn attached_here(ctx: &XdpContext, p: &Packet, slot: u32, t: &Tables, sender: u32) -> bool {
+    let Some(m) = member(t, sender) else {
         return false;
     };
-    if m.iface != slot || m.s_vlan != p.s_vlan || m.c_vlan != p.c_vlan {
+    if m.iface as u32 != slot || m.s_vlan != p.s_vlan || m.c_vlan != p.c_vlan {
         return false;
     }
-    if m.flags & member_flags::CHECK_MAC != 0 {
+    if m.flags as u16 & member_flags::CHECK_MAC != 0 {
         let Some(eth) = header::<EthHdr>(ctx, 0) else {
             return false;
         };
@@ -502,25 +510,25 @@ fn spoofed(p: &Packet, slot: u32, g: &Globals, sender: u32) -> Verdict {
 
 /// Rewrites the frame for member `slot`'s attachment.
 #[inline(always)]
-fn to_member(ctx: &XdpContext, p: &Packet, g: &Globals, slot: u32, v: &mut Verdict) {
+fn to_member(ctx: &XdpContext, p: &Packet, t: &Tables, slot: u32, v: &mut Verdict) {
     v.to = slot;
     v.bytes = p.len;
-    let Some(m) = member(g, slot) else {
+    let Some(m) = member(t, slot) else {
         v.reason = reason::PASS_NO_ROUTE;
         v.to = NO_MEMBER;
         return;
     };
-    if m.flags & member_flags::HAS_MAC == 0 {
+    if m.flags as u16 & member_flags::HAS_MAC == 0 {
         v.reason = reason::PASS_NO_NEIGHBOR;
         v.to = NO_MEMBER;
         return;
     }
-    let Some(out) = IFACES.get(m.iface) else {
+    let Some(out) = IFACES.get(m.iface as u32) else {
         v.reason = reason::PASS_NO_ROUTE;
         v.to = NO_MEMBER;
         return;
     };
-    v.egress = m.iface;
+    v.egress = m.iface as u32;
     let tags = (m.s_vlan != 0) as u32 + (m.c_vlan != 0) as u32;
     let outer = if tags == 2 { ETH_P_8021AD } else { ETH_P_8021Q };
     let first = if tags == 2 { m.s_vlan } else { m.c_vlan };

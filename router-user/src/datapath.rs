@@ -8,6 +8,13 @@
 //! into the inactive half, then `GLOBALS.active` flips, so a packet sees
 //! either the whole old or the whole new table. The half that just became
 //! inactive receives the same change at the next apply.
+//!
+//! A member's forwarding data lives in its member lines (`MEMBER_LINES`,
+//! one 64-byte line per CPU and slot, beside that CPU's counters of the
+//! member): a change is written into the inactive half's copy in every
+//! CPU's line, and counters are summed over the CPUs' lines. The lines are
+//! reached through short-lived mappings of at most [`COUNTER_WINDOW`]
+//! slots per CPU, so that the process never holds the whole array.
 use std::{
     collections::BTreeMap,
     os::fd::{AsFd as _, AsRawFd as _},
@@ -24,8 +31,8 @@ use aya::{
     util::nr_cpus,
 };
 use router_common::{
-    ABI_VERSION, AttachKey, Globals, IfaceInfo, MAX_IFACES, MAX_IFINDEX, MemberCounters,
-    MemberInfo, RouteChunk, SlotName, TraceVerdict, member_counter_index, reason, route,
+    ABI_VERSION, AttachKey, Globals, IfaceInfo, MAX_IFACES, MAX_IFINDEX, MemberCounters, MemberFwd,
+    MemberInfo, MemberLine, RouteChunk, SlotName, TraceVerdict, member_line_index, reason, route,
 };
 
 /// The XDP object built by `build.rs` from `router-ebpf`.
@@ -73,7 +80,7 @@ pub enum DatapathError {
     #[error("cannot count the CPUs: {0}")]
     Cpus(String),
     #[error(
-        "max_members = {max_members} needs {bytes} bytes of member counters on this machine's {cpus} possible CPUs, beyond the 4 GiB a kernel array map can hold; lower [datapath] max_members"
+        "max_members = {max_members} needs {bytes} bytes of member lines (64 bytes per member and possible CPU) on this machine's {cpus} possible CPUs, beyond the 4 GiB a kernel array map can hold; lower [datapath] max_members"
     )]
     TooLarge {
         max_members: u32,
@@ -214,11 +221,11 @@ pub struct Datapath {
     ifindex_slot: Array<MapData, u32>,
     ifaces: Array<MapData, IfaceInfo>,
     egress: DevMap<MapData>,
-    members: Mapped<MemberInfo>,
     /// The prefix table, as a flat array of entries (both halves).
     routes: Windowed<u32>,
     attachments: HashMap<MapData, AttachKey, u32>,
-    member_counters: Array<MapData, MemberCounters>,
+    /// `MEMBER_LINES`, reached through [`Window`]s.
+    lines: MapData,
     iface_counters: PerCpuArray<MapData, u64>,
     trace: Array<MapData, TraceVerdict>,
     active: u32,
@@ -254,12 +261,16 @@ pub const PINNED_MAPS: &[&str] = &[
     "IFINDEX_SLOT",
     "IFACES",
     "EGRESS",
-    "MEMBERS",
     "ROUTES",
     "ATTACHMENTS",
-    "MEMBER_COUNTERS",
+    "MEMBER_LINES",
     "IFACE_COUNTERS",
 ];
+
+/// Maps that earlier layouts pinned and this one no longer has (ABI 2:
+/// the member table and the counters apart). Their presence means pinned
+/// tables of another version; `collecte stop --detach` removes them too.
+const FORMER_PINNED_MAPS: &[&str] = &["MEMBERS", "MEMBER_COUNTERS"];
 
 /// Where and how to load the program.
 #[derive(Clone, Debug)]
@@ -299,7 +310,7 @@ impl Datapath {
         let trace: u8 = (mode == Mode::Trace).into();
         let bench_on: u8 = bench.is_some().into();
         let ncpus = nr_cpus().map_err(|(_, e)| DatapathError::Cpus(e.to_string()))?;
-        let counters = counter_entries(sizing.max_members, ncpus)?;
+        let lines = line_entries(sizing.max_members, ncpus)?;
         let mut loader = EbpfLoader::new();
         if let Some(addresses) = bench {
             loader.map_max_entries("BENCH_ADDRS", addresses.max(1));
@@ -307,16 +318,17 @@ impl Datapath {
         loader
             .override_global("TRACE", &trace, true)
             .override_global("BENCH", &bench_on, true)
-            .map_max_entries("MEMBERS", 2 * sizing.max_members)
             .map_max_entries("ROUTES", 2 * sizing.route_half() / route::CHUNK)
             .map_max_entries("ATTACHMENTS", 2 * sizing.max_members + 2 * MAX_IFACES)
-            .map_max_entries("MEMBER_COUNTERS", counters);
+            .map_max_entries("MEMBER_LINES", lines);
         let mut reused = false;
         if let Some(dir) = pin_dir {
             std::fs::create_dir_all(dir).map_err(|source| DatapathError::PinDir {
                 path: dir.clone(),
                 source,
             })?;
+            // Before anything is pinned beside them.
+            check_pinned_version(dir)?;
             for name in PINNED_MAPS {
                 let path = dir.join(name);
                 reused |= path.exists();
@@ -325,7 +337,7 @@ impl Datapath {
         }
         let mut ebpf = loader.load(PROGRAM).map_err(DatapathError::Load)?;
         if pin_dir.is_some() {
-            check_layouts(&ebpf, &sizing, counters)?;
+            check_layouts(&ebpf, &sizing, lines)?;
         }
         let prog: &mut Xdp = ebpf
             .program_mut(PROGRAM_NAME)
@@ -341,14 +353,13 @@ impl Datapath {
             ifindex_slot: take!(ebpf, "IFINDEX_SLOT"),
             ifaces: take!(ebpf, "IFACES"),
             egress: take!(ebpf, "EGRESS"),
-            members: Mapped::new(take_data(&mut ebpf, "MEMBERS")?, "MEMBERS")?,
             routes: Windowed::new(
                 take_data(&mut ebpf, "ROUTES")?,
                 "ROUTES",
                 (2 * sizing.route_half()) as usize,
             ),
             attachments: take!(ebpf, "ATTACHMENTS"),
-            member_counters: take!(ebpf, "MEMBER_COUNTERS"),
+            lines: lines_data(take_data(&mut ebpf, "MEMBER_LINES")?)?,
             iface_counters: take!(ebpf, "IFACE_COUNTERS"),
             trace: take!(ebpf, "TRACE_VERDICT"),
             ebpf,
@@ -557,11 +568,12 @@ impl Datapath {
         // unreachable, whatever they hold.
         let base = (half * self.sizing.route_half()) as usize;
         self.routes.copy_in(base, &full.routes)?;
-        let mbase = (half * self.sizing.max_members) as usize;
-        let members = self.members.as_mut_slice();
-        for (slot, m) in &full.members {
-            members[mbase + *slot as usize] = *m;
-        }
+        self.write_members(
+            half,
+            full.members
+                .iter()
+                .map(|(slot, m)| (*slot, MemberFwd::from_info(m))),
+        )?;
         // Attachments: exactly `full.attachments` in this half.
         let wanted: std::collections::HashSet<(u16, u16, u16)> =
             full.attachments.iter().map(|(k, _)| *k).collect();
@@ -579,15 +591,7 @@ impl Datapath {
                 Err(e) => return Err(map_err("ATTACHMENTS")(e)),
             }
         }
-        let c = Changes {
-            attachments: full
-                .attachments
-                .iter()
-                .map(|(k, v)| (*k, Some(*v)))
-                .collect(),
-            ..Changes::default()
-        };
-        self.write_half(half, &c)
+        self.write_attachments(half, full.attachments.iter().map(|(k, v)| (*k, Some(*v))))
     }
 
     fn write_ids(&mut self, ids: &SlotIds) -> Result<(), DatapathError> {
@@ -623,23 +627,33 @@ impl Datapath {
     }
 
     fn write_half(&mut self, half: u32, c: &Changes) -> Result<(), DatapathError> {
-        let member_base = (half * self.sizing.max_members) as usize;
-        let members = self.members.as_mut_slice();
-        for (slot, m) in &c.members {
-            members[member_base + *slot as usize] = *m;
-        }
+        self.write_members(
+            half,
+            c.members
+                .iter()
+                .map(|(slot, m)| (*slot, MemberFwd::from_info(m))),
+        )?;
         let route_base = (half * self.sizing.route_half()) as usize;
         self.routes.write(
             c.routes
                 .iter()
                 .map(|&(index, v)| (route_base + index as usize, v)),
         )?;
-        for ((iface, s_vlan, c_vlan), v) in &c.attachments {
+        self.write_attachments(half, c.attachments.iter().map(|(k, v)| (*k, *v)))
+    }
+
+    /// Writes attachments of `half` (`None` removes).
+    fn write_attachments(
+        &mut self,
+        half: u32,
+        attachments: impl IntoIterator<Item = ((u16, u16, u16), Option<u32>)>,
+    ) -> Result<(), DatapathError> {
+        for ((iface, s_vlan, c_vlan), v) in attachments {
             let key = AttachKey {
-                iface: *iface,
+                iface,
                 half: half as u16,
-                s_vlan: *s_vlan,
-                c_vlan: *c_vlan,
+                s_vlan,
+                c_vlan,
             };
             match v {
                 Some(v) => self
@@ -679,29 +693,20 @@ impl Datapath {
         &self,
         slots: &[u32],
     ) -> Result<Vec<MemberCounters>, DatapathError> {
-        let max = self.sizing.max_members;
-        if let Some(&bad) = slots.iter().find(|&&s| s >= max) {
-            return Err(DatapathError::Devmap {
-                map: "MEMBER_COUNTERS",
-                message: format!("member slot {bad} is beyond max_members = {max}"),
-            });
+        if let Some(&bad) = slots.iter().find(|&&s| s >= self.sizing.max_members) {
+            return Err(self.slot_error(bad));
         }
         let mut out = vec![MemberCounters::default(); slots.len()];
         let mut order: Vec<usize> = (0..slots.len()).collect();
         order.sort_unstable_by_key(|&i| slots[i]);
-        let fd = aya::maps::IterableMap::map(&self.member_counters)
-            .fd()
-            .as_fd();
         for group in order.chunk_by(|&a, &b| slots[a] / COUNTER_WINDOW == slots[b] / COUNTER_WINDOW)
         {
             let first = slots[group[0]];
             let end = slots[group[group.len() - 1]] + 1;
             for cpu in 0..self.ncpus as u32 {
-                let start = member_counter_index(cpu, max, first) as usize;
-                let window =
-                    Window::<MemberCounters>::map(fd, start, (end - first) as usize, false)?;
+                let window = self.line_window(cpu, first, end, false)?;
                 for &i in group {
-                    let c = window.get((slots[i] - first) as usize);
+                    let c = window.counters((slots[i] - first) as usize);
                     let t = &mut out[i];
                     t.rx_packets += c.rx_packets;
                     t.rx_bytes += c.rx_bytes;
@@ -730,27 +735,116 @@ impl Datapath {
         Ok(out)
     }
 
-    /// Zeroes the counters of `slots` on every CPU, through writable
-    /// mappings of at most [`COUNTER_WINDOW`] slots per CPU.
-    fn zero_member_counters(&mut self, slots: &[u32]) -> Result<(), DatapathError> {
-        let max = self.sizing.max_members;
-        let mut slots: Vec<u32> = slots.iter().copied().filter(|&s| s < max).collect();
-        slots.sort_unstable();
-        let fd = aya::maps::IterableMap::map(&self.member_counters)
-            .fd()
-            .as_fd();
-        for group in slots.chunk_by(|a, b| a / COUNTER_WINDOW == b / COUNTER_WINDOW) {
-            let (first, end) = (group[0], group[group.len() - 1] + 1);
-            for cpu in 0..self.ncpus as u32 {
-                let start = member_counter_index(cpu, max, first) as usize;
-                let window =
-                    Window::<MemberCounters>::map(fd, start, (end - first) as usize, true)?;
-                for &s in group {
-                    window.set((s - first) as usize, MemberCounters::default());
-                }
+    /// Zeroes the counters of `slots` on every CPU, leaving their
+    /// forwarding data alone.
+    fn zero_member_counters<'a>(
+        &mut self,
+        slots: impl IntoIterator<Item = &'a u32>,
+    ) -> Result<(), DatapathError> {
+        self.each_line(slots.into_iter().map(|s| (*s, ())), |line, ()| {
+            // SAFETY: `line` points at a line of a live read-write window.
+            unsafe {
+                std::ptr::addr_of_mut!((*line).counters).write_volatile(MemberCounters::default())
+            }
+        })
+    }
+
+    /// Writes each member's forwarding data as half `half` of its line, on
+    /// every CPU, leaving the counters alone. Later values for a slot win.
+    fn write_members(
+        &mut self,
+        half: u32,
+        members: impl IntoIterator<Item = (u32, MemberFwd)>,
+    ) -> Result<(), DatapathError> {
+        let half = (half & 1) as usize;
+        self.each_line(members, |line, fwd| {
+            // SAFETY: `line` points at a line of a live read-write window;
+            // the program never writes `fwd`, and reads this half only once
+            // it is active.
+            unsafe { std::ptr::addr_of_mut!((*line).fwd[half]).write_volatile(*fwd) }
+        })
+    }
+
+    /// Calls `f` on every CPU's line of each slot of `items`, in order,
+    /// through read-write windows of at most [`COUNTER_WINDOW`] slots:
+    /// consecutive items in one window share its mappings, so that a whole
+    /// table in slot order costs a few mappings, and one change one page
+    /// per CPU.
+    fn each_line<X>(
+        &mut self,
+        items: impl IntoIterator<Item = (u32, X)>,
+        mut f: impl FnMut(*mut MemberLine, &X),
+    ) -> Result<(), DatapathError> {
+        let mut batch: Vec<(u32, X)> = Vec::new();
+        let mut last = 0;
+        for (slot, x) in items {
+            if slot >= self.sizing.max_members {
+                return Err(self.slot_error(slot));
+            }
+            // A batch is one window's worth of slots, none below its first.
+            if let Some(&(first, _)) = batch.first()
+                && (slot / COUNTER_WINDOW != first / COUNTER_WINDOW || slot < first)
+            {
+                self.write_lines(&batch, last + 1, &mut f)?;
+                batch.clear();
+            }
+            last = if batch.is_empty() {
+                slot
+            } else {
+                last.max(slot)
+            };
+            batch.push((slot, x));
+        }
+        if !batch.is_empty() {
+            self.write_lines(&batch, last + 1, &mut f)?;
+        }
+        Ok(())
+    }
+
+    /// [`Datapath::each_line`] for one window: slots from `batch[0]` to
+    /// `end` (exclusive).
+    fn write_lines<X>(
+        &self,
+        batch: &[(u32, X)],
+        end: u32,
+        f: &mut impl FnMut(*mut MemberLine, &X),
+    ) -> Result<(), DatapathError> {
+        let first = batch[0].0;
+        for cpu in 0..self.ncpus as u32 {
+            let window = self.line_window(cpu, first, end, true)?;
+            for (slot, x) in batch {
+                f(window.ptr((slot - first) as usize), x);
             }
         }
         Ok(())
+    }
+
+    /// CPU `cpu`'s lines of slots `first..end`.
+    fn line_window(
+        &self,
+        cpu: u32,
+        first: u32,
+        end: u32,
+        write: bool,
+    ) -> Result<Window<MemberLine>, DatapathError> {
+        let start = member_line_index(cpu, self.sizing.max_members, first) as usize;
+        Window::map(
+            self.lines.fd().as_fd(),
+            "MEMBER_LINES",
+            start,
+            (end - first) as usize,
+            write,
+        )
+    }
+
+    fn slot_error(&self, slot: u32) -> DatapathError {
+        DatapathError::Devmap {
+            map: "MEMBER_LINES",
+            message: format!(
+                "member slot {slot} is beyond max_members = {}",
+                self.sizing.max_members
+            ),
+        }
     }
 
     /// Runs the program once on `frame` as if it arrived on `ingress_ifindex`.
@@ -971,11 +1065,11 @@ impl<T: aya::Pod> Mapped<T> {
     }
 }
 
-/// Slots of `MEMBER_COUNTERS` read through one mapping.
+/// Member slots of `MEMBER_LINES` reached through one mapping (per CPU).
 pub const COUNTER_WINDOW: u32 = 1 << 16;
 
-/// A read-only mapping of `len` elements of an array map from element
-/// `first` on, unmapped when dropped.
+/// A mapping of `len` elements of an array map from element `first` on,
+/// unmapped when dropped.
 struct Window<T> {
     base: *mut libc::c_void,
     bytes: usize,
@@ -987,8 +1081,11 @@ struct Window<T> {
 }
 
 impl<T: aya::Pod> Window<T> {
+    /// Maps elements `first..first + len` of the array map `fd`, read-only
+    /// or, with `write`, read-write.
     fn map(
         fd: std::os::fd::BorrowedFd<'_>,
+        name: &'static str,
         first: usize,
         len: usize,
         writable: bool,
@@ -1018,7 +1115,7 @@ impl<T: aya::Pod> Window<T> {
         };
         if base == libc::MAP_FAILED {
             return Err(DatapathError::Layout {
-                map: "MEMBER_COUNTERS",
+                map: name,
                 message: format!(
                     "cannot map it into memory: {}",
                     std::io::Error::last_os_error()
@@ -1035,36 +1132,34 @@ impl<T: aya::Pod> Window<T> {
         })
     }
 
-    /// Element `first + i`, read once (the program keeps writing it).
-    fn get(&self, i: usize) -> T {
+    /// A pointer to element `first + i`. The program may be writing to
+    /// it: access it through raw pointers, once per field.
+    fn ptr(&self, i: usize) -> *mut T {
         assert!(i < self.len);
         // SAFETY: within the mapping; the kernel's element stride is the
         // size of `T` (a multiple of 8), so the element is aligned.
         unsafe {
-            std::ptr::read_volatile(
-                self.base
-                    .cast::<u8>()
-                    .add(self.skip + i * std::mem::size_of::<T>())
-                    .cast::<T>(),
-            )
+            self.base
+                .cast::<u8>()
+                .add(self.skip + i * std::mem::size_of::<T>())
+                .cast::<T>()
         }
     }
 }
 
 impl<T: aya::Pod> Window<T> {
+    /// Element `first + i`, read once (the program may be writing it).
+    fn get(&self, i: usize) -> T {
+        // SAFETY: `ptr` is an aligned element within the mapping.
+        unsafe { self.ptr(i).read_volatile() }
+    }
+
     /// Writes element `first + i` (a writable window only).
     fn set(&self, i: usize, value: T) {
-        assert!(i < self.len && self.writable);
-        // SAFETY: within the mapping, aligned as in `get`, mapped writable.
-        unsafe {
-            std::ptr::write_volatile(
-                self.base
-                    .cast::<u8>()
-                    .add(self.skip + i * std::mem::size_of::<T>())
-                    .cast::<T>(),
-                value,
-            )
-        }
+        assert!(self.writable);
+        // SAFETY: `ptr` is an aligned element within the mapping, mapped
+        // writable.
+        unsafe { self.ptr(i).write_volatile(value) }
     }
 }
 
@@ -1107,13 +1202,7 @@ impl<T: aya::Pod> Windowed<T> {
                 ),
             });
         }
-        Window::map(self.map.fd().as_fd(), first, len, writable).map_err(|e| match e {
-            DatapathError::Layout { message, .. } => DatapathError::Layout {
-                map: self.name,
-                message,
-            },
-            other => other,
-        })
+        Window::map(self.map.fd().as_fd(), self.name, first, len, writable)
     }
 
     /// Writes `(index, value)` pairs, in any order (a later one wins).
@@ -1177,6 +1266,15 @@ impl<T: aya::Pod> Windowed<T> {
     }
 }
 
+impl Window<MemberLine> {
+    /// The counters of line `first + i`, read once (the program keeps
+    /// writing them).
+    fn counters(&self, i: usize) -> MemberCounters {
+        // SAFETY: `ptr` is an aligned line within the mapping.
+        unsafe { std::ptr::addr_of!((*self.ptr(i)).counters).read_volatile() }
+    }
+}
+
 impl<T> Drop for Window<T> {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly what `map` mapped.
@@ -1189,6 +1287,52 @@ impl<T> Drop for Mapped<T> {
         // SAFETY: unmaps exactly what `new` mapped.
         unsafe { libc::munmap(self.ptr.cast(), self.bytes) };
     }
+}
+
+/// `MEMBER_LINES`, checked to hold lines.
+fn lines_data(data: MapData) -> Result<MapData, DatapathError> {
+    let info = data.info().map_err(map_err("MEMBER_LINES"))?;
+    let size = std::mem::size_of::<MemberLine>();
+    if info.value_size() as usize != size {
+        return Err(DatapathError::Layout {
+            map: "MEMBER_LINES",
+            message: format!("value size {} where {size} was expected", info.value_size()),
+        });
+    }
+    Ok(data)
+}
+
+/// Refuses tables pinned under `dir` by a collecte of another layout
+/// version, before anything is pinned beside them.
+fn check_pinned_version(dir: &std::path::Path) -> Result<(), DatapathError> {
+    let former: Vec<&str> = FORMER_PINNED_MAPS
+        .iter()
+        .copied()
+        .filter(|n| dir.join(n).exists())
+        .collect();
+    let path = dir.join("GLOBALS");
+    let version = if path.exists() {
+        let data = MapData::from_pin(&path).map_err(map_err("GLOBALS"))?;
+        let globals: Array<MapData, Globals> =
+            Array::try_from(aya::maps::Map::Array(data)).map_err(map_err("GLOBALS"))?;
+        globals.get(&0, 0).map_err(map_err("GLOBALS"))?.abi_version
+    } else {
+        0
+    };
+    if (version != 0 && version != ABI_VERSION) || !former.is_empty() {
+        return Err(DatapathError::Layout {
+            map: "GLOBALS",
+            message: format!(
+                "the pinned tables have layout version {version} (with {}), this collecte reads version {ABI_VERSION}",
+                if former.is_empty() {
+                    "no former map".to_string()
+                } else {
+                    former.join(", ")
+                }
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn take_data(ebpf: &mut Ebpf, name: &'static str) -> Result<MapData, DatapathError> {
@@ -1208,7 +1352,7 @@ fn take_data(ebpf: &mut Ebpf, name: &'static str) -> Result<MapData, DatapathErr
 /// Checks that every map (pinned by an earlier run, perhaps of another
 /// version) has the layout this program expects, so that nothing is ever
 /// misread.
-fn check_layouts(ebpf: &Ebpf, sizing: &Sizing, counters: u32) -> Result<(), DatapathError> {
+fn check_layouts(ebpf: &Ebpf, sizing: &Sizing, lines: u32) -> Result<(), DatapathError> {
     use std::mem::size_of;
 
     use aya::maps::MapType::{Array, DevMap, Hash, PerCpuArray};
@@ -1217,13 +1361,6 @@ fn check_layouts(ebpf: &Ebpf, sizing: &Sizing, counters: u32) -> Result<(), Data
         ("IFINDEX_SLOT", Array, 4, 4, MAX_IFINDEX),
         ("IFACES", Array, 4, size_of::<IfaceInfo>(), MAX_IFACES),
         ("EGRESS", DevMap, 4, 8, MAX_IFACES),
-        (
-            "MEMBERS",
-            Array,
-            4,
-            size_of::<MemberInfo>(),
-            2 * sizing.max_members,
-        ),
         (
             "ROUTES",
             Array,
@@ -1238,13 +1375,7 @@ fn check_layouts(ebpf: &Ebpf, sizing: &Sizing, counters: u32) -> Result<(), Data
             4,
             2 * sizing.max_members + 2 * MAX_IFACES,
         ),
-        (
-            "MEMBER_COUNTERS",
-            Array,
-            4,
-            size_of::<MemberCounters>(),
-            counters,
-        ),
+        ("MEMBER_LINES", Array, 4, size_of::<MemberLine>(), lines),
         (
             "IFACE_COUNTERS",
             PerCpuArray,
@@ -1279,10 +1410,12 @@ fn check_layouts(ebpf: &Ebpf, sizing: &Sizing, counters: u32) -> Result<(), Data
     Ok(())
 }
 
-/// Entries of `MEMBER_COUNTERS`: `max_members` per possible CPU.
-fn counter_entries(max_members: u32, cpus: usize) -> Result<u32, DatapathError> {
+/// Entries of `MEMBER_LINES`: `max_members` per possible CPU, 64 bytes
+/// each, in one array map, which the kernel limits to 4 GiB (less a page):
+/// 1M members fit up to 63 possible CPUs, 65,536 up to 1023.
+fn line_entries(max_members: u32, cpus: usize) -> Result<u32, DatapathError> {
     let entries = max_members as u64 * cpus as u64;
-    let bytes = entries * std::mem::size_of::<MemberCounters>() as u64;
+    let bytes = entries * std::mem::size_of::<MemberLine>() as u64;
     if bytes >= (4 << 30) - 4096 {
         return Err(DatapathError::TooLarge {
             max_members,
@@ -1327,7 +1460,10 @@ pub fn remove_pins(pin_dir: &std::path::Path) -> Result<Vec<PathBuf>, DatapathEr
         }
         std::fs::remove_dir(&links).map_err(io(&links))?;
     }
-    let names = PINNED_MAPS.iter().chain(&["MEMBER_IDS", "IFACE_NAMES"]);
+    let names = PINNED_MAPS
+        .iter()
+        .chain(FORMER_PINNED_MAPS)
+        .chain(&["MEMBER_IDS", "IFACE_NAMES"]);
     for name in names {
         let path = pin_dir.join(name);
         if path.exists() {
