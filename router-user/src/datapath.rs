@@ -231,7 +231,7 @@ pub struct Datapath {
     active: u32,
     last_flip: Instant,
     /// Changes the inactive half has not received yet.
-    lagging: Changes,
+    lagging: Lagging,
     /// Uplink slots in force.
     uplinks: (u32, u32),
     ncpus: usize,
@@ -367,7 +367,7 @@ impl Datapath {
             sizing,
             active: 0,
             last_flip: Instant::now(),
-            lagging: Changes::default(),
+            lagging: Lagging::default(),
             uplinks: (0, 0),
             ncpus,
             reused: false,
@@ -520,15 +520,40 @@ impl Datapath {
         self.zero_member_counters(&zero)?;
         let ids = std::mem::take(&mut changes.ids);
         self.write_ids(&ids)?;
-        // What the half missed at the last apply, then this change: written
-        // in that order, later values win, as if merged (without copying
-        // either).
+        // What the half missed at the last apply (copied from the active
+        // half, which has it), then this change.
         let lagging = std::mem::take(&mut self.lagging);
-        self.write_half(half, &lagging)?;
+        self.catch_up(half, &lagging)?;
         self.write_half(half, &changes)?;
         self.flip(half, changes.uplinks)?;
-        self.lagging = changes;
+        // Only where the other half lacks this change, not its values.
+        self.lagging = Lagging {
+            members: changes.members.iter().map(|(slot, _)| *slot).collect(),
+            routes: changes.routes.iter().map(|(i, _)| *i).collect(),
+            attachments: changes.attachments,
+        };
         Ok(())
+    }
+
+    /// Brings `half` up to date with the other (active) half where the
+    /// last apply changed it.
+    fn catch_up(&mut self, half: u32, lag: &Lagging) -> Result<(), DatapathError> {
+        let (to, from) = ((half & 1) as usize, (1 - (half & 1)) as usize);
+        self.each_line(lag.members.iter().map(|s| (*s, ())), |line, ()| {
+            // SAFETY: `line` points at a line of a live read-write window;
+            // the program never writes `fwd`.
+            unsafe {
+                let fwd = std::ptr::addr_of!((*line).fwd[from]).read_volatile();
+                std::ptr::addr_of_mut!((*line).fwd[to]).write_volatile(fwd);
+            }
+        })?;
+        let route_half = self.sizing.route_half() as usize;
+        self.routes.copy_between(
+            from * route_half,
+            to * route_half,
+            lag.routes.iter().map(|&i| i as usize),
+        )?;
+        self.write_attachments(half, lag.attachments.iter().copied())
     }
 
     /// Makes `half` active.
@@ -559,7 +584,7 @@ impl Datapath {
             self.write_full_half(half, full)?;
             self.flip(half, full.uplinks)?;
         }
-        self.lagging = Changes::default();
+        self.lagging = Lagging::default();
         Ok(())
     }
 
@@ -975,6 +1000,16 @@ impl Datapath {
     }
 }
 
+/// What the inactive half still lacks after an apply: the member slots and
+/// route entries (indices within a half) that the apply changed, whose
+/// values the active half holds, and the attachments with their values.
+#[derive(Clone, Debug, Default)]
+struct Lagging {
+    members: Vec<u32>,
+    routes: Vec<u32>,
+    attachments: Vec<((u16, u16, u16), Option<u32>)>,
+}
+
 /// Who held which slot in a previous run: (member id, slot), and interface
 /// name -> slot.
 pub type RecordedSlots = (Vec<(String, u32)>, BTreeMap<String, u32>);
@@ -1246,6 +1281,27 @@ impl<T: aya::Pod> Windowed<T> {
                 w.set(i, value);
             }
             at += n;
+        }
+        Ok(())
+    }
+
+    /// Copies each element `from + i` to `to + i`, for the offsets `i`
+    /// given in increasing order.
+    fn copy_between(
+        &self,
+        from: usize,
+        to: usize,
+        offsets: impl Iterator<Item = usize>,
+    ) -> Result<(), DatapathError> {
+        let offsets: Vec<usize> = offsets.collect();
+        let per = Self::per_window();
+        for group in offsets.chunk_by(|a, b| a / per == b / per && a < b) {
+            let (first, end) = (group[0], group[group.len() - 1] + 1);
+            let src = self.window(from + first, end - first, false)?;
+            let dst = self.window(to + first, end - first, true)?;
+            for &i in group {
+                dst.set(i - first, src.get(i - first));
+            }
         }
         Ok(())
     }

@@ -185,6 +185,26 @@ impl Harness {
         (ifaces, members)
     }
 
+    /// Makes the member set `members`: the tables' changes applied to both
+    /// instances, as the daemon applies them (into the inactive half, then
+    /// a flip).
+    pub fn sync_members(&mut self, members: &[collecte::config::Member]) {
+        self.tables.sync(members).expect("members fit");
+        let changes = self.tables.take_changes();
+        self.trace.apply(changes.clone()).expect("tracer apply");
+        self.forward.apply(changes).expect("apply");
+    }
+
+    /// Runs `frame` arriving on `ingress` through the forwarding instance:
+    /// the action and the frame as it leaves.
+    pub fn run(&mut self, ingress: &str, frame: &[u8]) -> (u32, Vec<u8>) {
+        let (out, _) = self
+            .forward
+            .run(frame, self.ifindex[ingress])
+            .expect("test run");
+        (out.action, out.frame)
+    }
+
     /// Runs one fixture through both instances; returns what went wrong.
     pub fn check(&mut self, f: &Fixture) -> Vec<String> {
         let mut errors = Vec::new();
