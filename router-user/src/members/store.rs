@@ -221,14 +221,30 @@ impl MemberStore {
         origin: Origin,
     ) -> Result<(), StoreError> {
         let iface = self.intern(m.interface(), m.id())?;
-        let off = self.arena.len();
-        if off > u32::MAX as usize - (1 << 16) {
-            return Err(StoreError::Full);
-        }
         let src = m.rec;
-        self.arena.extend_from_slice(
-            &m.store.arena[src.off as usize..(src.off + src.len as u32) as usize],
-        );
+        let bytes = m.bytes();
+        // A member replaced by one of the same size (a new MAC, a prefix
+        // renumbered) is rewritten in place: a full sync that changes
+        // every member leaves no garbage to compact.
+        let old = self
+            .recs
+            .get(n as usize)
+            .filter(|r| r.flags & PRESENT != 0 && r.len == src.len)
+            .copied();
+        let off = match old {
+            Some(r) => {
+                self.arena[r.off as usize..r.off as usize + bytes.len()].copy_from_slice(bytes);
+                r.off as usize
+            }
+            None => {
+                let off = self.arena.len();
+                if off > u32::MAX as usize - (1 << 16) {
+                    return Err(StoreError::Full);
+                }
+                self.arena.extend_from_slice(bytes);
+                off
+            }
+        };
         let mut flags = src.flags & (PRESENT | HAS_MAC);
         if origin == Origin::Api {
             flags |= ORIGIN_API;
@@ -252,7 +268,9 @@ impl MemberStore {
         self.recs[i] = rec;
         if old.flags & PRESENT != 0 {
             debug_assert_eq!(self.id_at(&old), id, "set() keeps the id");
-            self.garbage += old.len as usize;
+            if old.off != rec.off {
+                self.garbage += old.len as usize;
+            }
             self.api -= usize::from(old.flags & ORIGIN_API != 0);
         } else {
             self.index_insert(n);
@@ -655,5 +673,31 @@ mod tests {
         // Compaction kept the arena small.
         assert!(s.arena.len() < 1000 * 30, "{}", s.arena.len());
         assert_eq!(s.iter().count(), 1000);
+    }
+
+    #[test]
+    fn a_replacement_of_the_same_size_is_made_in_place() {
+        let mut s = MemberStore::new();
+        let mut batch = MemberStore::new();
+        let a = member("a", &["10.0.0.1/32", "2001:db8:1::/64"]);
+        batch.push(a.as_in(), Origin::Api).unwrap();
+        s.set_view(0, &batch.get(0).unwrap(), Origin::Api).unwrap();
+        let arena = s.arena.len();
+        let mut renumbered = MemberStore::new();
+        let a2 = member("a", &["10.0.0.2/32", "2001:db8:2::/64"]);
+        renumbered.push(a2.as_in(), Origin::Api).unwrap();
+        s.set_view(0, &renumbered.get(0).unwrap(), Origin::Api)
+            .unwrap();
+        assert_eq!(s.arena.len(), arena, "rewritten in place");
+        assert_eq!(s.garbage, 0);
+        assert_eq!(s.get(0).unwrap().to_member(), a2);
+        // Another size goes to the end; the old bytes are garbage.
+        let a3 = member("a", &["10.0.0.0/24"]);
+        let mut other = MemberStore::new();
+        other.push(a3.as_in(), Origin::Api).unwrap();
+        s.set_view(0, &other.get(0).unwrap(), Origin::Api).unwrap();
+        assert_eq!(s.get(0).unwrap().to_member(), a3);
+        assert!(s.garbage > 0);
+        assert_eq!(s.number("a"), Some(0));
     }
 }
