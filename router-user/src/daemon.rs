@@ -152,18 +152,33 @@ impl Router {
     /// and the member sets of `parts` (at start and on reload; the kernel's
     /// events change no member).
     fn sync(&mut self, system: &Snapshot, parts: &[Part<'_>]) -> Result<(), DaemonError> {
+        self.update(system, parts)?;
+        self.push()
+    }
+
+    /// The tables part of [`Router::sync`]: all or nothing.
+    fn update(&mut self, system: &Snapshot, parts: &[Part<'_>]) -> Result<(), DaemonError> {
         let gateways = self.gateway_macs(system);
         self.tables.update(
             (&self.config, &system.links, &gateways),
             parts,
             &system.addresses,
         )?;
+        Ok(())
+    }
+
+    /// The datapath part of [`Router::sync`]: interfaces, then the tables'
+    /// changes (or the whole tables).
+    fn push(&mut self) -> Result<(), DaemonError> {
         self.install_interfaces()?;
         if self.full {
             let full = self.tables.full_state();
             self.datapath.apply_full(&full)?;
             self.uplinks = full.uplinks;
             self.full = false;
+            drop(full);
+            // SAFETY: malloc_trim only releases free memory of the heap.
+            unsafe { libc::malloc_trim(0) };
             return Ok(());
         }
         let changes = self.tables.take_changes();
@@ -407,14 +422,18 @@ pub async fn run(
         full: true,
         provisioning,
     };
-    router.sync(
+    router.update(
         &system,
         &[
             Part::of(Origin::Config, &checked.config_members),
             Part::of(Origin::Api, &api_members),
         ],
     )?;
-    state::drop_later((checked, api_members));
+    // In the tables now: freed before the whole tables are written out.
+    drop((checked, api_members));
+    // SAFETY: malloc_trim only releases free memory of the heap.
+    unsafe { libc::malloc_trim(0) };
+    router.push()?;
     info!(
         members = router.tables.len(),
         interfaces = router.attached.len(),

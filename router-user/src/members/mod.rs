@@ -848,11 +848,17 @@ impl Tables {
     /// (a fresh datapath, or one restored from pins). Takes the pending
     /// changes too.
     pub fn full_state(&mut self) -> FullState {
-        let c = self.take_changes();
+        // The pending changes' members and ids are in the whole state: they
+        // go before it is built.
+        let Changes {
+            zero_counters,
+            uplinks,
+            ..
+        } = self.take_changes();
         let mut full = FullState {
             routes: self.routes.entries().to_vec(),
-            zero_counters: c.zero_counters,
-            uplinks: c.uplinks,
+            zero_counters,
+            uplinks,
             ..FullState::default()
         };
         full.members.reserve(self.members.len());
