@@ -1508,27 +1508,18 @@ mod tests {
         assert_eq!(t.lookup(ip("2001:db8:abff::1")), 43);
     }
 
-    /// `cargo test --release -p router-user --lib routes::tests::scale -- --ignored --nocapture`
+    /// A million IPv4 /32s and a million IPv6 /56 and /64 prefixes fit in
+    /// the groups a million-member router is given, and come out again.
+    /// (Their cost is measured by `cargo xtask bench`, not here.)
     #[test]
-    #[ignore]
-    fn scale() {
-        fn status_kib(field: &str) -> u64 {
-            let status = std::fs::read_to_string("/proc/self/status").unwrap();
-            let line = status.lines().find(|l| l.starts_with(field)).unwrap();
-            line.split_whitespace().nth(1).unwrap().parse().unwrap()
-        }
-        let rss_kib = || status_kib("VmRSS:");
+    fn a_million_members_fit() {
         const N: u32 = 1_000_000;
-        let rss0 = rss_kib();
         let mut t = RouteTable::new(40_000);
-        let start = std::time::Instant::now();
         for i in 0..N {
             let a = Ipv4Addr::from(0x6440_0000u32 + i); // from 100.64.0.0
             t.insert(IpNet::from(IpAddr::V4(a)), route::member_leaf(i))
                 .unwrap();
         }
-        let v4 = start.elapsed();
-        let start = std::time::Instant::now();
         for i in 0..N {
             // /56 and /64 pools, from 2001:db8::/32.
             let (base, len, shift) = if i % 2 == 0 {
@@ -1541,29 +1532,18 @@ mod tests {
             let p = IpNet::new(IpAddr::V6(a), len).unwrap();
             t.insert(p, route::member_leaf(i)).unwrap();
         }
-        let v6 = start.elapsed();
-        let dirty = t.take_dirty().len();
-        let rss1 = rss_kib();
-        eprintln!(
-            "1M IPv4 /32: {v4:?}; 1M IPv6 /56+/64: {v6:?}; groups used {}; \
-             entries {} ({} MiB); memory_bytes {} MiB; RSS +{} MiB (peak {} MiB); dirty {}",
-            t.groups_used(),
-            t.entries().len(),
-            (t.entries().len() * 4) >> 20,
-            t.memory_bytes() >> 20,
-            (rss1 - rss0) >> 10,
-            status_kib("VmHWM:") >> 10,
-            dirty,
-        );
         assert_eq!(t.len(), 2 * N as usize);
+        assert!(t.groups_used() <= 40_000);
         assert_eq!(t.lookup(ip("100.64.0.0")), route::member_leaf(0));
         assert_eq!(t.lookup(ip("100.79.66.63")), route::member_leaf(N - 1));
-        let start = std::time::Instant::now();
+        assert_eq!(t.lookup(ip("100.79.66.64")), route::EMPTY);
+        assert_eq!(t.lookup(ip("2001:db8::1")), route::member_leaf(0));
+        assert_eq!(t.lookup(ip("2001:db8:8000:0100::1")), route::member_leaf(3));
         for i in 0..N {
             let a = Ipv4Addr::from(0x6440_0000u32 + i);
             t.remove(IpNet::from(IpAddr::V4(a))).unwrap();
         }
-        eprintln!("remove 1M IPv4 /32: {:?}", start.elapsed());
+        assert_eq!(t.lookup(ip("100.64.0.0")), route::EMPTY);
         assert_eq!(t.len(), N as usize);
     }
 }
