@@ -147,7 +147,7 @@ fn one_size(opts: &Options, specs: &[Spec]) -> anyhow::Result<SizeResult> {
 
     let t = Instant::now();
     let mut tables = population::tables(&config, &links)?;
-    let full = tables.full_state();
+    let full = tables.full_state().into_owned();
     let build_s = t.elapsed().as_secs_f64();
     let groups_used = tables.routes().groups_used();
     let sizing = Sizing {

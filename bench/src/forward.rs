@@ -18,9 +18,8 @@ use std::{
 };
 
 use anyhow::{Context as _, ensure};
-use aya::programs::XdpMode;
 use collecte::{
-    datapath::{Datapath, Mode, Sizing, bench_conf, bench_pack4},
+    datapath::{Attach, Datapath, Mode, Sizing, bench_conf, bench_pack4},
     neighbors,
 };
 
@@ -196,7 +195,7 @@ pub fn run(opts: &Options, specs: &[Spec], log: &mut dyn FnMut(&str)) -> anyhow:
             // list to tables in force.
             let started = Instant::now();
             let mut tables = population::tables(&config, &links)?;
-            let full = tables.full_state();
+            let full = tables.full_state().into_owned();
             let mut dp = Datapath::load(
                 Sizing {
                     max_members: setup.max_members,
@@ -378,7 +377,7 @@ impl Env<'_> {
             match router {
                 Router::Collecte(n) => {
                     let dp = self.dps.get_mut(&n).context("no datapath of that size")?;
-                    Some(Attached::Collecte(n, dp.attach("r0", XdpMode::Driver)?))
+                    Some(Attached::Collecte(n, dp.attach("r0", Attach::Native)?))
                 }
                 Router::Minimal => Some(Attached::Minimal(self.minimal.attach(progs::FWD, "r0")?)),
                 Router::Ceiling => Some(Attached::Ceiling(self.ceiling.attach(progs::SINK, "r0")?)),

@@ -148,7 +148,7 @@ impl Progs {
 
     /// Fills the probes' maps from the datapath's whole state (`routes` is
     /// one half of its prefix table); `counters` is the members per CPU.
-    pub fn fill_probes(&mut self, full: &FullState, counters: u32) -> anyhow::Result<()> {
+    pub fn fill_probes(&mut self, full: &FullState<'_>, counters: u32) -> anyhow::Result<()> {
         let mut r: Array<&mut MapData, router_common::RouteChunk> =
             self.map("P_ROUTES")?.try_into()?;
         for (i, c) in full

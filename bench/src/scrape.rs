@@ -176,7 +176,9 @@ fn one(opts: &Options, specs: &[Spec]) -> anyhow::Result<SizeResult> {
         state: &state,
         metrics: METRICS,
     };
-    let config = population::config(&setup, members)?;
+    let mut config = population::config(&setup, members)?;
+    // Where the start-up's time and memory go, in the log.
+    config.log.level = "collecte=debug".into();
     let path = opts.work.join(format!("collecte-{n}.toml"));
     std::fs::write(&path, population::config_toml(&config)?)
         .with_context(|| format!("writing {}", path.display()))?;

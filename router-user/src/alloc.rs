@@ -10,6 +10,22 @@
 //! changes where huge pages are off or unavailable.
 use std::alloc::{GlobalAlloc, Layout, System};
 
+/// Makes every thread allocate from the one heap (glibc's main arena).
+///
+/// glibc gives threads arenas of their own: a million-member sync parsed on
+/// one Tokio worker, computed on another and freed on a third leaves freed
+/// memory in arenas the next sync does not allocate from, and the peak RSS
+/// then varies by a fifth between identical runs (247 to 295 MiB at 1M
+/// members). The daemon's allocations are not contended, so one arena costs
+/// nothing measurable. Call before any thread starts.
+pub fn one_arena() {
+    // SAFETY: mallopt only sets an allocator parameter; a refusal (another
+    // allocator) leaves the defaults.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
 /// Blocks at least this large are marked.
 pub const THRESHOLD: usize = 4 << 20;
 const HUGE: usize = 2 << 20;

@@ -22,14 +22,13 @@ use std::{
     time::Duration,
 };
 
-use aya::programs::XdpMode as AyaXdpMode;
 use router_common::IfaceInfo;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{debug, error, info, warn};
 
 use crate::{
     config::{Config, ConfigError, XdpMode},
-    datapath::{Changes, Datapath, DatapathError, LoadOptions, Mode, Sizing},
+    datapath::{Attach, Changes, Datapath, DatapathError, LinkId, LoadOptions, Mode, Sizing},
     members::{MemberStore, Origin, Part, Tables, TablesError},
     metrics,
     neighbors::{self, NeighborError, Snapshot},
@@ -82,7 +81,7 @@ pub struct Router {
     /// Interfaces as installed in the datapath.
     installed: BTreeMap<String, (u32, IfaceInfo)>,
     /// Interfaces the program is attached to: name -> (ifindex, link).
-    attached: BTreeMap<String, (u32, aya::programs::xdp::XdpLinkId)>,
+    attached: BTreeMap<String, (u32, LinkId)>,
     /// Uplink slots last written.
     uplinks: (u32, u32),
     /// Gateways already reported as unresolved.
@@ -201,7 +200,14 @@ impl Router {
         );
         let t = std::time::Instant::now();
         let uplinks = changes.uplinks;
+        let large = changes.members.len() + changes.routes.len() >= TRIM_AFTER;
         self.datapath.apply(changes)?;
+        if large {
+            // The change's copies are freed: give that memory back, or it
+            // stays resident beside the next sync's (it may sit in another
+            // thread's arena than the one the next sync allocates from).
+            crate::state::trim_later();
+        }
         let (rss_kib, peak_kib) = crate::state::resident_kib();
         debug!(
             elapsed_ms = t.elapsed().as_secs_f64() * 1e3,
@@ -253,11 +259,11 @@ impl Router {
         Ok(())
     }
 
-    fn attach(&mut self, name: &str) -> Result<aya::programs::xdp::XdpLinkId, DaemonError> {
+    fn attach(&mut self, name: &str) -> Result<LinkId, DaemonError> {
         let mode = self.config.datapath.xdp_mode;
         let first = match mode {
-            XdpMode::Generic => AyaXdpMode::Skb,
-            XdpMode::Native | XdpMode::Auto => AyaXdpMode::Driver,
+            XdpMode::Generic => Attach::Generic,
+            XdpMode::Native | XdpMode::Auto => Attach::Native,
         };
         match self.datapath.attach(name, first) {
             Ok(link) => {
@@ -266,7 +272,7 @@ impl Router {
             }
             Err(e) if mode == XdpMode::Auto => {
                 warn!(interface = %name, error = %e, "native XDP is not available; falling back to generic XDP, which is much slower");
-                Ok(self.datapath.attach(name, AyaXdpMode::Skb)?)
+                Ok(self.datapath.attach(name, Attach::Generic)?)
             }
             Err(e) => Err(e.into()),
         }
@@ -429,11 +435,17 @@ pub async fn run(
             Part::of(Origin::Api, &api_members),
         ],
     )?;
+    let lap = |what: &str| {
+        let (rss_kib, peak_kib) = state::resident_kib();
+        debug!(rss_kib, peak_kib, "start-up: {what}");
+    };
+    lap("tables built");
     // In the tables now: freed before the whole tables are written out.
     drop((checked, api_members));
     // SAFETY: malloc_trim only releases free memory of the heap.
     unsafe { libc::malloc_trim(0) };
     router.push()?;
+    lap("datapath written");
     info!(
         members = router.tables.len(),
         interfaces = router.attached.len(),
@@ -504,6 +516,10 @@ pub async fn run(
 }
 
 /// bpffs's magic number (`statfs`).
+/// Changes of at least this many members and routes free enough memory
+/// to give it back to the system once applied.
+const TRIM_AFTER: usize = 16 * 1024;
+
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
 
 /// Pins only work on bpffs: say so clearly rather than fail obscurely.

@@ -569,7 +569,7 @@ impl Datapath {
     /// `Tables::full_state`), whatever the halves held before (a restart
     /// over pinned tables): writes the inactive half whole, flips, then
     /// writes the other half whole too.
-    pub fn apply_full(&mut self, full: &FullState) -> Result<(), DatapathError> {
+    pub fn apply_full(&mut self, full: &FullState<'_>) -> Result<(), DatapathError> {
         self.zero_member_counters(&full.zero_counters)?;
         if let Some(names) = self.member_ids.as_ref() {
             names.fill(0, names.len, SlotName::default())?;
@@ -588,7 +588,7 @@ impl Datapath {
         Ok(())
     }
 
-    fn write_full_half(&mut self, half: u32, full: &FullState) -> Result<(), DatapathError> {
+    fn write_full_half(&mut self, half: u32, full: &FullState<'_>) -> Result<(), DatapathError> {
         // Routes: the roots and every allocated group. Groups beyond are
         // unreachable, whatever they hold.
         let base = (half * self.sizing.route_half()) as usize;
@@ -930,7 +930,11 @@ impl Datapath {
     /// pinned too, so that it outlives this process, and an existing pinned
     /// link on that interface is taken over: its program is replaced
     /// atomically, with no instant without a program.
-    pub fn attach(&mut self, interface: &str, mode: XdpMode) -> Result<XdpLinkId, DatapathError> {
+    pub fn attach(&mut self, interface: &str, mode: Attach) -> Result<LinkId, DatapathError> {
+        let mode = match mode {
+            Attach::Native => XdpMode::Driver,
+            Attach::Generic => XdpMode::Skb,
+        };
         let Some(dir) = self.link_dir.clone() else {
             return self.attach_plain(interface, mode);
         };
@@ -1000,6 +1004,19 @@ impl Datapath {
     }
 }
 
+/// How the program is attached to an interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attach {
+    /// In the driver (native XDP): the fast path.
+    Native,
+    /// In the kernel's generic hook, after the socket buffer is built:
+    /// works on any interface, much more slowly.
+    Generic,
+}
+
+/// An attachment of the program, to detach it by.
+pub type LinkId = XdpLinkId;
+
 /// What the inactive half still lacks after an apply: the member slots and
 /// route entries (indices within a half) that the apply changed, whose
 /// values the active half holds, and the attachments with their values.
@@ -1016,9 +1033,10 @@ pub type RecordedSlots = (Vec<(String, u32)>, BTreeMap<String, u32>);
 
 /// The whole desired contents of the tables (see [`Datapath::apply_full`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FullState {
-    /// One half of the prefix table: the roots and the allocated groups.
-    pub routes: Vec<u32>,
+pub struct FullState<'a> {
+    /// One half of the prefix table: the roots and the allocated groups
+    /// (borrowed from the tables' own copy: tens of MiB at 1M members).
+    pub routes: std::borrow::Cow<'a, [u32]>,
     /// Every member slot in use.
     pub members: Vec<(u32, MemberInfo)>,
     /// Every attachment.
@@ -1029,6 +1047,21 @@ pub struct FullState {
     pub uplinks: (u32, u32),
     /// Member id of every slot in use.
     pub ids: SlotIds,
+}
+
+impl FullState<'_> {
+    /// The same, owning its prefix table: for a caller that goes on using
+    /// the tables it came from.
+    pub fn into_owned(self) -> FullState<'static> {
+        FullState {
+            routes: std::borrow::Cow::Owned(self.routes.into_owned()),
+            members: self.members,
+            attachments: self.attachments,
+            zero_counters: self.zero_counters,
+            uplinks: self.uplinks,
+            ids: self.ids,
+        }
+    }
 }
 
 /// An array map shared with the kernel through `mmap` (`BPF_F_MMAPABLE`):
@@ -1201,6 +1234,9 @@ impl<T: aya::Pod> Window<T> {
 /// Bytes of an array map mapped at once by [`Windowed`].
 const WINDOW_BYTES: usize = 4 << 20;
 
+/// Writes of a [`Windowed`] table taken at a time.
+const WRITE_BATCH: usize = 64 * 1024;
+
 /// An array map (`BPF_F_MMAPABLE`) of `len` elements, written and read
 /// through short-lived mappings of at most [`WINDOW_BYTES`]: the process
 /// holds only what it is writing or reading, not the whole table.
@@ -1241,20 +1277,29 @@ impl<T: aya::Pod> Windowed<T> {
     }
 
     /// Writes `(index, value)` pairs, in any order (a later one wins).
-    fn write(&self, items: impl Iterator<Item = (usize, T)>) -> Result<(), DatapathError> {
-        let mut items: Vec<(usize, T)> = items.collect();
-        // Stable: a later write of an index stays later.
-        items.sort_by_key(|&(i, _)| i);
+    /// They are taken [`WRITE_BATCH`] at a time, each batch sorted so that
+    /// it maps each window once: a whole table's worth (a million ids at
+    /// start-up) is never copied whole.
+    fn write(&self, mut items: impl Iterator<Item = (usize, T)>) -> Result<(), DatapathError> {
         let per = Self::per_window();
-        for group in items.chunk_by(|a, b| a.0 / per == b.0 / per) {
-            let first = group[0].0;
-            let end = group[group.len() - 1].0 + 1;
-            let w = self.window(first, end - first, true)?;
-            for (i, v) in group {
-                w.set(i - first, *v);
+        let mut batch: Vec<(usize, T)> = Vec::new();
+        loop {
+            batch.clear();
+            batch.extend(items.by_ref().take(WRITE_BATCH));
+            if batch.is_empty() {
+                return Ok(());
+            }
+            // Stable: a later write of an index stays later.
+            batch.sort_by_key(|&(i, _)| i);
+            for group in batch.chunk_by(|a, b| a.0 / per == b.0 / per) {
+                let first = group[0].0;
+                let end = group[group.len() - 1].0 + 1;
+                let w = self.window(first, end - first, true)?;
+                for (i, v) in group {
+                    w.set(i - first, *v);
+                }
             }
         }
-        Ok(())
     }
 
     /// Writes `values` from element `first` on.

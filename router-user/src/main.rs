@@ -14,6 +14,7 @@ use tracing_subscriber::EnvFilter;
 static ALLOC: collecte::alloc::HugePages = collecte::alloc::HugePages;
 
 fn main() -> anyhow::Result<()> {
+    collecte::alloc::one_arena();
     let cli = Cli::parse();
     match cli.command {
         Command::Run { config, log_level } => {

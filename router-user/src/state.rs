@@ -922,6 +922,12 @@ pub fn drop_later<T: Send + 'static>(value: T) {
         });
 }
 
+/// Gives the heap's free memory back to the system, on a thread of its
+/// own (see [`drop_later`]): after a large change was applied and freed.
+pub fn trim_later() {
+    drop_later(());
+}
+
 /// The API members as saved.
 #[derive(Debug, Default)]
 pub struct State {

@@ -102,7 +102,7 @@ impl Harness {
             max_members: config.datapath.max_members,
             route_groups: config.datapath.route_groups(),
         };
-        let full = tables.full_state();
+        let full = tables.full_state().into_owned();
         let mut ifindex = BTreeMap::new();
         let mut slots = BTreeMap::new();
         let mut load = |mode| {
