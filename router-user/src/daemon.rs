@@ -204,8 +204,8 @@ impl Router {
         self.datapath.apply(changes)?;
         if large {
             // The change's copies are freed: give that memory back, or it
-            // stays resident beside the next sync's (it may sit in another
-            // thread's arena than the one the next sync allocates from).
+            // stays resident beside the next sync's (glibc returns only the
+            // top of its heap by itself).
             crate::state::trim_later();
         }
         let (rss_kib, peak_kib) = crate::state::resident_kib();
@@ -515,11 +515,11 @@ pub async fn run(
     Ok(())
 }
 
-/// bpffs's magic number (`statfs`).
 /// Changes of at least this many members and routes free enough memory
 /// to give it back to the system once applied.
 const TRIM_AFTER: usize = 16 * 1024;
 
+/// bpffs's magic number (`statfs`).
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
 
 /// Pins only work on bpffs: say so clearly rather than fail obscurely.
