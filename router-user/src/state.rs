@@ -245,12 +245,7 @@ impl Staged {
             path: path.to_owned(),
             source,
         };
-        let dir = dir_of(path);
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(err)?;
+        let dir = create_dir(path)?;
         let c_dir = std::ffi::CString::new(dir.as_os_str().as_bytes())
             .map_err(|e| err(std::io::Error::new(ErrorKind::InvalidInput, e)))?;
         // SAFETY: a plain open(2) of a NUL-terminated path; the descriptor is
@@ -1155,6 +1150,21 @@ fn dir_of(path: &Path) -> &Path {
     }
 }
 
+/// Creates the directory of the state file `path` if needed (mode 0700),
+/// and returns it.
+fn create_dir(path: &Path) -> Result<&Path, StateError> {
+    let dir = dir_of(path);
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| StateError::Write {
+            path: path.to_owned(),
+            source,
+        })?;
+    Ok(dir)
+}
+
 /// Creates the state's directory if needed (mode 0700) and checks that a
 /// file can be created in it.
 fn check_writable(path: &Path) -> Result<(), StateError> {
@@ -1162,12 +1172,7 @@ fn check_writable(path: &Path) -> Result<(), StateError> {
         path: path.to_owned(),
         source,
     };
-    let dir = dir_of(path);
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(err)?;
+    create_dir(path)?;
     let tmp = tmp_path(path);
     OpenOptions::new()
         .write(true)
