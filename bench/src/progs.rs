@@ -175,24 +175,8 @@ impl Progs {
         };
         let size = std::mem::size_of::<MemberLine>();
         let entries = data.info()?.max_entries() as usize;
-        let bytes = (entries * size).div_ceil(4096) * 4096;
-        // SAFETY: a shared read-write mapping of the whole memory-mapped
-        // array, unmapped below; nothing runs the probes meanwhile.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                data.fd().as_fd().as_raw_fd(),
-                0,
-            )
-        };
-        anyhow::ensure!(
-            base != libc::MAP_FAILED,
-            "mapping P_LINES: {}",
-            std::io::Error::last_os_error()
-        );
+        // Nothing runs the probes meanwhile.
+        let mapping = Mapping::new(data, "P_LINES", entries * size)?;
         let cpus = cpus()? as usize;
         for (slot, info) in &full.members {
             for cpu in 0..cpus {
@@ -200,13 +184,12 @@ impl Progs {
                 assert!(i < entries);
                 // SAFETY: within the mapping, at a line boundary.
                 unsafe {
-                    let line = base.cast::<MemberLine>().add(i);
+                    let line = mapping.base.cast::<MemberLine>().add(i);
                     (*line).fwd[0] = MemberFwd::from_info(info);
                 }
             }
         }
-        // SAFETY: unmaps what was mapped above.
-        unsafe { libc::munmap(base, bytes) };
+        drop(mapping);
         let mut c: Array<&mut MapData, [u32; 4]> = self.map("P_CONF")?.try_into()?;
         c.set(0, [counters, 0, 0, 0], 0)?;
         Ok(())
@@ -232,30 +215,11 @@ impl Progs {
         let aya::maps::Map::Array(data) = lines else {
             anyhow::bail!("P_CHASE is not an array");
         };
-        let bytes = CHASE_LINES as usize * 64;
-        // SAFETY: a shared read-write mapping of the whole memory-mapped
-        // array, unmapped below.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                data.fd().as_fd().as_raw_fd(),
-                0,
-            )
-        };
-        anyhow::ensure!(
-            base != libc::MAP_FAILED,
-            "mapping P_CHASE: {}",
-            std::io::Error::last_os_error()
-        );
+        let mapping = Mapping::new(data, "P_CHASE", CHASE_LINES as usize * 64)?;
         for (i, n) in next.iter().enumerate() {
             // SAFETY: line i of the mapping.
-            unsafe { *base.cast::<RouteChunk>().add(i) = RouteChunk([*n; 16]) };
+            unsafe { *mapping.base.cast::<RouteChunk>().add(i) = RouteChunk([*n; 16]) };
         }
-        // SAFETY: unmaps what was mapped above.
-        unsafe { libc::munmap(base, bytes) };
         Ok(())
     }
 
@@ -345,4 +309,43 @@ pub fn xdp_md(len: usize, ifindex: u32) -> [u8; 24] {
     ctx[4..8].copy_from_slice(&(len as u32).to_ne_bytes());
     ctx[12..16].copy_from_slice(&ifindex.to_ne_bytes());
     ctx
+}
+
+/// A shared read-write mapping of a whole memory-mapped array map, unmapped
+/// when dropped.
+struct Mapping {
+    base: *mut libc::c_void,
+    bytes: usize,
+}
+
+impl Mapping {
+    /// Maps the first `len` bytes (rounded up to whole pages) of `name`.
+    fn new(data: &MapData, name: &str, len: usize) -> anyhow::Result<Self> {
+        let bytes = len.div_ceil(4096) * 4096;
+        // SAFETY: a plain shared mapping of the map's descriptor; `Drop`
+        // unmaps exactly it.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                data.fd().as_fd().as_raw_fd(),
+                0,
+            )
+        };
+        anyhow::ensure!(
+            base != libc::MAP_FAILED,
+            "mapping {name}: {}",
+            std::io::Error::last_os_error()
+        );
+        Ok(Mapping { base, bytes })
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: unmaps what `new` mapped.
+        unsafe { libc::munmap(self.base, self.bytes) };
+    }
 }
