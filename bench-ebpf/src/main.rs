@@ -5,9 +5,11 @@
 //!   write a random address, return); its cost is subtracted.
 //! - `bench_lpm4`, `bench_lpm6`: the same prologue, then a
 //!   `BPF_MAP_TYPE_LPM_TRIE` lookup of the destination (the anchor).
-//! - `bench_gen`: the same prologue, then `XDP_TX` (the live-frames
-//!   generator).
-//! - `bench_sink`: counts and drops (the far end of the forwarding bench).
+//! - `bench_loop`: the forwarding bench's generator, an all-XDP loop:
+//!   counts the frame it receives, makes it a new frame (the same prologue:
+//!   a random member's address) and redirects it to `LOOP_EGRESS`, whose
+//!   peer is the router's ingress; frames seeded once circulate until
+//!   `LOOP_STOP` is set.
 //! - `bench_fwd`: the minimal XDP forward: MAC rewrite, TTL and checksum,
 //!   DEVMAP redirect, no lookup.
 //! - `lookup4`, `lookup6`: the same prologue, then the datapath's prefix
@@ -51,13 +53,16 @@ mod packet;
 #[path = "../../router-ebpf/src/trie.rs"]
 mod trie;
 
-/// Per-CPU counters: [`SEEN`] and [`HITS`].
+/// Per-CPU counters: [`SEEN`], [`HITS`] and [`DRAINED`].
 #[map]
-static COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
-/// Frames the sink saw.
+static COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(3, 0);
+/// Frames the loop generator saw come back.
 const SEEN: u32 = 0;
 /// LPM lookups that found a prefix.
 const HITS: u32 = 1;
+/// Frames the loop generator dropped because it was told to stop: the
+/// frames still circulating then.
+const DRAINED: u32 = 2;
 
 /// The anchor's tables: the members' prefixes, valued by member slot.
 #[map]
@@ -192,17 +197,27 @@ pub fn bench_array(ctx: XdpContext) -> u32 {
 /// Offset of the IPv4 header checksum in an untagged frame.
 const IPV4_CHECK: usize = ETH_HLEN + 10;
 
-#[xdp]
-pub fn bench_gen(ctx: XdpContext) -> u32 {
-    if !bench::randomise(&ctx) {
-        return xdp_action::XDP_ABORTED;
+/// The loop's egress (entry 0): the generator's veth, whose peer is the
+/// router's ingress.
+#[map]
+static LOOP_EGRESS: DevMap = DevMap::with_max_entries(1, 0);
+/// Entry 0 non-zero: the loop drains (frames are counted and dropped).
+#[map]
+static LOOP_STOP: Array<u32> = Array::with_max_entries(1, 0);
+
+/// Makes the frame a new generated one: the template with a random
+/// member's IPv4 destination and its header checksum (untagged IPv4 frames
+/// only).
+#[inline(always)]
+fn generate(ctx: &XdpContext) -> bool {
+    if !bench::randomise(ctx) {
+        return false;
     }
     // The kernel checks the header checksum: the template's was computed
-    // with a zero destination, so add the destination's two words to it
-    // (untagged IPv4 frames only).
+    // with a zero destination, so add the destination's two words to it.
     let start = ctx.data();
     if start + IPV4_DST + 4 > ctx.data_end() {
-        return xdp_action::XDP_ABORTED;
+        return false;
     }
     let check = (start + IPV4_CHECK) as *mut [u8; 2];
     let dst = (start + IPV4_DST) as *const [u8; 4];
@@ -214,15 +229,26 @@ pub fn bench_gen(ctx: XdpContext) -> u32 {
     sum = (sum & 0xffff) + (sum >> 16);
     sum = (sum & 0xffff) + (sum >> 16);
     *check = (!(sum as u16)).to_be_bytes();
-    xdp_action::XDP_TX
+    true
 }
 
 #[xdp]
-pub fn bench_sink(_ctx: XdpContext) -> u32 {
+pub fn bench_loop(ctx: XdpContext) -> u32 {
     if let Some(c) = COUNTS.get_ptr_mut(SEEN) {
         unsafe { *c += 1 };
     }
-    xdp_action::XDP_DROP
+    if LOOP_STOP.get(0).is_none_or(|s| *s != 0) {
+        if let Some(c) = COUNTS.get_ptr_mut(DRAINED) {
+            unsafe { *c += 1 };
+        }
+        return xdp_action::XDP_DROP;
+    }
+    if !generate(&ctx) {
+        return xdp_action::XDP_ABORTED;
+    }
+    match LOOP_EGRESS.redirect(0, xdp_action::XDP_DROP as u64) {
+        Ok(a) | Err(a) => a,
+    }
 }
 
 #[xdp]

@@ -1,19 +1,32 @@
-//! Forwarding throughput over veth: gen → router → sink, three namespaces.
+//! Forwarding throughput over veth: gen → router → sink, three namespaces,
+//! with an all-XDP generator that this kernel allows (no live frames).
 //!
-//! The generator is `bench_gen` run in live-frames mode on `g0` (each frame
-//! gets a random member's address; `XDP_TX` sends it to the router's `r0`).
-//! The router forwards to `r1`, whose peer `s0` counts with `bench_sink`
-//! (an XDP program there is also what lets a redirect into `r1` deliver).
-//! Mpps is the sink's count over a fixed time. Everything runs on one CPU:
-//! the generator's thread, pinned, and the softirqs it raises.
+//! The generator is a loop of frames. `bench_loop` on the sink's `s0`
+//! counts each frame that arrives, makes it a new frame (a random member's
+//! address, as the old live-frames generator did) and redirects it into
+//! `g0`, whose peer is the router's `r0`: the router forwards it to `r1`,
+//! whose peer is `s0` again. Frames are seeded once (an AF_PACKET burst on
+//! `g0`) and circulate, a fixed number in flight, until `LOOP_STOP` drains
+//! them. Nothing is ever an skb on the XDP cases' path, so no case pays
+//! veth's copy of an skb into an XDP buffer (the kernel's case builds its
+//! own skbs, as a NIC driver would).
+//!
+//! The generator alone (the ceiling) is the same loop with `bench_loop` on
+//! `r0` itself: it counts, regenerates and redirects into `g0`, one veth
+//! hop and one program per frame. Every router case adds its program (or
+//! the kernel's stack) and one more veth hop (`r1` → `s0`): 1/Mpps −
+//! 1/ceiling is what the router and its egress hop add per packet.
+//! Everything runs in the softirq of one CPU (the one the seeds were sent
+//! from); timekeeping stays on CPU 0.
 //!
 //! Routers: collecte (the production program, loaded and filled through
 //! router-user's datapath API and attached to `r0`), the kernel's
 //! `ip_forward` with the same member routes (no XDP on `r0`, GRO on so that
-//! veth takes the frames), and the minimal XDP forward (no lookup).
+//! veth takes the redirected frames), and the minimal XDP forward (no
+//! lookup).
 use std::{
     collections::BTreeMap,
-    sync::atomic::{AtomicBool, Ordering},
+    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
     time::{Duration, Instant},
 };
 
@@ -31,9 +44,6 @@ use crate::{
     stats::median,
 };
 
-/// Set when the generator could not get a real-time priority.
-pub static REALTIME_FAILED: AtomicBool = AtomicBool::new(false);
-
 const G0: [u8; 6] = [0x02, 0, 0, 0, 0x01, 0x01];
 const R0: [u8; 6] = [0x02, 0, 0, 0, 0x01, 0x02];
 const R1: [u8; 6] = [0x02, 0, 0, 0, 0x02, 0x01];
@@ -47,20 +57,25 @@ pub struct Options {
     pub reps: usize,
     pub secs: f64,
     pub warmup: f64,
-    pub batch: u32,
+    /// Frames circulating in the loop (at most 256: a veth ring's size).
+    pub inflight: usize,
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct Results {
     /// Per case (`collecte.small`, `collecte.large`, `kernel.small`,
-    /// `kernel.large`, `minimal`): Mpps of every repetition.
+    /// `kernel.large`, `minimal`, `ceiling`): Mpps of every repetition.
     pub samples: BTreeMap<String, Vec<f64>>,
     pub medians: BTreeMap<String, f64>,
     /// Seconds to add the member routes to the kernel (small, large).
     pub kernel_insert_s: BTreeMap<String, f64>,
     /// Seconds to build collecte's tables and apply them (small, large).
     pub collecte_load_s: BTreeMap<String, f64>,
-    /// ns per packet above the generator's ceiling, per case.
+    /// Frames seeded into the loop, and the fewest still circulating at
+    /// the end of a measurement.
+    pub inflight: usize,
+    pub fewest_left: usize,
+    /// ns per packet above the generator alone, per case.
     pub router_ns: BTreeMap<String, f64>,
 }
 
@@ -121,7 +136,7 @@ enum Router {
     Collecte(usize),
     Kernel,
     Minimal,
-    /// No router: a counting program on `r0` (the generator's ceiling).
+    /// No router: the loop closes on `r0` (the generator alone).
     Ceiling,
 }
 
@@ -134,14 +149,9 @@ pub fn run(opts: &Options, specs: &[Spec], log: &mut dyn FnMut(&str)) -> anyhow:
     let g0 = t.generator.ifindex("g0")?;
     let r1 = t.rtr.ifindex("r1")?;
 
-    // The sink.
-    let mut sink = Progs::load(progs::Sizes::default())?;
-    {
-        let _in = t.sink.enter()?;
-        sink.attach(progs::SINK, "s0")?;
-    }
-
-    // The generator: random destinations among the first n members.
+    // The generator: `bench_loop`, on s0 (and on r0 for the ceiling),
+    // drawing random destinations among the first n members and sending
+    // into g0.
     let packed = bench_pack4(
         &specs[..opts.large]
             .iter()
@@ -153,7 +163,19 @@ pub fn run(opts: &Options, specs: &[Spec], log: &mut dyn FnMut(&str)) -> anyhow:
         ..Default::default()
     })?;
     generator.set_addresses(&packed)?;
+    {
+        // A DEVMAP resolves its ifindex in the writer's namespace.
+        let _in = t.generator.enter()?;
+        generator.set_loop_egress(g0)?;
+    }
+    generator.set_loop_stop(true)?;
+    {
+        let _in = t.sink.enter()?;
+        generator.attach(progs::LOOP, "s0")?;
+    }
     let (frame, _, dst) = frames::ipv4(R0, G0, None, REMOTE4, [0; 4]);
+    // The seeds: the same frame to the first member, checksum complete.
+    let (seed, _, _) = frames::ipv4(R0, G0, None, REMOTE4, specs[0].host4());
 
     // collecte at both sizes, loaded side by side.
     let mut dps: BTreeMap<usize, Datapath> = BTreeMap::new();
@@ -212,9 +234,6 @@ pub fn run(opts: &Options, specs: &[Spec], log: &mut dyn FnMut(&str)) -> anyhow:
             dps.insert(n, dp);
         }
     }
-
-    // The generator's ceiling: frames counted (and dropped) on r0.
-    let mut ceiling = Progs::load(progs::Sizes::default())?;
 
     // The minimal forward.
     let mut minimal = Progs::load(progs::Sizes::default())?;
@@ -285,13 +304,13 @@ pub fn run(opts: &Options, specs: &[Spec], log: &mut dyn FnMut(&str)) -> anyhow:
         t: &t,
         g0,
         frame,
+        seed,
         dst,
         generator: &mut generator,
-        sink: &mut sink,
         minimal: &mut minimal,
-        ceiling: &mut ceiling,
         dps: &mut dps,
-        batch: opts.batch,
+        inflight: opts.inflight,
+        left: Vec::new(),
         secs: opts.secs,
         warmup: opts.warmup,
     };
@@ -299,12 +318,16 @@ pub fn run(opts: &Options, specs: &[Spec], log: &mut dyn FnMut(&str)) -> anyhow:
         "forwarding: kernel ip_forward, {} routes",
         opts.small
     ));
+    // With the generator alone between repetitions, so that each has its
+    // own ceiling.
     for _ in 0..opts.reps {
-        let mpps = env.measure(Router::Kernel, opts.small)?;
-        res.samples
-            .entry("kernel.small".into())
-            .or_default()
-            .push(mpps);
+        for (key, router) in [
+            ("kernel.small", Router::Kernel),
+            ("ceiling.kernel-small", Router::Ceiling),
+        ] {
+            let mpps = env.measure(router, opts.small)?;
+            res.samples.entry(key.into()).or_default().push(mpps);
+        }
     }
     add_routes(opts.large, &mut res, log)?;
     let cases = [
@@ -325,23 +348,20 @@ pub fn run(opts: &Options, specs: &[Spec], log: &mut dyn FnMut(&str)) -> anyhow:
     for (k, v) in &res.samples {
         res.medians.insert(k.clone(), median(v));
     }
-    // Per packet, above the generator's ceiling (same repetition): what the
+    res.inflight = opts.inflight;
+    res.fewest_left = env.left.iter().copied().min().unwrap_or(0);
+    // Per packet, above the generator alone (same repetition): what the
     // router and its egress hop add.
-    if let Some(ceiling) = res.samples.get("ceiling").cloned() {
-        for key in [
-            "collecte.small",
-            "collecte.large",
-            "kernel.large",
-            "minimal",
-        ] {
-            if let Some(v) = res.samples.get(key) {
-                let ns: Vec<f64> = v
-                    .iter()
-                    .zip(&ceiling)
-                    .map(|(m, c)| 1e3 / m - 1e3 / c)
-                    .collect();
-                res.router_ns.insert(key.into(), median(&ns));
-            }
+    for (key, ceiling) in [
+        ("collecte.small", "ceiling"),
+        ("collecte.large", "ceiling"),
+        ("kernel.large", "ceiling"),
+        ("minimal", "ceiling"),
+        ("kernel.small", "ceiling.kernel-small"),
+    ] {
+        if let (Some(v), Some(c)) = (res.samples.get(key), res.samples.get(ceiling)) {
+            let ns: Vec<f64> = v.iter().zip(c).map(|(m, c)| 1e3 / m - 1e3 / c).collect();
+            res.router_ns.insert(key.into(), median(&ns));
         }
     }
     Ok(res)
@@ -355,20 +375,22 @@ struct Env<'a> {
     t: &'a Topology,
     g0: u32,
     frame: frames::Frame,
+    seed: frames::Frame,
     dst: u32,
     generator: &'a mut Progs,
-    sink: &'a mut Progs,
     minimal: &'a mut Progs,
-    ceiling: &'a mut Progs,
     dps: &'a mut BTreeMap<usize, Datapath>,
-    batch: u32,
+    inflight: usize,
     secs: f64,
     warmup: f64,
+    /// Per measurement, the frames still circulating when it ended.
+    left: Vec<usize>,
 }
 
 impl Env<'_> {
-    /// Puts `router` in place, generates frames to random destinations
-    /// among the first `n` members, and returns the sink's Mpps.
+    /// Puts `router` in place, runs the loop with random destinations
+    /// among the first `n` members, and returns the frames per second the
+    /// generator saw come back, in Mpps.
     fn measure(&mut self, router: Router, n: usize) -> anyhow::Result<f64> {
         self.generator
             .set_conf(&bench_conf(&self.frame, self.dst, 4, 0, n as u32))?;
@@ -380,11 +402,18 @@ impl Env<'_> {
                     Some(Attached::Collecte(n, dp.attach("r0", Attach::Native)?))
                 }
                 Router::Minimal => Some(Attached::Minimal(self.minimal.attach(progs::FWD, "r0")?)),
-                Router::Ceiling => Some(Attached::Ceiling(self.ceiling.attach(progs::SINK, "r0")?)),
+                Router::Ceiling => {
+                    Some(Attached::Ceiling(self.generator.attach(progs::LOOP, "r0")?))
+                }
                 Router::Kernel => None,
             }
         };
-        let result = self.generate(router == Router::Ceiling);
+        let drained_before = self.generator.count(progs::DRAINED);
+        let result = self.circulate();
+        // Drain whatever still circulates before the router goes.
+        let stopped = self.generator.set_loop_stop(true);
+        std::thread::sleep(Duration::from_millis(50));
+        let drained_after = self.generator.count(progs::DRAINED);
         {
             let _in = self.t.rtr.enter()?;
             match link {
@@ -394,15 +423,21 @@ impl Env<'_> {
                     }
                 }
                 Some(Attached::Minimal(l)) => self.minimal.detach(progs::FWD, l)?,
-                Some(Attached::Ceiling(l)) => self.ceiling.detach(progs::SINK, l)?,
+                Some(Attached::Ceiling(l)) => self.generator.detach(progs::LOOP, l)?,
                 None => {}
             }
         }
+        stopped?;
         let mpps = result?;
+        // Frames that were still circulating at the end: a loop that lost
+        // frames on the way ran with fewer in flight than it was seeded
+        // with (the rate hardly depends on it, but a loop that died would).
+        let left = drained_after? - drained_before?;
+        self.left.push(left as usize);
         if mpps <= 0.0 {
             let show = |ns: &Netns| ns.ip(&["-s", "link", "show"]).unwrap_or_default();
             anyhow::bail!(
-                "{router:?}: no frame reached the sink\n--- gen\n{}--- router\n{}--- sink\n{}",
+                "{router:?}: no frame came round the loop\n--- gen\n{}--- router\n{}--- sink\n{}",
                 show(&self.t.generator),
                 show(&self.t.rtr),
                 show(&self.t.sink)
@@ -411,51 +446,69 @@ impl Env<'_> {
         Ok(mpps)
     }
 
-    fn generate(&mut self, at_router: bool) -> anyhow::Result<f64> {
-        let stop = AtomicBool::new(false);
+    /// Seeds the loop from the measuring CPU (the softirqs that carry it
+    /// stay there), lets it settle, and counts the frames that come round
+    /// in `secs`.
+    fn circulate(&mut self) -> anyhow::Result<f64> {
+        self.generator.set_loop_stop(false)?;
         let file = self.t.generator.file()?;
-        let (frame, g0, batch) = (self.frame, self.g0, self.batch);
-        let generator = &mut *self.generator;
-        let sink = if at_router {
-            &mut *self.ceiling
-        } else {
-            &mut *self.sink
-        };
+        let (seed, g0, inflight) = (self.seed, self.g0, self.inflight);
         std::thread::scope(|s| {
-            let stop = &stop;
-            let h = s.spawn(move || -> anyhow::Result<u64> {
+            s.spawn(move || -> anyhow::Result<()> {
                 ns::setns(&file)?;
                 ns::pin_to_cpu(ns::measure_cpu())?;
-                if !ns::realtime(true) {
-                    REALTIME_FAILED.store(true, Ordering::Relaxed);
-                }
-                let mut sent = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    generator.live(progs::GEN, &frame, g0, 1 << 16, batch)?;
-                    sent += 1 << 16;
-                }
-                Ok(sent)
-            });
-            let wait = |secs: f64| {
-                let until = Instant::now() + Duration::from_secs_f64(secs);
-                while Instant::now() < until && !h.is_finished() {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-            };
-            wait(self.warmup);
-            let c0 = sink.count(progs::SEEN);
-            let t0 = Instant::now();
-            wait(self.secs);
-            let c1 = sink.count(progs::SEEN);
-            let dt = t0.elapsed().as_secs_f64();
-            stop.store(true, Ordering::Relaxed);
-            let sent = h
-                .join()
-                .map_err(|_| anyhow::anyhow!("the generator thread panicked"))??;
-            ensure!(sent > 0, "the generator sent nothing");
-            Ok((c1? - c0?) as f64 / dt / 1e6)
-        })
+                send_burst(g0, &seed, inflight)
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("the seeding thread panicked"))?
+        })?;
+        std::thread::sleep(Duration::from_secs_f64(self.warmup));
+        let c0 = self.generator.count(progs::SEEN)?;
+        let t0 = Instant::now();
+        std::thread::sleep(Duration::from_secs_f64(self.secs));
+        let c1 = self.generator.count(progs::SEEN)?;
+        let dt = t0.elapsed().as_secs_f64();
+        Ok((c1 - c0) as f64 / dt / 1e6)
     }
+}
+
+/// Sends `count` copies of `frame` out of interface `ifindex` (of the
+/// calling thread's namespace) through an AF_PACKET socket.
+fn send_burst(ifindex: u32, frame: &[u8], count: usize) -> anyhow::Result<()> {
+    // SAFETY: a plain socket call; the descriptor is owned at once.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+    ensure!(
+        fd >= 0,
+        "socket(AF_PACKET): {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: fd is a new descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: sockaddr_ll is plain data; zero is a valid start.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_ifindex = ifindex as i32;
+    sll.sll_halen = 6;
+    sll.sll_addr[..6].copy_from_slice(&frame[..6]);
+    for i in 0..count {
+        // SAFETY: frame and sll outlive the call; lengths are theirs.
+        let sent = unsafe {
+            libc::sendto(
+                fd.as_raw_fd(),
+                frame.as_ptr().cast(),
+                frame.len(),
+                0,
+                (&sll as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        ensure!(
+            sent == frame.len() as isize,
+            "seeding the loop (frame {i} of {count}): {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(())
 }
 
 enum Attached {

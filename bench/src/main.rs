@@ -72,12 +72,12 @@ struct ControlPlan {
 
 fn plan(quick: bool) -> Plan {
     let mut p = plan_for(quick);
-    // Developer knob: the generator's live-frames batch.
-    if let Some(b) = std::env::var("BENCH_BATCH")
+    // Developer knob: frames circulating in the forwarding loop.
+    if let Some(n) = std::env::var("BENCH_INFLIGHT")
         .ok()
-        .and_then(|b| b.parse().ok())
+        .and_then(|n| n.parse().ok())
     {
-        p.forward.batch = b;
+        p.forward.inflight = n;
     }
     // Developer knobs: the program-cost, daemon and control-plane member
     // counts, comma-separated (e.g. `1000,1000000`).
@@ -112,7 +112,7 @@ fn plan_for(quick: bool) -> Plan {
                 reps: 3,
                 secs: 0.5,
                 warmup: 0.2,
-                batch: 64,
+                inflight: 64,
             },
             daemon_sizes: vec![1_000, 10_000],
             daemon_timed: vec![1_000, 10_000],
@@ -139,7 +139,7 @@ fn plan_for(quick: bool) -> Plan {
                 reps: 7,
                 secs: 3.0,
                 warmup: 0.5,
-                batch: 64,
+                inflight: 64,
             },
             daemon_sizes: vec![1_000, 100_000, 1_000_000],
             daemon_timed: vec![1_000, 100_000],
@@ -308,13 +308,13 @@ fn real_main(cli: &Cli) -> anyhow::Result<bool> {
         loadavg()
     ));
     let cpu = ns::measure_cpu();
-    let rt = if forward::REALTIME_FAILED.load(std::sync::atomic::Ordering::Relaxed) {
+    let rt = if ns::REALTIME_FAILED.load(std::sync::atomic::Ordering::Relaxed) {
         "could not get a real-time priority (SCHED_FIFO refused); they ran at normal priority"
     } else {
         "ran SCHED_FIFO (priority 10; the kernel's RT throttling leaves others 5%)"
     };
     notes.push(format!(
-        "Timed test runs and the generator are pinned to CPU {cpu} and {rt}; timekeeping runs on CPU 0."
+        "Timed test runs are pinned to CPU {cpu} and {rt}; the forwarding loop is seeded from CPU {cpu} and runs in its softirqs; timekeeping runs on CPU 0."
     ));
     notes.push(POPULATION.to_string());
     let mode = if cli.quick {
@@ -700,9 +700,15 @@ fn forward_figures(
                     "samples_mpps": r.samples,
                     "kernel_route_insert_s": r.kernel_insert_s,
                     "collecte_load_s": r.collecte_load_s,
-                    "router_ns_above_ceiling": r.router_ns,
+                    "router_ns_above_generator": r.router_ns,
+                    "loop_inflight": r.inflight,
+                    "loop_fewest_left": r.fewest_left,
                 }),
             );
+            notes.push(format!(
+                "Forwarding generator: {} frames seeded into the all-XDP loop before each measurement; at the end of every measurement at least {} were still circulating (frames lost on the way leave fewer in flight).",
+                r.inflight, r.fewest_left
+            ));
             Some(r)
         }
         Err(e) => {
@@ -711,7 +717,7 @@ fn forward_figures(
         }
     };
     let m = |k: &str| r.as_ref().and_then(|r| r.medians.get(k).copied());
-    let note = "sink count over a fixed time; generator: bench_gen in live-frames mode, random destinations across the members";
+    let note = "frames that came round the loop over a fixed time; generator: bench_loop, an all-XDP loop of 64 frames with random destinations across the members (no live frames)";
     figures.push(Figure::new(
         g,
         format!("collecte, {large} members (vs kernel)"),
@@ -758,18 +764,18 @@ fn forward_figures(
     ));
     figures.push(Figure::new(
         g,
-        "generator ceiling (frames counted on the router's r0, no forwarding)",
+        "generator alone (the loop closed on the router's r0, no forwarding)",
         m("ceiling"),
         "Mpps",
         "minimal XDP forward (no lookup)",
         m("minimal"),
         None,
         Check::None,
-        "the generator, its veth hop and a counting XDP_DROP on r0: the fixed part of every case above",
+        "bench_loop on r0, redirecting into g0: one program and one veth hop per frame, the fixed part of every case above",
     ));
     let rns = |k: &str| r.as_ref().and_then(|r| r.router_ns.get(k).copied());
-    let gr = "forwarding: what the router adds per packet (ns above the generator ceiling)";
-    let note_r = "1/Mpps − 1/(generator ceiling), paired by repetition: the router's program or stack and its egress hop to the sink";
+    let gr = "forwarding: what the router adds per packet (ns above the generator alone)";
+    let note_r = "1/Mpps − 1/(generator alone), paired by repetition: the router's program or stack and its egress hop to the sink";
     for (key, name, anchor_key, anchor) in [
         (
             "collecte.large",
@@ -789,6 +795,18 @@ fn forward_figures(
             "collecte.large",
             format!("collecte, {large} members"),
         ),
+        (
+            "kernel.large",
+            format!("kernel ip_forward, {large} routes"),
+            "collecte.large",
+            format!("collecte, {large} members"),
+        ),
+        (
+            "kernel.small",
+            format!("kernel ip_forward, {small} routes"),
+            "collecte.small",
+            format!("collecte, {small} members"),
+        ),
     ] {
         figures.push(Figure::new(
             gr,
@@ -802,6 +820,17 @@ fn forward_figures(
             note_r,
         ));
     }
+    figures.push(Figure::new(
+        gr,
+        "the generator alone, per frame",
+        m("ceiling").map(|mpps| 1e3 / mpps),
+        "ns",
+        "minimal XDP forward",
+        rns("minimal"),
+        None,
+        Check::None,
+        "1/(generator alone): bench_loop's program and one veth hop, what every case above also pays",
+    ));
     let ins = |k: &str| r.as_ref().and_then(|r| r.kernel_insert_s.get(k).copied());
     let load = |k: &str| r.as_ref().and_then(|r| r.collecte_load_s.get(k).copied());
     figures.push(Figure::new(

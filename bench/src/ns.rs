@@ -230,6 +230,18 @@ pub fn unpin() -> anyhow::Result<()> {
 /// others 5% of the CPU. Returns whether it worked (a measurement goes on
 /// without it).
 pub fn realtime(on: bool) -> bool {
+    let done = set_realtime(on);
+    if on && !done {
+        REALTIME_FAILED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    done
+}
+
+/// Set once a thread could not get a real-time priority.
+pub static REALTIME_FAILED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+fn set_realtime(on: bool) -> bool {
     let (policy, prio) = if on {
         (libc::SCHED_FIFO, 10)
     } else {

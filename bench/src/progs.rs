@@ -6,7 +6,7 @@ use anyhow::{Context as _, anyhow};
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, DevMap, LpmTrie, MapData, PerCpuArray, lpm_trie::Key},
-    programs::{TestRun, TestRunAttrs, TestRunOptions, Xdp, XdpMode, xdp::XdpLinkId},
+    programs::{TestRun, TestRunOptions, Xdp, XdpMode, xdp::XdpLinkId},
 };
 use std::os::fd::{AsFd as _, AsRawFd as _};
 
@@ -25,8 +25,7 @@ pub const FLOOR: &str = "bench_floor";
 pub const RANDOMISE: &str = "bench_randomise";
 pub const LPM4: &str = "bench_lpm4";
 pub const LPM6: &str = "bench_lpm6";
-pub const GEN: &str = "bench_gen";
-pub const SINK: &str = "bench_sink";
+pub const LOOP: &str = "bench_loop";
 pub const FWD: &str = "bench_fwd";
 pub const PROBE_TRIE: &str = "probe_trie";
 pub const PROBE_MEMBERS: &str = "probe_members";
@@ -47,6 +46,7 @@ pub const ARRAY: &str = "bench_array";
 /// `COUNTS` indices.
 pub const SEEN: u32 = 0;
 pub const HITS: u32 = 1;
+pub const DRAINED: u32 = 2;
 
 /// Map sizes of one load.
 #[derive(Clone, Copy, Debug, Default)]
@@ -268,26 +268,19 @@ impl Progs {
         Ok((r.return_value, r.duration))
     }
 
-    /// `repeat` frames through `name` in live-frames mode (`XDP_TX` leaves
-    /// through `ifindex`).
-    pub fn live(
-        &mut self,
-        name: &str,
-        frame: &[u8],
-        ifindex: u32,
-        repeat: u32,
-        batch: u32,
-    ) -> anyhow::Result<()> {
-        let ctx = xdp_md(frame.len(), ifindex);
-        self.prog(name)?
-            .test_run(TestRunOptions {
-                data_in: Some(frame),
-                ctx_in: Some(&ctx),
-                repeat,
-                attrs: TestRunAttrs::new().xdp_live_frames(batch),
-                ..TestRunOptions::default()
-            })
-            .with_context(|| format!("live-frames run of {name}"))?;
+    /// The loop generator's egress: `ifindex` as the writer's namespace
+    /// knows it.
+    pub fn set_loop_egress(&mut self, ifindex: u32) -> anyhow::Result<()> {
+        let mut d: DevMap<&mut MapData> = self.map("LOOP_EGRESS")?.try_into()?;
+        d.set(0, ifindex, None, 0)?;
+        Ok(())
+    }
+
+    /// Stops the loop generator (frames in flight are dropped) or lets it
+    /// run.
+    pub fn set_loop_stop(&mut self, stop: bool) -> anyhow::Result<()> {
+        let mut m: Array<&mut MapData, u32> = self.map("LOOP_STOP")?.try_into()?;
+        m.set(0, u32::from(stop), 0)?;
         Ok(())
     }
 
