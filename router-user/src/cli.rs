@@ -61,6 +61,21 @@ pub enum Command {
     /// `N drop REASON member=ID`. When a daemon has pinned its tables under
     /// the configuration's pin_dir, the tracer reads those live tables;
     /// otherwise it builds them from the configuration. No counter moves.
+    ///
+    /// A frame shorter than an Ethernet header is `N drop malformed`, as the
+    /// program treats it. A record captured shorter than it was on the wire
+    /// is traced as captured, its line ending in `(captured C of W bytes)`.
+    /// A frame the kernel's test run cannot take whole (larger than about a
+    /// page: at most 3520 bytes with 4 KiB pages on x86-64) gets
+    /// `N error: ...` and the trace goes on; a file that ends inside a
+    /// record gets `N error: record N is cut short: ...` and the trace ends
+    /// there.
+    ///
+    /// Exit status: 0 when every record was traced; 3 when some got an error
+    /// line (frames that could not be traced, a file cut short), every other
+    /// record having been traced; 1 when the trace could not run or had to
+    /// stop (the configuration, --ingress, the input or the output file is
+    /// at fault; the error says which); 2 for a bad command line.
     Trace {
         /// The TOML configuration.
         #[arg(long, short, value_name = "FILE")]
@@ -72,7 +87,9 @@ pub enum Command {
         /// The packets, as a pcap file of Ethernet frames.
         #[arg(value_name = "IN.pcap")]
         input: PathBuf,
-        /// Save the frames as the program left them.
+        /// Save the frames as the program left them (rewritten for
+        /// forwards, unchanged otherwise and for frames that could not be
+        /// traced), one record per record read, with its timestamp.
         #[arg(long, value_name = "OUT.pcap")]
         write: Option<PathBuf>,
     },

@@ -44,6 +44,9 @@ const PROGRAM_NAME: &str = "collecte";
 /// lasts microseconds.
 const GRACE: Duration = Duration::from_millis(2);
 
+/// Bytes of an Ethernet header: the kernel's test run refuses shorter data.
+pub const ETH_HLEN: usize = 14;
+
 #[derive(Debug, thiserror::Error)]
 pub enum DatapathError {
     #[error(
@@ -77,6 +80,12 @@ pub enum DatapathError {
     },
     #[error("cannot run the program on a packet: {0}")]
     TestRun(#[source] ProgramError),
+    #[error(
+        "frame of {len} bytes is shorter than an Ethernet header ({ETH_HLEN} bytes), which the kernel's test run refuses"
+    )]
+    FrameTooShort { len: usize },
+    #[error("frame of {len} bytes is larger than the kernel's test run accepts (at most {max})")]
+    FrameTooLarge { len: usize, max: usize },
     #[error("cannot count the CPUs: {0}")]
     Cpus(String),
     #[error(
@@ -876,11 +885,25 @@ impl Datapath {
     /// In [`Mode::Forward`] the interface must exist in the caller's network
     /// namespace; in [`Mode::Trace`] it need not, and the verdict is returned
     /// too.
+    ///
+    /// The kernel's test run takes frames of [`ETH_HLEN`] bytes or more
+    /// ([`DatapathError::FrameTooShort`] otherwise, without running), and
+    /// gives the program at most PAGE_SIZE − 256 (`XDP_PACKET_HEADROOM`) −
+    /// `SKB_DATA_ALIGN(sizeof(struct skb_shared_info))` bytes: 3520 with
+    /// 4 KiB pages on x86-64. Kernels since 5.18 put the rest of a larger
+    /// frame in fragments, which this program (not fragment-aware) never
+    /// sees: such a run's verdict is about part of the frame, and is
+    /// refused as [`DatapathError::FrameTooLarge`], with the limit measured
+    /// from the run itself. Older kernels refuse such a frame outright
+    /// ([`DatapathError::TestRun`], EINVAL).
     pub fn run(
         &mut self,
         frame: &[u8],
         ingress_ifindex: u32,
     ) -> Result<(RunResult, Option<TraceVerdict>), DatapathError> {
+        if frame.len() < ETH_HLEN {
+            return Err(DatapathError::FrameTooShort { len: frame.len() });
+        }
         if self.mode == Mode::Trace {
             let t = TraceVerdict {
                 ingress_ifindex,
@@ -897,16 +920,31 @@ impl Datapath {
         }
         // Room for pushed tags.
         let mut out = vec![0u8; frame.len() + 256];
+        let mut ctx_out = [0u8; 24];
         let result = self
             .program()
             .test_run(TestRunOptions {
                 data_in: Some(frame),
                 data_out: Some(&mut out),
                 ctx_in: Some(&ctx),
+                ctx_out: Some(&mut ctx_out),
                 ..TestRunOptions::default()
             })
             .map_err(DatapathError::TestRun)?;
-        out.truncate(result.data_size_out as usize);
+        // What the program saw and left: the context's data..data_end. The
+        // output also holds the fragments the program never saw, which the
+        // program did not change: the frame's first `len - fragments` bytes
+        // are what the kernel gave it.
+        let field = |at: usize| u32::from_ne_bytes(ctx_out[at..at + 4].try_into().unwrap());
+        let linear = field(4).saturating_sub(field(0)) as usize;
+        let size = result.data_size_out as usize;
+        if size > linear {
+            return Err(DatapathError::FrameTooLarge {
+                len: frame.len(),
+                max: frame.len().saturating_sub(size - linear),
+            });
+        }
+        out.truncate(size);
         let verdict = if self.mode == Mode::Trace {
             Some(self.trace.get(&0, 0).map_err(map_err("TRACE_VERDICT"))?)
         } else {

@@ -84,8 +84,17 @@ fn main() -> anyhow::Result<()> {
                     l.ifindex, m[0], m[1], m[2], m[3], m[4], m[5], l.mtu
                 );
             }
-            for line in tracer.run_pcap(&ingress, &input, write.as_deref())? {
-                println!("{line}");
+            let summary = tracer.run_pcap(&ingress, &input, write.as_deref(), |entry| {
+                println!("{entry}");
+            })?;
+            if summary.errors > 0 {
+                eprintln!(
+                    "collecte trace: {} of {} record(s) of {} could not be traced (see their error lines)",
+                    summary.errors,
+                    summary.records,
+                    input.display()
+                );
+                std::process::exit(collecte::trace::EXIT_UNTRACED);
             }
             Ok(())
         }

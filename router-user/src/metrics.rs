@@ -200,18 +200,27 @@ fn fixed_families(s: &Snapshot) -> Vec<MetricFamily> {
     ]
 }
 
+/// The text of `families`, leaving out those without a sample (no member,
+/// no interface), as the Prometheus client libraries do: the encoder
+/// refuses a family without a metric. An exposition without any sample
+/// of a family is valid (`promtool check metrics` accepts it), and says
+/// what the empty family would: there is nothing of that kind.
 fn encode(families: &[MetricFamily]) -> Vec<u8> {
     let mut buf = Vec::new();
-    TextEncoder::new()
-        .encode(families, &mut buf)
-        .expect("encoding counters into memory cannot fail");
+    for f in families.iter().filter(|f| !f.get_metric().is_empty()) {
+        TextEncoder::new()
+            .encode(std::slice::from_ref(f), &mut buf)
+            .expect("encoding a family with metrics into memory cannot fail");
+    }
     buf
 }
 
 /// The Prometheus text format of a snapshot, in pieces: each per-member
 /// family [`CHUNK`] members at a time (its `# HELP` and `# TYPE` lines only
 /// before the first piece), then the other families. The pieces joined are
-/// exactly what the encoder writes for the whole model.
+/// exactly what the encoder writes for the whole model. A family without a
+/// sample is left out: with no member, the per-member families' pieces
+/// are empty.
 pub fn render_chunks(s: Snapshot) -> impl Iterator<Item = Vec<u8>> + Send {
     let s = std::sync::Arc::new(s);
     let pieces = s.member_count().div_ceil(CHUNK).max(1);
@@ -295,6 +304,60 @@ mod tests {
         }
         assert!(text.contains("collecte_build_info{version=\""));
         assert!(text.contains("# TYPE collecte_members gauge"));
+    }
+
+    /// No member and no interface: a daemon started with an empty
+    /// configuration. The families without samples are left out, the
+    /// others are there, and the pieces still join into the whole.
+    #[test]
+    fn renders_an_empty_member_set() {
+        let s = Snapshot::default();
+        let pieces: Vec<Vec<u8>> = render_chunks(s.clone()).collect();
+        assert_eq!(pieces.len(), 5 + 1, "one (empty) piece per member family");
+        for (piece, f) in pieces.iter().zip(&MEMBER_FAMILIES) {
+            assert!(
+                piece.is_empty(),
+                "{}: {:?}",
+                f.0,
+                String::from_utf8_lossy(piece)
+            );
+        }
+        let text = String::from_utf8(pieces.concat()).unwrap();
+        assert_eq!(text, whole(&s));
+        let version = env!("CARGO_PKG_VERSION");
+        assert_eq!(
+            text,
+            format!(
+                "# HELP collecte_members Members in the datapath.\n\
+                 # TYPE collecte_members gauge\n\
+                 collecte_members 0\n\
+                 # HELP collecte_build_info The running collecte's version.\n\
+                 # TYPE collecte_build_info gauge\n\
+                 collecte_build_info{{version=\"{version}\"}} 1\n"
+            )
+        );
+
+        // Interfaces without traffic, still no member: every (interface,
+        // action, reason) sample at 0.
+        let s = Snapshot {
+            interfaces: vec![("acc0".into(), [0; reason::COUNT as usize])],
+            ..Snapshot::default()
+        };
+        let text = render(&s);
+        assert_eq!(text, whole(&s));
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.starts_with("collecte_datapath_packets_total{"))
+                .count(),
+            reason::COUNT as usize
+        );
+        assert!(
+            text.lines().any(|l| l
+                == "collecte_datapath_packets_total{action=\"drop\",interface=\"acc0\",reason=\"malformed\"} 0"),
+            "{text}"
+        );
+        assert!(!text.contains("collecte_member_"), "{text}");
+        assert!(text.lines().any(|l| l == "collecte_members 0"), "{text}");
     }
 
     #[test]

@@ -8,14 +8,14 @@
 use std::{
     collections::BTreeMap,
     fs::File,
-    io::{BufReader, BufWriter},
+    io::{BufReader, BufWriter, Read},
     net::IpAddr,
     path::{Path, PathBuf},
 };
 
 use pcap_file::{
-    DataLink,
-    pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter},
+    DataLink, Endianness,
+    pcap::{PcapHeader, PcapWriter, RawPcapPacket},
 };
 use router_common::{TraceVerdict, reason};
 
@@ -42,6 +42,8 @@ pub enum TraceError {
         #[source]
         source: pcap_file::PcapError,
     },
+    #[error("{path}: not a pcap file: {len} bytes, shorter than the 24-byte header of a pcap file")]
+    PcapTooShort { path: PathBuf, len: usize },
     #[error("{path}: link type {link:?} is not Ethernet")]
     LinkType { path: PathBuf, link: DataLink },
     #[error(
@@ -69,11 +71,24 @@ pub struct TraceLine {
     pub member: Option<String>,
     /// The frame as the program left it.
     pub frame: Vec<u8>,
+    /// The record holds only the start of the frame (a capture with a
+    /// snap length): the program saw what was captured.
+    pub snapped: Option<Snapped>,
+}
+
+/// A record captured shorter than the frame was on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Snapped {
+    /// Bytes in the record (`incl_len`).
+    pub captured: u32,
+    /// Bytes on the wire (`orig_len`).
+    pub wire: u32,
 }
 
 impl std::fmt::Display for TraceLine {
     /// `N forward IFACE member=ID`, `N pass REASON` or `N drop REASON
-    /// member=ID`.
+    /// member=ID`, followed by ` (captured C of W bytes)` for a record
+    /// captured shorter than its frame.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let reason_name = reason::NAMES
             .get(self.reason as usize)
@@ -88,8 +103,73 @@ impl std::fmt::Display for TraceLine {
         {
             write!(f, " member={m}")?;
         }
+        if let Some(s) = self.snapped {
+            write!(f, " (captured {} of {} bytes)", s.captured, s.wire)?;
+        }
         Ok(())
     }
+}
+
+/// Why a record of the pcap could not be traced.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// The kernel's test run would give the program only the start of the
+    /// frame (see [`Datapath::run`]).
+    #[error("frame of {len} bytes is larger than the kernel's test run accepts (at most {max})")]
+    TooLarge { len: usize, max: usize },
+    /// The kernel's test run refused the frame (kernels before 5.18 refuse
+    /// frames larger than it accepts this way).
+    #[error("the kernel's test run refused the frame of {len} bytes: {message}")]
+    Refused { len: usize, message: String },
+    /// The file ends inside the record's 16-byte header.
+    #[error(
+        "record {number} is cut short: the file ends {present} bytes into its 16-byte record header"
+    )]
+    CutInHeader { number: usize, present: usize },
+    /// The file ends inside the record's data.
+    #[error(
+        "record {number} is cut short: the file ends after {present} of the {expected} bytes its header announces"
+    )]
+    CutInData {
+        number: usize,
+        present: usize,
+        expected: usize,
+    },
+}
+
+/// One record of a trace: what the program did with the frame, or why it
+/// could not be traced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    Traced(TraceLine),
+    /// `N error: WHY`.
+    Error {
+        number: usize,
+        error: FrameError,
+    },
+}
+
+impl std::fmt::Display for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Entry::Traced(l) => l.fmt(f),
+            Entry::Error { number, error } => write!(f, "{number} error: {error}"),
+        }
+    }
+}
+
+/// The exit status of `collecte trace` when some records could not be
+/// traced (error lines) or the file is cut short; every other record was
+/// traced. (1 is a trace that could not run at all, 2 a bad command line.)
+pub const EXIT_UNTRACED: i32 = 3;
+
+/// How a whole pcap went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Records read, whole or cut short.
+    pub records: usize,
+    /// Records that got an error line (a cut-short one included).
+    pub errors: usize,
 }
 
 /// A loaded tracer: the program's trace instance with the configuration's
@@ -194,39 +274,80 @@ impl Tracer {
     }
 
     /// Runs one frame arriving on `ingress`.
-    pub fn run(
-        &mut self,
-        number: usize,
-        ingress: &str,
-        frame: &[u8],
-    ) -> Result<TraceLine, TraceError> {
+    ///
+    /// A frame shorter than an Ethernet header, which the kernel's test run
+    /// refuses, is reported as the program's first check treats it: `drop
+    /// malformed`, unchanged. A frame the test run cannot give the program
+    /// whole is an [`Entry::Error`]. Only what concerns the tracer as a
+    /// whole (an unknown ingress, a map that cannot be read) is an `Err`.
+    pub fn run(&mut self, number: usize, ingress: &str, frame: &[u8]) -> Result<Entry, TraceError> {
         let ifindex = *self
             .ifindexes
             .get(ingress)
             .ok_or_else(|| TraceError::UnknownIngress(ingress.to_string()))?;
-        let (result, verdict) = self.datapath.run(frame, ifindex)?;
+        let (result, verdict) = match self.datapath.run(frame, ifindex) {
+            Ok(r) => r,
+            // router-ebpf's `process`: no Ethernet header, `DROP_MALFORMED`,
+            // before anything else is looked at.
+            Err(DatapathError::FrameTooShort { .. }) => {
+                return Ok(Entry::Traced(TraceLine {
+                    number,
+                    action: action::DROP,
+                    reason: reason::DROP_MALFORMED,
+                    egress: None,
+                    member: None,
+                    frame: frame.to_vec(),
+                    snapped: None,
+                }));
+            }
+            Err(DatapathError::FrameTooLarge { len, max }) => {
+                return Ok(Entry::Error {
+                    number,
+                    error: FrameError::TooLarge { len, max },
+                });
+            }
+            Err(DatapathError::TestRun(e)) => {
+                return Ok(Entry::Error {
+                    number,
+                    error: FrameError::Refused {
+                        len: frame.len(),
+                        message: error_chain(&e),
+                    },
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
         let v: TraceVerdict = verdict.unwrap_or_default();
         let egress = (result.action == action::REDIRECT)
             .then(|| self.iface_names.get(&v.egress).cloned())
             .flatten();
-        Ok(TraceLine {
+        Ok(Entry::Traced(TraceLine {
             number,
             action: result.action,
             reason: v.reason,
             egress,
             member: self.member_ids.get(&v.member).cloned(),
             frame: result.frame,
-        })
+            snapped: None,
+        }))
     }
 
-    /// Traces every packet of the pcap at `input`, writing the frames as
-    /// the program left them to `output` when given.
+    /// Traces every record of the pcap at `input`, calling `each` with each
+    /// entry in order, and writes the frames to `output` when given: as the
+    /// program left them, unchanged when they were not forwarded or could
+    /// not be traced, one record per record read, with its timestamp. A
+    /// record captured shorter than its frame is traced as captured (its
+    /// line says so), and written with its wire length changed by what the
+    /// program added or removed. A file that ends inside a record gets an
+    /// error line for that record, and the trace ends there; nothing is
+    /// written for that record.
     pub fn run_pcap(
         &mut self,
         ingress: &str,
         input: &Path,
         output: Option<&Path>,
-    ) -> Result<Vec<TraceLine>, TraceError> {
+        mut each: impl FnMut(&Entry),
+    ) -> Result<Summary, TraceError> {
         if !self.ifindexes.contains_key(ingress) {
             return Err(TraceError::UnknownIngress(ingress.to_string()));
         }
@@ -239,8 +360,7 @@ impl Tracer {
             move |source| TraceError::Pcap { path, source }
         };
         let file = File::open(input).map_err(io(input))?;
-        let mut reader = PcapReader::new(BufReader::new(file)).map_err(pcap(input))?;
-        let header = reader.header();
+        let (header, mut records) = Records::open(BufReader::new(file), input)?;
         if header.datalink != DataLink::ETHERNET {
             return Err(TraceError::LinkType {
                 path: input.to_path_buf(),
@@ -258,27 +378,358 @@ impl Tracer {
             }
             None => None,
         };
-        let mut lines = Vec::new();
-        let mut number = 0;
-        while let Some(packet) = reader.next_packet() {
-            let packet = packet.map_err(pcap(input))?;
-            number += 1;
-            let line = self.run(number, ingress, &packet.data)?;
+        let mut summary = Summary::default();
+        loop {
+            let number = summary.records + 1;
+            let record = match records.next(number).map_err(io(input))? {
+                Next::End => break,
+                Next::Record(r) => r,
+                Next::CutShort(error) => {
+                    summary.records += 1;
+                    summary.errors += 1;
+                    each(&Entry::Error { number, error });
+                    break;
+                }
+            };
+            summary.records += 1;
+            let mut entry = self.run(number, ingress, &record.data)?;
+            let frame: &[u8] = match &mut entry {
+                Entry::Traced(line) => {
+                    if record.incl_len < record.orig_len {
+                        line.snapped = Some(Snapped {
+                            captured: record.incl_len,
+                            wire: record.orig_len,
+                        });
+                    }
+                    &line.frame
+                }
+                Entry::Error { .. } => {
+                    summary.errors += 1;
+                    &record.data
+                }
+            };
             if let (Some(w), Some(path)) = (writer.as_mut(), output) {
-                let out = PcapPacket::new(packet.timestamp, line.frame.len() as u32, &line.frame);
-                w.write_packet(&out).map_err(pcap(path))?;
+                // The wire length grows or shrinks with the frame (tags
+                // pushed or popped); what was not captured stays missing.
+                let missing = record.orig_len.saturating_sub(record.incl_len);
+                let out = RawPcapPacket {
+                    ts_sec: record.ts_sec,
+                    ts_frac: record.ts_frac,
+                    incl_len: frame.len() as u32,
+                    orig_len: (frame.len() as u32).saturating_add(missing),
+                    data: frame.into(),
+                };
+                w.write_raw_packet(&out).map_err(pcap(path))?;
             }
-            lines.push(line);
+            each(&entry);
         }
         if let (Some(w), Some(path)) = (writer, output) {
             use std::io::Write as _;
             w.into_writer().flush().map_err(io(path))?;
         }
-        Ok(lines)
+        Ok(summary)
     }
 
     /// The tracer's program instance.
     pub fn datapath(&self) -> &Datapath {
         &self.datapath
+    }
+}
+
+/// An error and its sources, on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// What [`Records::next`] found.
+#[derive(Debug)]
+enum Next {
+    Record(RawPcapPacket<'static>),
+    /// The file ends inside this record.
+    CutShort(FrameError),
+    End,
+}
+
+/// The records of a pcap file, read one at a time. (pcap-file's reader
+/// refuses a record whose wire length exceeds the file's snap length,
+/// which is what a capture with a snap length holds, and reports a file
+/// cut short as a bare end of file.)
+struct Records<R> {
+    reader: R,
+    endianness: Endianness,
+}
+
+/// Reads into `buf` until it is full or the input ends; returns how many
+/// bytes were read.
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match reader.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+impl<R: Read> Records<R> {
+    /// Reads the file header of `path`.
+    fn open(mut reader: R, path: &Path) -> Result<(PcapHeader, Records<R>), TraceError> {
+        let mut head = [0u8; 24];
+        let got = read_full(&mut reader, &mut head).map_err(|source| TraceError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if got < head.len() {
+            return Err(TraceError::PcapTooShort {
+                path: path.to_path_buf(),
+                len: got,
+            });
+        }
+        let (_, header) = PcapHeader::from_slice(&head).map_err(|source| TraceError::Pcap {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok((
+            header,
+            Records {
+                reader,
+                endianness: header.endianness,
+            },
+        ))
+    }
+
+    /// Record `number` (1-based, for errors), if any.
+    fn next(&mut self, number: usize) -> std::io::Result<Next> {
+        let mut head = [0u8; 16];
+        let got = read_full(&mut self.reader, &mut head)?;
+        if got == 0 {
+            return Ok(Next::End);
+        }
+        if got < head.len() {
+            return Ok(Next::CutShort(FrameError::CutInHeader {
+                number,
+                present: got,
+            }));
+        }
+        let field = |i: usize| {
+            let b: [u8; 4] = head[4 * i..4 * i + 4].try_into().unwrap();
+            match self.endianness {
+                Endianness::Big => u32::from_be_bytes(b),
+                Endianness::Little => u32::from_le_bytes(b),
+            }
+        };
+        let (ts_sec, ts_frac, incl_len, orig_len) = (field(0), field(1), field(2), field(3));
+        // Read as it comes: a corrupt length allocates no more than the file
+        // holds.
+        let mut data = Vec::new();
+        (&mut self.reader)
+            .take(u64::from(incl_len))
+            .read_to_end(&mut data)?;
+        if data.len() < incl_len as usize {
+            return Ok(Next::CutShort(FrameError::CutInData {
+                number,
+                present: data.len(),
+                expected: incl_len as usize,
+            }));
+        }
+        Ok(Next::Record(RawPcapPacket {
+            ts_sec,
+            ts_frac,
+            incl_len,
+            orig_len,
+            data: data.into(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pcap file: its header, then `(incl_len, orig_len, data)` records,
+    /// in `endianness`.
+    fn pcap(endianness: Endianness, records: &[(u32, u32, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let header = PcapHeader {
+            endianness,
+            ..PcapHeader::default()
+        };
+        header.write_to(&mut out).unwrap();
+        for (i, (incl, orig, data)) in records.iter().enumerate() {
+            for v in [100 + i as u32, 7, *incl, *orig] {
+                out.extend(match endianness {
+                    Endianness::Big => v.to_be_bytes(),
+                    Endianness::Little => v.to_le_bytes(),
+                });
+            }
+            out.extend_from_slice(data);
+        }
+        out
+    }
+
+    /// Every record of `bytes`, then what ended them.
+    fn read(bytes: &[u8]) -> (Vec<RawPcapPacket<'static>>, Option<FrameError>) {
+        let (_, mut r) = Records::open(bytes, Path::new("t.pcap")).unwrap();
+        let mut got = Vec::new();
+        for number in 1.. {
+            match r.next(number).unwrap() {
+                Next::Record(p) => got.push(p),
+                Next::CutShort(e) => return (got, Some(e)),
+                Next::End => break,
+            }
+        }
+        (got, None)
+    }
+
+    #[test]
+    fn reads_records_of_either_byte_order() {
+        let (a, b) = ([1u8; 60], [2u8; 14]);
+        for e in [Endianness::Little, Endianness::Big] {
+            let (got, end) = read(&pcap(e, &[(60, 60, &a), (14, 14, &b)]));
+            assert_eq!(end, None);
+            assert_eq!(got.len(), 2);
+            assert_eq!(
+                (
+                    got[0].ts_sec,
+                    got[0].ts_frac,
+                    got[0].incl_len,
+                    got[0].orig_len
+                ),
+                (100, 7, 60, 60)
+            );
+            assert_eq!(&*got[0].data, &a[..]);
+            assert_eq!((got[1].ts_sec, &*got[1].data), (101, &b[..]));
+        }
+    }
+
+    /// A capture with a snap length: the record holds 64 of 1514 bytes,
+    /// beyond the file's snap length (pcap-file's reader refuses it).
+    #[test]
+    fn reads_a_record_captured_shorter_than_its_frame() {
+        let data = [3u8; 64];
+        let mut bytes = pcap(Endianness::Little, &[(64, 1514, &data)]);
+        bytes[16..20].copy_from_slice(&64u32.to_le_bytes()); // snaplen
+        let (got, end) = read(&bytes);
+        assert_eq!(end, None);
+        assert_eq!((got[0].incl_len, got[0].orig_len), (64, 1514));
+        assert_eq!(&*got[0].data, &data[..]);
+    }
+
+    #[test]
+    fn names_a_record_cut_short() {
+        let a = [1u8; 60];
+        let whole = pcap(Endianness::Little, &[(60, 60, &a), (60, 60, &a)]);
+        // In the second record's data: 20 of its 60 bytes.
+        let (got, end) = read(&whole[..whole.len() - 40]);
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            end,
+            Some(FrameError::CutInData {
+                number: 2,
+                present: 20,
+                expected: 60
+            })
+        );
+        assert_eq!(
+            end.unwrap().to_string(),
+            "record 2 is cut short: the file ends after 20 of the 60 bytes its header announces"
+        );
+        // In its header: 7 of 16 bytes.
+        let (got, end) = read(&whole[..24 + 16 + 60 + 7]);
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            end,
+            Some(FrameError::CutInHeader {
+                number: 2,
+                present: 7
+            })
+        );
+        // A corrupt length claims more than the file holds: cut short,
+        // nothing of that size allocated.
+        let (got, end) = read(&pcap(Endianness::Little, &[(u32::MAX, u32::MAX, &a)]));
+        assert!(got.is_empty());
+        assert_eq!(
+            end,
+            Some(FrameError::CutInData {
+                number: 1,
+                present: 60,
+                expected: u32::MAX as usize
+            })
+        );
+    }
+
+    #[test]
+    fn an_empty_capture_has_no_record() {
+        let (got, end) = read(&pcap(Endianness::Little, &[]));
+        assert!(got.is_empty());
+        assert_eq!(end, None);
+    }
+
+    #[test]
+    fn refuses_a_file_shorter_than_a_pcap_header_and_a_bad_magic() {
+        let e = Records::open(&b"short"[..], Path::new("x.pcap"))
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.to_string(),
+            "x.pcap: not a pcap file: 5 bytes, shorter than the 24-byte header of a pcap file"
+        );
+        let e = Records::open(&[0u8; 24][..], Path::new("x.pcap"))
+            .err()
+            .unwrap();
+        assert!(
+            e.to_string()
+                .starts_with("x.pcap: not a readable pcap file"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn lines_say_what_happened() {
+        let line = TraceLine {
+            number: 3,
+            action: action::DROP,
+            reason: reason::DROP_MALFORMED,
+            egress: None,
+            member: None,
+            frame: vec![0; 10],
+            snapped: None,
+        };
+        assert_eq!(Entry::Traced(line.clone()).to_string(), "3 drop malformed");
+        let snapped = TraceLine {
+            snapped: Some(Snapped {
+                captured: 64,
+                wire: 1514,
+            }),
+            ..line
+        };
+        assert_eq!(
+            Entry::Traced(snapped).to_string(),
+            "3 drop malformed (captured 64 of 1514 bytes)"
+        );
+        let e = Entry::Error {
+            number: 5,
+            error: FrameError::TooLarge {
+                len: 9014,
+                max: 3520,
+            },
+        };
+        assert_eq!(
+            e.to_string(),
+            "5 error: frame of 9014 bytes is larger than the kernel's test run accepts (at most 3520)"
+        );
     }
 }

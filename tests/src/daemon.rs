@@ -248,6 +248,30 @@ impl Drop for Daemon {
     }
 }
 
+/// Fails when `promtool check metrics` does not accept `text`.
+pub fn promtool(text: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is missing: install the Debian package `prometheus`");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}\n--- metrics ---\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// An HTTP/1.0 GET of /metrics at `addr` inside namespace `ns`.
 pub fn scrape(ns: &str, addr: SocketAddr) -> Result<String, String> {
     let stream = in_netns(ns, || {

@@ -13,6 +13,7 @@ use std::{
 use serde_json::{Value, json};
 use tests::{
     api::{Client, Endpoint, Req, Resp, Site, SiteOptions, TOKEN, read_state},
+    daemon::promtool,
     topology::wait_for,
 };
 
@@ -401,6 +402,77 @@ fn every_endpoint_and_the_cli() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("401"), "{}", stderr(&out));
     assert_eq!(members_gauge(&site), 3);
+}
+
+/// A router with no member at all (none in the file, none through the
+/// API), and one emptied again by a delete and by a sync: health, the
+/// list, `collecte member list` (table and JSON) and /metrics (checked by
+/// promtool) all answer.
+#[test]
+fn an_empty_member_set_is_listed_and_scraped() {
+    let mut site = Site::new(
+        "api-empty",
+        SiteOptions {
+            members: String::new(),
+            ..SiteOptions::default()
+        },
+    );
+    site.start();
+    let c = site.client();
+    let check_empty = |site: &Site, revision: u64| {
+        let h = c.get("/v1/health").json();
+        assert_eq!(
+            (
+                &h["members"],
+                &h["config_members"],
+                &h["api_members"],
+                &h["revision"]
+            ),
+            (&json!(0), &json!(0), &json!(0), &json!(revision)),
+            "{h}"
+        );
+        let l = c.get("/v1/members");
+        assert_eq!(l.status, 200, "{}", l.text());
+        assert_eq!(l.json(), json!({"revision": revision, "members": []}));
+        let out = site.cli(&["list"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(
+            stdout(&out),
+            "ID  ORIGIN  SLOT  INTERFACE  S-VLAN  C-VLAN  MAC  PREFIXES\n",
+            "the header alone"
+        );
+        let out = site.cli(&["list", "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(listed, json!({"revision": revision, "members": []}));
+        let m = site.daemon().metrics();
+        promtool(&m.text);
+        assert!(
+            m.text.lines().any(|l| l == "collecte_members 0"),
+            "collecte_members 0 in:\n{}",
+            m.text
+        );
+        assert!(!m.text.contains("collecte_member_"), "{}", m.text);
+    };
+    check_empty(&site, 0);
+
+    let bob = json!({"interface": "acc1", "c_vlan": 101, "mac": "02:00:00:00:01:02",
+        "prefixes": ["198.51.100.16/29"]});
+    let r = c.put("/v1/members/bob", &bob);
+    assert_eq!((r.status, r.revision()), (201, Some(1)), "{}", r.text());
+    assert_eq!(members_gauge(&site), 1);
+    let r = c.delete("/v1/members/bob");
+    assert_eq!((r.status, r.revision()), (204, Some(2)));
+    check_empty(&site, 2);
+
+    let r = c.put("/v1/members/bob", &bob);
+    assert_eq!((r.status, r.revision()), (201, Some(3)), "{}", r.text());
+    let r = c.put("/v1/members", &json!({"members": []}));
+    assert_eq!(
+        r.json(),
+        json!({"revision": 4, "members": 0, "added": 0, "replaced": 0, "removed": 1, "unchanged": 0})
+    );
+    check_empty(&site, 4);
 }
 
 #[test]

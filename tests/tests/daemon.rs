@@ -20,7 +20,7 @@ use std::{
 
 use router_common::reason;
 use tests::{
-    daemon::{Daemon, Metrics},
+    daemon::{Daemon, Metrics, promtool},
     frames::{
         ETH_P_IP, ETH_P_IPV6, assert_ipv4_checksum, ether, ipv4_header, ipv4_packet, ipv4_udp,
         ipv6_udp, mac, next_hop,
@@ -79,31 +79,6 @@ fn settings(port: u16) -> Settings {
         metrics_port: port,
         ..Settings::default()
     }
-}
-
-/// Fails when `promtool check metrics` does not accept `text`.
-fn promtool(text: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool is missing: install the Debian package `prometheus`");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed:\n{}{}\n--- metrics ---\n{text}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The member counters of `id` as (receive packets, receive bytes,
@@ -1201,6 +1176,79 @@ fn metrics_are_exact_and_well_formed() {
 /// a packet of a running flow; `collecte stop --detach` then removes the
 /// program from every interface, after which the kernel forwards alone.
 /// `xdp_mode` selects how it attaches.
+/// A daemon started with no member serves /metrics: a valid exposition
+/// (`promtool check metrics`) with `collecte_members 0`, no per-member
+/// family, and the interfaces' counters, which still count.
+#[test]
+fn metrics_with_no_member_are_well_formed() {
+    let s = Settings {
+        metrics_port: 9579,
+        gateway_mac: Some(GW_MAC),
+        ..Settings::default()
+    };
+    let (t, d) = site("nomember", s, &[]);
+    let m = d.metrics();
+    promtool(&m.text);
+    assert!(
+        m.text.lines().any(|l| l == "collecte_members 0"),
+        "collecte_members 0 in:\n{}",
+        m.text
+    );
+    assert_eq!(m.value("collecte_members", &[]), Some(0.0));
+    assert!(
+        !m.text.contains("collecte_member_"),
+        "no per-member family without members:\n{}",
+        m.text
+    );
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        m.value("collecte_build_info", &[("version", version)]),
+        Some(1.0)
+    );
+    for iface in ["up0", "acc0", "acc1"] {
+        for (action, why) in reason::NAMES {
+            assert!(
+                m.value(
+                    "collecte_datapath_packets_total",
+                    &[("interface", iface), ("action", action), ("reason", why)]
+                )
+                .is_some(),
+                "collecte_datapath_packets_total{{interface={iface},action={action},reason={why}}} missing:\n{}",
+                m.text
+            );
+        }
+    }
+    assert_eq!(
+        m.samples
+            .iter()
+            .filter(|s| s.name == "collecte_datapath_packets_total")
+            .count(),
+        3 * reason::COUNT as usize
+    );
+
+    // Downstream packets to an address no member holds: the kernel's
+    // (no-route), counted on up0.
+    let gw0 = RawPort::open(t.core.name(), "gw0");
+    let nobody = ipv4_udp(REMOTE4, alice().host4, 64, b"nobody home");
+    for _ in 0..5 {
+        gw0.send(&ether(mac(UP0_MAC), mac(GW_MAC), &[], ETH_P_IP, &nobody));
+    }
+    let before = m.datapath("up0", "pass", "no-route");
+    let counted = wait_for(5 * SEC, || {
+        let now = d.metrics().datapath("up0", "pass", "no-route");
+        (now >= before + 5).then_some(now)
+    });
+    assert_eq!(
+        counted,
+        Some(before + 5),
+        "five no-route packets on up0; log:\n{}",
+        d.log()
+    );
+    let m = d.metrics();
+    promtool(&m.text);
+    assert_eq!(m.value("collecte_members", &[]), Some(0.0));
+}
+
 #[test]
 fn shutdown_restart_and_detach() {
     let t = Topology::new("stop");
