@@ -3,17 +3,14 @@
 //! the members' slots as the tables give them and spread over the counter
 //! reader's windows; and both halves of the tables following every change.
 //!
-//! Also the tagged-uplink and partial-gateways rows, each under its own
-//! configuration. This file owns no rows: add a row to its feature's module
-//! in `tests/src/fixtures/`, and it runs here too.
+//! Each feature's rows are also run alone, by `fixtures_<feature>.rs`. This
+//! file owns no rows: add a row to its feature's module in
+//! `tests/src/fixtures/`, and it runs here too.
 use std::net::Ipv4Addr;
 
 use collecte::datapath::action::{PASS, REDIRECT};
 use tests::{
-    fixtures::{
-        CONFIG, CONFIG_PARTIAL_GATEWAYS, CONFIG_TAGGED_UPLINK, frame, partial_gateways, table,
-        tagged_uplink,
-    },
+    fixtures::{CONFIG, frame, table},
     frames::ipv4_udp,
     harness::Harness,
 };
@@ -44,18 +41,6 @@ fn datapath_fixtures_high_slots() {
     let slots = slots.iter().map(|(id, s)| (id.to_string(), *s)).collect();
     let mut h = Harness::with_slots("fixtures-slots", &config, slots);
     h.run_table(&table());
-}
-
-#[test]
-fn tagged_uplink_fixtures() {
-    let mut h = Harness::new("fixtures-tagged", CONFIG_TAGGED_UPLINK);
-    h.run_table(&tagged_uplink::rows());
-}
-
-#[test]
-fn partial_gateways_fixtures() {
-    let mut h = Harness::new("fixtures-gw", CONFIG_PARTIAL_GATEWAYS);
-    h.run_table(&partial_gateways::rows());
 }
 
 /// Every change reaches both halves of the tables: the daemon writes a
