@@ -37,7 +37,7 @@ use std::{collections::BTreeMap, time::Instant};
 
 use anyhow::Context as _;
 use clap::Parser;
-use report::{Check, Figure, Series, size_label};
+use report::{Check, Figure, Report, Series, size_label};
 use serde_json::json;
 
 #[derive(Parser)]
@@ -204,33 +204,19 @@ fn real_main(cli: &Cli) -> anyhow::Result<bool> {
     log(&format!("generating {largest} members"));
     let specs = population::specs(largest)?;
 
-    let mut figures: Vec<Figure> = Vec::new();
-    let mut notes: Vec<String> = Vec::new();
-    let mut raw = serde_json::Map::new();
-    let mut errors: Vec<String> = Vec::new();
-    let mut plot_series: Vec<Series> = Vec::new();
-
-    let mut analysis: Vec<String> = Vec::new();
+    let mut report = Report::default();
     // 1. Program cost.
     if want("cost") {
         let results = cost::run(&p.cost, &specs, &mut log);
-        analysis = cost_analysis(&p, &results);
         ns::unpin()?;
-        cost_figures(
-            &p,
-            &results,
-            &mut figures,
-            &mut plot_series,
-            &mut errors,
-            &mut raw,
-        );
+        cost_figures(&p, &results, &mut report);
     }
 
     // 2. Forwarding.
     if want("forward") {
         let r = forward::run(&p.forward, &specs, &mut log);
         ns::unpin()?;
-        forward_figures(&p, r, &mut figures, &mut errors, &mut raw, &mut notes);
+        forward_figures(&p, r, &mut report);
     }
 
     // 3. The daemon.
@@ -254,7 +240,7 @@ fn real_main(cli: &Cli) -> anyhow::Result<bool> {
                 .map(|_| Err(anyhow::anyhow!("{e:#}")))
                 .collect(),
         };
-        daemon_figures(&p, &results, &mut figures, &mut errors, &mut raw);
+        daemon_figures(&p, &results, &mut report);
     }
 
     // 4. The control plane.
@@ -280,8 +266,16 @@ fn real_main(cli: &Cli) -> anyhow::Result<bool> {
                 .map(|_| Err(anyhow::anyhow!("{e:#}")))
                 .collect(),
         };
-        control_figures(&p, &results, &mut figures, &mut errors, &mut raw);
+        control_figures(&p, &results, &mut report);
     }
+    let Report {
+        mut figures,
+        errors,
+        raw,
+        mut notes,
+        plot: plot_series,
+        analysis,
+    } = report;
 
     // Output, each group's figures together, groups in order of appearance.
     let mut order: Vec<String> = Vec::new();
@@ -407,14 +401,15 @@ fn mount_bpffs() {
     }
 }
 
-fn cost_figures(
-    p: &Plan,
-    results: &[anyhow::Result<cost::SizeResult>],
-    figures: &mut Vec<Figure>,
-    plot: &mut Vec<Series>,
-    errors: &mut Vec<String>,
-    raw: &mut serde_json::Map<String, serde_json::Value>,
-) {
+fn cost_figures(p: &Plan, results: &[anyhow::Result<cost::SizeResult>], report: &mut Report) {
+    report.analysis = cost_analysis(p, results);
+    let Report {
+        figures,
+        errors,
+        raw,
+        plot,
+        ..
+    } = report;
     let g = "program cost (BPF_PROG_TEST_RUN, ns/packet)";
     let large = *p.cost.sizes.last().unwrap_or(&0);
     let small = *p.cost.sizes.first().unwrap_or(&0);
@@ -679,14 +674,14 @@ fn cost_analysis(p: &Plan, results: &[anyhow::Result<cost::SizeResult>]) -> Vec<
     out
 }
 
-fn forward_figures(
-    p: &Plan,
-    r: anyhow::Result<forward::Results>,
-    figures: &mut Vec<Figure>,
-    errors: &mut Vec<String>,
-    raw: &mut serde_json::Map<String, serde_json::Value>,
-    notes: &mut Vec<String>,
-) {
+fn forward_figures(p: &Plan, r: anyhow::Result<forward::Results>, report: &mut Report) {
+    let Report {
+        figures,
+        errors,
+        raw,
+        notes,
+        ..
+    } = report;
     let g = "forwarding over veth (64-byte frames, one core, Mpps)";
     let (small, large) = (
         size_label(p.forward.small as f64),
@@ -851,13 +846,13 @@ fn forward_figures(
     }
 }
 
-fn daemon_figures(
-    p: &Plan,
-    results: &[anyhow::Result<scrape::SizeResult>],
-    figures: &mut Vec<Figure>,
-    errors: &mut Vec<String>,
-    raw: &mut serde_json::Map<String, serde_json::Value>,
-) {
+fn daemon_figures(p: &Plan, results: &[anyhow::Result<scrape::SizeResult>], report: &mut Report) {
+    let Report {
+        figures,
+        errors,
+        raw,
+        ..
+    } = report;
     let g = "daemon (collecte run, release build)";
     let mut by_size: BTreeMap<usize, &scrape::SizeResult> = BTreeMap::new();
     for (n, r) in p.daemon_sizes.iter().zip(results) {
@@ -995,13 +990,13 @@ fn daemon_figures(
     }
 }
 
-fn control_figures(
-    p: &Plan,
-    results: &[anyhow::Result<control::SizeResult>],
-    figures: &mut Vec<Figure>,
-    errors: &mut Vec<String>,
-    raw: &mut serde_json::Map<String, serde_json::Value>,
-) {
+fn control_figures(p: &Plan, results: &[anyhow::Result<control::SizeResult>], report: &mut Report) {
+    let Report {
+        figures,
+        errors,
+        raw,
+        ..
+    } = report;
     let g = "control plane (collecte run, provisioning API)";
     let mut by_size: BTreeMap<usize, &control::SizeResult> = BTreeMap::new();
     for (n, r) in p.control.sizes.iter().zip(results) {
