@@ -15,6 +15,9 @@
 //! sequenced UDP flows (member → internet, internet → member) cross the
 //! router; the receivers take the kernel's arrival timestamps
 //! (`SO_TIMESTAMPNS`). Then a scrape and the daemon's peak RSS.
+//! [`figures()`] turns its results into the report's figures.
+mod figures;
+
 use std::{
     io::{BufRead as _, BufReader, Read as _, Write as _},
     net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket},
@@ -31,6 +34,7 @@ use std::{
 use anyhow::{Context as _, bail, ensure};
 use ipnet::Ipv6Net;
 
+pub use self::figures::figures;
 use crate::{
     ns::Netns,
     population::{self, CPE_PLAIN, Spec},
@@ -47,6 +51,15 @@ const ACC0_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x20];
 const CPE_OTHER: [u8; 6] = [0x02, 0xc0, 0, 0, 0, 0x03];
 const REMOTE: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
 const ROUTER_ACC: &str = "198.18.0.1";
+
+/// The control-plane part of the plan.
+pub struct Plan {
+    pub sizes: Vec<usize>,
+    pub puts: usize,
+    pub put_secs: f64,
+    pub rate: u32,
+    pub margin_ms: u64,
+}
 
 pub struct Options {
     pub sizes: Vec<usize>,

@@ -1,7 +1,10 @@
 //! Program cost with BPF_PROG_TEST_RUN: the bench build of the real
 //! datapath (tables built and applied through router-user's API), the
 //! randomiser, the floor and the LPM-trie anchor, interleaved repetition by
-//! repetition so that drift hits all of them alike.
+//! repetition so that drift hits all of them alike. [`figures()`] turns its
+//! results into the report's figures.
+mod figures;
+
 use std::{collections::BTreeMap, time::Instant};
 
 use anyhow::{Context as _, bail, ensure};
@@ -11,6 +14,7 @@ use collecte::{
 };
 use router_common::reason;
 
+pub use self::figures::figures;
 use crate::{
     frames::{self, Frame, REMOTE4, REMOTE6},
     ns::{self, Netns},

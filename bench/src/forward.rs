@@ -23,7 +23,9 @@
 //! router-user's datapath API and attached to `r0`), the kernel's
 //! `ip_forward` with the same member routes (no XDP on `r0`, GRO on so that
 //! veth takes the redirected frames), and the minimal XDP forward (no
-//! lookup).
+//! lookup). [`figures()`] turns its results into the report's figures.
+mod figures;
+
 use std::{
     collections::BTreeMap,
     os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
@@ -36,6 +38,7 @@ use collecte::{
     neighbors,
 };
 
+pub use self::figures::figures;
 use crate::{
     frames::{self, REMOTE4},
     ns::{self, Netns},

@@ -264,6 +264,23 @@ pub fn markdown(
     s
 }
 
+/// What the parts report, gathered for `main` to write out: each part's
+/// `figures` adds to it, in the order the parts run.
+#[derive(Default)]
+pub struct Report {
+    pub figures: Vec<Figure>,
+    /// Measurements that could not be produced, in words.
+    pub errors: Vec<String>,
+    /// Each part's results as measured, by key (`cost.N`, `forward`,
+    /// `daemon.N`, `control.N`), for `results.json`.
+    pub raw: serde_json::Map<String, serde_json::Value>,
+    pub notes: Vec<String>,
+    /// The lookup plot's series.
+    pub plot: Vec<Series>,
+    /// Where the random-lookup time goes, in words, from the probes.
+    pub analysis: Vec<String>,
+}
+
 /// One series of the lookup plot: (members, ns).
 pub struct Series {
     pub name: String,

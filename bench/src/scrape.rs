@@ -1,6 +1,8 @@
 //! The real daemon (`collecte run`, the release binary) in a namespace of
 //! its own with a generated configuration: time of `GET /metrics` and peak
-//! RSS (VmHWM).
+//! RSS (VmHWM). [`figures()`] turns its results into the report's figures.
+mod figures;
+
 use std::{
     io::{Read as _, Write as _},
     net::TcpStream,
@@ -12,6 +14,7 @@ use std::{
 
 use anyhow::{Context as _, bail, ensure};
 
+pub use self::figures::figures;
 use crate::{
     ns::Netns,
     population::{self, Attachment, CPE_PLAIN, Spec},
@@ -19,6 +22,17 @@ use crate::{
 };
 
 pub const METRICS: &str = "127.0.0.1:9570";
+
+/// The daemon part of the plan.
+pub struct Plan {
+    /// Member counts to start the daemon with.
+    pub sizes: Vec<usize>,
+    /// Sizes whose scrapes are repeated `scrapes` times.
+    pub timed: Vec<usize>,
+    /// The size the scrape figure is quoted at.
+    pub scrape_size: usize,
+    pub scrapes: usize,
+}
 
 pub struct Options {
     /// Member counts to start the daemon with.

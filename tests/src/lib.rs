@@ -6,6 +6,7 @@
 //! tests run in parallel without seeing each other.
 pub mod api;
 pub mod daemon;
+pub mod fixtures;
 pub mod frames;
 pub mod harness;
 pub mod netns;
