@@ -20,8 +20,8 @@ use aya_ebpf::{
 use packet::{EthHdr, Ipv4Hdr, Ipv6Hdr, VlanHdr, decrement_ttl, header};
 use router_common::{
     ATTACH_SHARED, AttachKey, Globals, IFACE_SLOT_UNKNOWN, IfaceInfo, MAX_IFACES, MAX_IFINDEX,
-    MemberFwd, MemberLine, NO_MEMBER, RouteChunk, TraceVerdict, iface_flags, kind, member_flags,
-    member_line_index, reason, route,
+    MemberFwd, MemberLine, NO_MEMBER, RouteChunk, TraceVerdict, action, iface_flags, kind,
+    member_flags, member_line_index, reason, route,
 };
 
 /// Set to 1 by the tracer's instance of the program: the ingress interface
@@ -185,10 +185,20 @@ pub fn collecte(ctx: XdpContext) -> u32 {
     act(&verdict, trace)
 }
 
-/// Turns a verdict into an XDP action.
+// The table's actions are the kernel's codes, returned as they are.
+const _: () = assert!(action::DROP == xdp_action::XDP_DROP);
+const _: () = assert!(action::PASS == xdp_action::XDP_PASS);
+const _: () = assert!(action::FORWARD == xdp_action::XDP_REDIRECT);
+
+/// Reasons whose packets are forwarded, and dropped (bit `r` for reason
+/// `r`), from the table: constants, so that the program tests a bit.
+const FORWARDS: u32 = reason::with_action(action::FORWARD);
+const DROPS: u32 = reason::with_action(action::DROP);
+
+/// Turns a verdict into an XDP action: its reason's, from the table.
 #[inline(always)]
 fn act(v: &Verdict, trace: bool) -> u32 {
-    if v.reason <= reason::FWD_HAIRPIN {
+    if FORWARDS >> v.reason & 1 != 0 {
         if trace {
             return xdp_action::XDP_REDIRECT;
         }
@@ -199,7 +209,7 @@ fn act(v: &Verdict, trace: bool) -> u32 {
             Ok(a) | Err(a) => a,
         };
     }
-    if v.reason >= reason::DROP_SPOOFED {
+    if DROPS >> v.reason & 1 != 0 {
         return xdp_action::XDP_DROP;
     }
     xdp_action::XDP_PASS
