@@ -506,7 +506,7 @@ fn spoofed(p: &Packet, slot: u32, g: &Globals, sender: u32) -> Verdict {
         s_vlan: p.s_vlan,
         c_vlan: p.c_vlan,
     };
-    let attached = unsafe { ATTACHMENTS.get(&key) }.copied();
+    let attached = unsafe { ATTACHMENTS.get(key) }.copied();
     let mut v = Verdict::new(reason::DROP_SPOOFED);
     match attached {
         None if sender == NO_MEMBER => Verdict::new(reason::PASS_UNKNOWN_ATTACHMENT),
