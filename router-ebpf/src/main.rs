@@ -118,8 +118,15 @@ impl Verdict {
             bytes: 0,
         }
     }
+    /// The packet comes from member `member`.
     const fn from(mut self, member: u32, bytes: u32) -> Self {
         self.from = member;
+        self.bytes = bytes;
+        self
+    }
+    /// The packet goes to member `member`.
+    const fn to(mut self, member: u32, bytes: u32) -> Self {
+        self.to = member;
         self.bytes = bytes;
         self
     }
@@ -443,8 +450,8 @@ fn downstream(ctx: &XdpContext, p: &Packet, uplink: &IfaceInfo, t: &Tables) -> V
         return Verdict::new(reason::PASS_NO_ROUTE);
     }
     let slot = leaf - 1;
-    let mut v = Verdict::new(reason::FWD_DOWNSTREAM);
-    to_member(ctx, p, t, slot, &mut v);
+    let mut v = Verdict::new(reason::FWD_DOWNSTREAM).to(slot, p.len);
+    forward(ctx, p, member_hop(t, slot), &mut v);
     v
 }
 
@@ -466,12 +473,14 @@ fn upstream(ctx: &XdpContext, p: &Packet, slot: u32, t: &Tables) -> Verdict {
         return Verdict::new(reason::PASS_LOCAL).from(sender, bytes);
     }
     if leaf != route::EMPTY {
-        let mut v = Verdict::new(reason::FWD_HAIRPIN).from(sender, bytes);
-        to_member(ctx, p, t, leaf - 1, &mut v);
+        let mut v = Verdict::new(reason::FWD_HAIRPIN)
+            .from(sender, bytes)
+            .to(leaf - 1, bytes);
+        forward(ctx, p, member_hop(t, leaf - 1), &mut v);
         return v;
     }
     let mut v = Verdict::new(reason::FWD_UPSTREAM).from(sender, bytes);
-    to_uplink(ctx, p, t.g, &mut v);
+    forward(ctx, p, uplink_hop(t.g, p), &mut v);
     v
 }
 
@@ -518,83 +527,131 @@ fn spoofed(p: &Packet, slot: u32, g: &Globals, sender: u32) -> Verdict {
     }
 }
 
-/// Rewrites the frame for member `slot`'s attachment.
+/// Rewrites the frame for `hop`, the verdict's next hop. When there is
+/// none, or the frame cannot take it, the packet goes to the kernel
+/// instead, with the reason, and to no member (the egress stays the one
+/// found, as the tracer reports it).
 #[inline(always)]
-fn to_member(ctx: &XdpContext, p: &Packet, t: &Tables, slot: u32, v: &mut Verdict) {
-    v.to = slot;
-    v.bytes = p.len;
-    let Some(m) = member(t, slot) else {
-        v.reason = reason::PASS_NO_ROUTE;
-        v.to = NO_MEMBER;
-        return;
+fn forward(ctx: &XdpContext, p: &Packet, hop: Result<NextHop, u32>, v: &mut Verdict) {
+    let rewritten = match hop {
+        Ok(hop) => {
+            v.egress = hop.egress;
+            rewrite(ctx, p, &hop)
+        }
+        Err(r) => Err(r),
     };
-    if m.flags as u16 & member_flags::HAS_MAC == 0 {
-        v.reason = reason::PASS_NO_NEIGHBOR;
-        v.to = NO_MEMBER;
-        return;
-    }
-    let Some(out) = IFACES.get(m.iface as u32) else {
-        v.reason = reason::PASS_NO_ROUTE;
-        v.to = NO_MEMBER;
-        return;
-    };
-    v.egress = m.iface as u32;
-    let tags = (m.s_vlan != 0) as u32 + (m.c_vlan != 0) as u32;
-    let outer = if tags == 2 { ETH_P_8021AD } else { ETH_P_8021Q };
-    let first = if tags == 2 { m.s_vlan } else { m.c_vlan };
-    if let Err(r) = rewrite(ctx, p, out, &m.mac, tags, outer, first, m.c_vlan) {
+    if let Err(r) = rewritten {
         v.reason = r;
         v.to = NO_MEMBER;
     }
 }
 
-/// Rewrites the frame for the uplink's gateway.
+/// The next hop towards member `slot`: its line, MAC and tags. Fails with
+/// the reason the packet goes to the kernel instead.
 #[inline(always)]
-fn to_uplink(ctx: &XdpContext, p: &Packet, g: &Globals, v: &mut Verdict) {
+fn member_hop(t: &Tables, slot: u32) -> Result<NextHop, u32> {
+    let m = member(t, slot).ok_or(reason::PASS_NO_ROUTE)?;
+    if m.flags as u16 & member_flags::HAS_MAC == 0 {
+        return Err(reason::PASS_NO_NEIGHBOR);
+    }
+    let out = IFACES.get(m.iface as u32).ok_or(reason::PASS_NO_ROUTE)?;
+    Ok(NextHop {
+        egress: m.iface as u32,
+        dst_mac: m.mac,
+        src_mac: out.mac,
+        mtu: out.mtu as u32,
+        tags: Tags::member(m.s_vlan, m.c_vlan),
+    })
+}
+
+/// The next hop of upstream traffic of `p`'s family: the uplink's gateway.
+/// Fails (`no-neighbor`) while there is no uplink or its gateway's MAC is
+/// unknown.
+#[inline(always)]
+fn uplink_hop(g: &Globals, p: &Packet) -> Result<NextHop, u32> {
     let (slot, valid) = if p.v6 {
         (g.uplink6, iface_flags::GW6_VALID)
     } else {
         (g.uplink4, iface_flags::GW4_VALID)
     };
-    let Some(up) = IFACES.get(slot) else {
-        v.reason = reason::PASS_NO_NEIGHBOR;
-        return;
-    };
+    let up = IFACES.get(slot).ok_or(reason::PASS_NO_NEIGHBOR)?;
     if slot == IFACE_SLOT_UNKNOWN || up.flags & valid == 0 {
-        v.reason = reason::PASS_NO_NEIGHBOR;
-        return;
+        return Err(reason::PASS_NO_NEIGHBOR);
     }
-    v.egress = slot;
-    let gw = if p.v6 { up.gw6_mac } else { up.gw4_mac };
-    let tags = (up.vlan != 0) as u32;
-    if let Err(r) = rewrite(ctx, p, up, &gw, tags, ETH_P_8021Q, up.vlan, 0) {
-        v.reason = r;
-    }
+    Ok(NextHop {
+        egress: slot,
+        dst_mac: if p.v6 { up.gw6_mac } else { up.gw4_mac },
+        src_mac: up.mac,
+        mtu: up.mtu as u32,
+        tags: Tags::uplink(up.vlan),
+    })
 }
 
-/// Checks TTL and MTU, then replaces the layer-2 header (MACs and `tags`
-/// tags: `first` under TPID `outer`, then `second` under 0x8100) and
-/// decrements the TTL or hop limit. Fails with the reason the frame goes to
-/// the kernel instead, in which case the frame is untouched.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn rewrite(
-    ctx: &XdpContext,
-    p: &Packet,
-    out: &IfaceInfo,
-    dst_mac: &[u8; 6],
-    tags: u32,
+/// Where a forwarded frame goes, as the lookup found it.
+struct NextHop {
+    /// Interface slot to redirect to.
+    egress: u32,
+    /// The member's MAC, or the gateway's.
+    dst_mac: [u8; 6],
+    /// The egress interface's MAC.
+    src_mac: [u8; 6],
+    /// The egress interface's layer-3 MTU.
+    mtu: u32,
+    tags: Tags,
+}
+
+/// The VLAN tags a frame leaves with: `count` of them, `first` under TPID
+/// `outer`, then `second` under 0x8100. The priority bits are not kept.
+struct Tags {
+    /// 0, 1 or 2.
+    count: u32,
     outer: u16,
     first: u16,
     second: u16,
-) -> Result<(), u32> {
+}
+
+impl Tags {
+    /// A member's line: untagged, its C-tag alone (802.1Q), or its S-tag
+    /// (802.1ad) then its C-tag.
+    #[inline(always)]
+    fn member(s_vlan: u16, c_vlan: u16) -> Self {
+        let count = (s_vlan != 0) as u32 + (c_vlan != 0) as u32;
+        Tags {
+            count,
+            outer: if count == 2 {
+                ETH_P_8021AD
+            } else {
+                ETH_P_8021Q
+            },
+            first: if count == 2 { s_vlan } else { c_vlan },
+            second: c_vlan,
+        }
+    }
+
+    /// An uplink's: its one 802.1Q tag, if it has one.
+    #[inline(always)]
+    fn uplink(vlan: u16) -> Self {
+        Tags {
+            count: (vlan != 0) as u32,
+            outer: ETH_P_8021Q,
+            first: vlan,
+            second: 0,
+        }
+    }
+}
+
+/// Checks TTL and MTU, then replaces the layer-2 header (MACs and tags) and
+/// decrements the TTL or hop limit. Fails with the reason the frame goes to
+/// the kernel instead, in which case the frame is untouched.
+#[inline(always)]
+fn rewrite(ctx: &XdpContext, p: &Packet, hop: &NextHop) -> Result<(), u32> {
     if p.ttl <= 1 {
         return Err(reason::PASS_TTL_EXCEEDED);
     }
     // The IP packet must fit the MTU, and the frame the kernel's limit for
     // a redirected frame: MTU + Ethernet header + one tag.
-    let mtu = out.mtu as u32;
-    if p.len > mtu || p.wire + VLAN_HLEN as u32 * tags > mtu + VLAN_HLEN as u32 {
+    let tags = hop.tags.count;
+    if p.len > hop.mtu || p.wire + VLAN_HLEN as u32 * tags > hop.mtu + VLAN_HLEN as u32 {
         return Err(reason::PASS_TOO_BIG);
     }
     let new_l3 = ETH_HLEN + VLAN_HLEN * tags as usize;
@@ -606,18 +663,18 @@ fn rewrite(
         return Err(reason::DROP_MALFORMED);
     };
     let eth = unsafe { &mut *eth };
-    eth.dst = *dst_mac;
-    eth.src = out.mac;
+    eth.dst = hop.dst_mac;
+    eth.src = hop.src_mac;
     let l3_proto = if p.v6 { ETH_P_IPV6 } else { ETH_P_IP };
     if tags == 0 {
         eth.proto = l3_proto.to_be_bytes();
     } else {
-        eth.proto = outer.to_be_bytes();
+        eth.proto = hop.tags.outer.to_be_bytes();
         let Some(t) = header::<VlanHdr>(ctx, ETH_HLEN) else {
             return Err(reason::DROP_MALFORMED);
         };
         let t = unsafe { &mut *t };
-        t.tci = first.to_be_bytes();
+        t.tci = hop.tags.first.to_be_bytes();
         if tags == 1 {
             t.proto = l3_proto.to_be_bytes();
         } else {
@@ -626,7 +683,7 @@ fn rewrite(
                 return Err(reason::DROP_MALFORMED);
             };
             let t2 = unsafe { &mut *t2 };
-            t2.tci = second.to_be_bytes();
+            t2.tci = hop.tags.second.to_be_bytes();
             t2.proto = l3_proto.to_be_bytes();
         }
     }
