@@ -318,7 +318,7 @@ fn probe_input(ctx: &XdpContext) -> Option<(u32, u32)> {
     Some((u32::from_be(addr), slot))
 }
 
-/// The datapath's `entry` and `lookup4` (router-ebpf/src/main.rs), on
+/// The datapath's `entry` and `lookup4` (router-ebpf/src/lookup.rs), on
 /// `P_ROUTES`.
 #[inline(always)]
 fn probe_entry(index: u32) -> u32 {

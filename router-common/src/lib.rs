@@ -240,9 +240,36 @@ pub struct RouteChunk(pub [u32; route::CHUNK as usize]);
 /// Highest member slot (exclusive) a leaf can encode.
 pub const MAX_MEMBERS_LIMIT: u32 = route::LOCAL - 1;
 
+/// What the program does with a packet: the kernel's XDP action codes
+/// (`XDP_REDIRECT`, `XDP_PASS`, `XDP_DROP`), so that an action reads the
+/// same here, in the program's return value and in the tracer's output.
+/// Each [`reason`] has one, in [`reason::TABLE`].
+pub mod action {
+    /// Dropped (`XDP_DROP`).
+    pub const DROP: u32 = 1;
+    /// Handed to the kernel unchanged (`XDP_PASS`).
+    pub const PASS: u32 = 2;
+    /// Rewritten and redirected to its egress interface (`XDP_REDIRECT`).
+    pub const FORWARD: u32 = 4;
+
+    /// The action's name, as the metrics and the tracer spell it.
+    pub const fn name(action: u32) -> &'static str {
+        match action {
+            FORWARD => "forward",
+            PASS => "pass",
+            DROP => "drop",
+            _ => "unknown",
+        }
+    }
+}
+
 /// Why the program did what it did: the counter index within an interface's
-/// row of `IFACE_COUNTERS`, and the code the tracer reports.
+/// row of `IFACE_COUNTERS`, and the code the tracer reports. What the
+/// program then does is the reason's row of [`TABLE`](reason::TABLE), not
+/// where its number falls.
 pub mod reason {
+    use super::action::{DROP, FORWARD, PASS};
+
     pub const FWD_DOWNSTREAM: u32 = 0;
     pub const FWD_UPSTREAM: u32 = 1;
     pub const FWD_HAIRPIN: u32 = 2;
@@ -263,26 +290,77 @@ pub mod reason {
     /// Number of reasons: the width of an interface's counter row.
     pub const COUNT: u32 = 17;
 
-    /// `(action, reason)` names, as the metrics and the tracer spell them.
-    pub const NAMES: [(&str, &str); COUNT as usize] = [
-        ("forward", "downstream"),
-        ("forward", "upstream"),
-        ("forward", "hairpin"),
-        ("pass", "not-ip"),
-        ("pass", "not-to-router"),
-        ("pass", "local"),
-        ("pass", "ttl-exceeded"),
-        ("pass", "too-big"),
-        ("pass", "no-route"),
-        ("pass", "no-neighbor"),
-        ("pass", "ipv6-extension"),
-        ("pass", "link-local"),
-        ("pass", "multicast"),
-        ("pass", "broadcast"),
-        ("pass", "unknown-attachment"),
-        ("drop", "spoofed"),
-        ("drop", "malformed"),
+    /// Every reason's [`action`](super::action) and name, one row per
+    /// reason in reason order (checked below at compile time), so that a new
+    /// reason gets its action here, by name, and no other reason's changes.
+    pub const TABLE: [(u32, u32, &str); COUNT as usize] = [
+        (FWD_DOWNSTREAM, FORWARD, "downstream"),
+        (FWD_UPSTREAM, FORWARD, "upstream"),
+        (FWD_HAIRPIN, FORWARD, "hairpin"),
+        (PASS_NOT_IP, PASS, "not-ip"),
+        (PASS_NOT_TO_ROUTER, PASS, "not-to-router"),
+        (PASS_LOCAL, PASS, "local"),
+        (PASS_TTL_EXCEEDED, PASS, "ttl-exceeded"),
+        (PASS_TOO_BIG, PASS, "too-big"),
+        (PASS_NO_ROUTE, PASS, "no-route"),
+        (PASS_NO_NEIGHBOR, PASS, "no-neighbor"),
+        (PASS_IPV6_EXTENSION, PASS, "ipv6-extension"),
+        (PASS_LINK_LOCAL, PASS, "link-local"),
+        (PASS_MULTICAST, PASS, "multicast"),
+        (PASS_BROADCAST, PASS, "broadcast"),
+        (PASS_UNKNOWN_ATTACHMENT, PASS, "unknown-attachment"),
+        (DROP_SPOOFED, DROP, "spoofed"),
+        (DROP_MALFORMED, DROP, "malformed"),
     ];
+
+    /// `(action, reason)` names, as the metrics and the tracer spell them:
+    /// [`TABLE`]'s, indexed by reason.
+    pub const NAMES: [(&str, &str); COUNT as usize] = names();
+
+    /// The reasons whose action is `action`, as a mask (bit `r` for reason
+    /// `r`): the program tests a reason's bit in a constant, with no memory
+    /// access.
+    pub const fn with_action(action: u32) -> u32 {
+        let mut mask = 0;
+        let mut r = 0;
+        while r < TABLE.len() {
+            if TABLE[r].1 == action {
+                mask |= 1 << r;
+            }
+            r += 1;
+        }
+        mask
+    }
+
+    const fn names() -> [(&'static str, &'static str); COUNT as usize] {
+        let mut names = [("", ""); COUNT as usize];
+        let mut r = 0;
+        while r < TABLE.len() {
+            names[r] = (super::action::name(TABLE[r].1), TABLE[r].2);
+            r += 1;
+        }
+        names
+    }
+
+    // Row `r` is reason `r` (so each of the `COUNT` reasons has exactly
+    // one row), and its action is one of the three.
+    const _: () = {
+        let mut r = 0;
+        while r < TABLE.len() {
+            assert!(
+                TABLE[r].0 == r as u32,
+                "reason::TABLE: row r must be reason r"
+            );
+            let a = TABLE[r].1;
+            assert!(
+                a == FORWARD || a == PASS || a == DROP,
+                "reason::TABLE: unknown action"
+            );
+            r += 1;
+        }
+    };
+    // Every reason has a bit in a `with_action` mask.
+    const _: () = assert!(COUNT <= u32::BITS);
 }
 
 /// A member id or interface name, NUL-padded: the value of the userspace-only

@@ -1,7 +1,19 @@
-//! Packet headers and the one bounds-checked accessor, shared by the
-//! datapath and the benchmark's anchors (which include this file).
+//! Packet headers, their sizes and EtherTypes, the one bounds-checked
+//! accessor and the TTL update, shared by the datapath and the benchmark's
+//! anchors (which include this file). It knows the wire format only: no map,
+//! no reason, no decision.
 use aya_ebpf::programs::XdpContext;
 use core::mem::size_of;
+
+pub const ETH_HLEN: usize = 14;
+pub const VLAN_HLEN: usize = 4;
+pub const IPV6_HLEN: usize = 40;
+pub const ETH_P_IP: u16 = 0x0800;
+pub const ETH_P_IPV6: u16 = 0x86dd;
+pub const ETH_P_8021Q: u16 = 0x8100;
+pub const ETH_P_8021AD: u16 = 0x88a8;
+/// An older outer TPID, still met on QinQ lines.
+pub const ETH_P_QINQ_9100: u16 = 0x9100;
 
 #[repr(C)]
 pub struct EthHdr {

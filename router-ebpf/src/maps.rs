@@ -1,0 +1,46 @@
+//! Every map of the program, with its name, type and default size (the
+//! names, types and value layouts are the ABI the loader opens by name;
+//! sizes marked "sized by the loader" are set at load time). Nothing else:
+//! how the maps are read is the other modules' business. The bench build's
+//! own maps stay in `bench.rs`, which `bench-ebpf` compiles too.
+use aya_ebpf::{
+    macros::map,
+    maps::{Array, DevMap, HashMap, PerCpuArray},
+};
+use router_common::{
+    AttachKey, Globals, IfaceInfo, MAX_IFACES, MAX_IFINDEX, MemberLine, RouteChunk, TraceVerdict,
+    reason, route,
+};
+
+/// `BPF_F_MMAPABLE`: the array can be memory-mapped by userspace.
+const BPF_F_MMAPABLE: u32 = 1 << 10;
+
+#[map]
+pub static GLOBALS: Array<Globals> = Array::with_max_entries(1, 0);
+#[map]
+pub static IFINDEX_SLOT: Array<u32> = Array::with_max_entries(MAX_IFINDEX, 0);
+#[map]
+pub static IFACES: Array<IfaceInfo> = Array::with_max_entries(MAX_IFACES, 0);
+#[map]
+pub static EGRESS: DevMap = DevMap::with_max_entries(MAX_IFACES, 0);
+/// Two halves of `route::half_entries(groups)` entries, in chunks of
+/// `route::CHUNK`; sized by the loader. Memory-mapped by userspace.
+#[map]
+pub static ROUTES: Array<RouteChunk> = Array::with_max_entries(
+    2 * route::FIRST_GROUP * route::GROUP_ENTRIES / route::CHUNK,
+    BPF_F_MMAPABLE,
+);
+/// Sized by the loader to twice the members, plus room for shared segments.
+#[map]
+pub static ATTACHMENTS: HashMap<AttachKey, u32> = HashMap::with_max_entries(2, 0);
+/// One block of `max_members` lines per possible CPU (see
+/// `router_common::member_line_index`): each member's forwarding data for
+/// both halves and the CPU's counters of it, in one cache line. Sized by
+/// the loader; memory-mapped by userspace, which writes it directly.
+#[map]
+pub static MEMBER_LINES: Array<MemberLine> = Array::with_max_entries(1, BPF_F_MMAPABLE);
+#[map]
+pub static IFACE_COUNTERS: PerCpuArray<u64> =
+    PerCpuArray::with_max_entries(MAX_IFACES * reason::COUNT, 0);
+#[map]
+pub static TRACE_VERDICT: Array<TraceVerdict> = Array::with_max_entries(1, 0);
