@@ -10,6 +10,7 @@ pub mod fixtures;
 pub mod frames;
 pub mod harness;
 pub mod netns;
+pub mod stacks;
 pub mod tag_probe;
 pub mod tagged;
 pub mod topology;
