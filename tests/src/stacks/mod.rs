@@ -76,6 +76,7 @@ use crate::{
 };
 
 pub mod diag;
+mod start;
 pub mod tools;
 
 /// MACs and addresses of the site: the ones of [`crate::topology::plan`],
@@ -296,8 +297,6 @@ impl Stacks {
         veth(
             &router, ACCESS, ACC0_MAC, &switch, "sw0", SW0_MAC, ACCESS_MTU,
         );
-        // NAPI for the frames the router's XDP redirects into acc0.
-        ethtool(&switch, &["-K", "sw0", "gro", "on"]);
         if opts.uplink_txvlan_off {
             ethtool(
                 &switch,
@@ -322,6 +321,11 @@ impl Stacks {
             "0",
         ]);
         switch.ip(&["link", "set", "sw0", "master", "br0", "up"]);
+        // NAPI for the frames the router's XDP redirects into acc0. Once
+        // sw0 is up: turned on while the veth is down, GRO did not give it
+        // NAPI when it came up (6.18), and every redirected frame was lost
+        // (no counter says so).
+        ethtool(&switch, &["-K", "sw0", "gro", "on"]);
 
         router.ip(&["addr", "add", "192.0.2.2/24", "dev", "up0"]);
         router.ip(&["addr", "add", "2001:db8::2/64", "dev", "up0", "nodad"]);
