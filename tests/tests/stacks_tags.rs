@@ -10,12 +10,20 @@
 //! with the member's own offload off) the outer tag stays in the skb's
 //! metadata and the router's XDP never sees it; a full-size (1496-byte) QinQ
 //! packet crosses both ways, unless the member's switch port writes the
-//! outer tag into the frame, which makes it 4 bytes too long for her veth.
+//! outer tag into the frame, which makes it 4 bytes too long for her veth;
+//! a Router Advertisement sent on a member's tags reaches that member
+//! alone, whose kernel takes its default route from it (what issue 13's
+//! RA test will expect from the router).
 use std::time::Duration;
 
 use tests::{
-    frames::{ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ether, ipv4_icmp_echo, mac},
-    stacks::{Options, Stacks, TXVLAN_OFF, plan::*, tools::ping},
+    frames::{ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, ether, ipv4_icmp_echo, mac},
+    stacks::{
+        Gateway6, Options, Stacks, TXVLAN_OFF,
+        plan::*,
+        ra::{ALL_NODES_MAC, default_route_from_ra, router_advertisement},
+        tools::ping,
+    },
     tag_probe::TagProbe,
     tagged::{RawPort, l3},
     topology::wait_for,
@@ -182,4 +190,50 @@ fn tx_dropped(ns: &tests::Netns, dev: &str) -> u64 {
     j[0]["stats64"]["tx"]["dropped"]
         .as_u64()
         .unwrap_or_else(|| panic!("no tx dropped counter for {dev}: {out}"))
+}
+
+/// An RA on each member's tags in turn (from a raw socket on acc0, as the
+/// router will send them): that member alone takes its IPv6 default route
+/// from it; the others' vlan_pop drop it.
+#[test]
+fn router_advertisements_reach_each_member_on_its_tags() {
+    let opts = Options {
+        gateway6: Gateway6::FromRa,
+        ..Options::today(9604)
+    };
+    let (s, _probe) = site("tagsra", opts);
+    let port = RawPort::open(s.router.name(), ACCESS);
+    let ra = router_advertisement(ACC_LL6, ACC0_MAC, 1800);
+    let routers = [ACC_LL6];
+    let mut done: Vec<&str> = Vec::new();
+    for id in ["bob", "carol", "alice"] {
+        let m = s.member(id);
+        port.send(&ether(
+            mac(ALL_NODES_MAC),
+            mac(ACC0_MAC),
+            &m.spec.tags(),
+            ETH_P_IPV6,
+            &ra,
+        ));
+        let mut shown = String::new();
+        let route = wait_for(5 * SEC, || {
+            let (route, out) = default_route_from_ra(&m.ns, &routers);
+            shown = out;
+            route
+        });
+        assert!(
+            route.is_some(),
+            "{id} took no default route from an RA on its tags; `ip -6 route show default`:\n{shown}{}",
+            s.diagnose(None)
+        );
+        done.push(id);
+        for other in s.members.iter().filter(|o| !done.contains(&o.id())) {
+            let (route, out) = default_route_from_ra(&other.ns, &routers);
+            assert!(
+                route.is_none(),
+                "{} took a default route from an RA sent on {id}'s tags:\n{out}",
+                other.id()
+            );
+        }
+    }
 }

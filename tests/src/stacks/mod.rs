@@ -76,6 +76,8 @@ use crate::{
 };
 
 pub mod diag;
+pub mod pmtu;
+pub mod ra;
 mod start;
 pub mod tools;
 
@@ -552,4 +554,16 @@ impl Stacks {
     pub fn kernel_forwarded(&self) -> (u64, u64) {
         crate::topology::kernel_forwarded(&self.router)
     }
+}
+
+/// A member's counters in the daemon's metrics: (receive packets, receive
+/// bytes, transmit packets, transmit bytes, spoofed).
+pub fn member_counters(m: &crate::daemon::Metrics, id: &str) -> [u64; 5] {
+    [
+        m.member(id, "receive_packets"),
+        m.member(id, "receive_bytes"),
+        m.member(id, "transmit_packets"),
+        m.member(id, "transmit_bytes"),
+        m.member(id, "spoofed_packets"),
+    ]
 }

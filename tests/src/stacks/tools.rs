@@ -1,15 +1,20 @@
 //! The tools the stacks tests drive between real IP stacks — ping,
 //! iperf3, traceroute — each run bounded by `timeout(1)`, returning the
 //! command line and its whole output with the parsed result, so that a
-//! failing assertion can show what ran and what it printed.
+//! failing assertion can show what ran and what it printed; and a plain
+//! TCP transfer between two namespaces, with the path MTU a host learnt.
 use std::{
     fmt,
-    net::IpAddr,
+    io::{Read, Write},
+    net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream},
     process::{Command, Stdio},
     time::Duration,
 };
 
-use crate::{Netns, topology::wait_for};
+use crate::{
+    Netns,
+    topology::{in_netns, wait_for},
+};
 
 /// A command that ran in a namespace, and what it printed.
 #[derive(Clone, Debug)]
@@ -199,4 +204,72 @@ pub fn traceroute(ns: &Netns, target: IpAddr, max_hops: u32) -> Trace {
         })
         .collect();
     Trace { hops, ran }
+}
+
+/// Sends `bytes` bytes over one TCP connection from `from_ns` to a receiver
+/// listening on `to` in `to_ns`, which reads to the end. Returns the bytes
+/// received, or why the transfer did not complete within `timeout`. Plain
+/// sockets: no MSS clamping, the kernels' defaults (path-MTU discovery on).
+pub fn tcp_transfer(
+    from_ns: &Netns,
+    to_ns: &Netns,
+    to: SocketAddr,
+    bytes: usize,
+    timeout: Duration,
+) -> Result<usize, String> {
+    let listener = in_netns(to_ns.name(), || TcpListener::bind(to))
+        .map_err(|e| format!("bind {to} in {}: {e}", to_ns.name()))?;
+    let receiver = std::thread::spawn(move || -> Result<usize, String> {
+        let (mut conn, _) = listener.accept().map_err(|e| format!("accept: {e}"))?;
+        conn.set_read_timeout(Some(timeout))
+            .map_err(|e| e.to_string())?;
+        let mut got = 0;
+        let mut buf = vec![0u8; 65536];
+        loop {
+            match conn.read(&mut buf) {
+                Ok(0) => return Ok(got),
+                Ok(n) => got += n,
+                Err(e) => return Err(format!("receiver: {e} after {got} bytes")),
+            }
+        }
+    });
+    let sent = in_netns(from_ns.name(), || TcpStream::connect_timeout(&to, timeout))
+        .map_err(|e| format!("connect to {to} from {}: {e}", from_ns.name()))
+        .and_then(|mut conn| {
+            conn.set_write_timeout(Some(timeout))
+                .map_err(|e| e.to_string())?;
+            let chunk = vec![0x5au8; 65536];
+            let mut left = bytes;
+            while left > 0 {
+                let n = left.min(chunk.len());
+                conn.write_all(&chunk[..n])
+                    .map_err(|e| format!("sender: {e} with {left} bytes left"))?;
+                left -= n;
+            }
+            conn.shutdown(Shutdown::Write)
+                .map_err(|e| format!("shutdown: {e}"))
+        });
+    if let Err(e) = sent {
+        // Unblock the receiver's accept, if it is still waiting.
+        let _ = in_netns(to_ns.name(), || {
+            TcpStream::connect_timeout(&to, Duration::from_secs(1))
+        });
+        let _ = receiver.join();
+        return Err(e);
+    }
+    receiver
+        .join()
+        .map_err(|_| "receiver thread panicked".to_string())?
+}
+
+/// The path MTU `ns` has learnt towards `dst` (`ip route get`'s `mtu`), if
+/// any, with the route as printed.
+pub fn learnt_mtu(ns: &Netns, dst: IpAddr) -> (Option<u32>, String) {
+    let out = ns.ip(&["route", "get", &dst.to_string()]);
+    let w: Vec<&str> = out.split_whitespace().collect();
+    let mtu = w
+        .iter()
+        .position(|x| *x == "mtu")
+        .and_then(|i| w.get(i + 1)?.parse().ok());
+    (mtu, out)
 }
