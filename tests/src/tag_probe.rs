@@ -1,8 +1,9 @@
 //! `tag_probe` of `tests-ebpf` as native XDP on an interface: it counts the
-//! frames the interface receives by the number of VLAN tags in their data —
-//! what the router's XDP program sees, which tcpdump cannot show (libpcap
-//! puts a tag the kernel keeps in the skb's metadata back into the frame it
-//! prints) — and passes every frame on.
+//! frames the interface receives by the VLAN tags in their data (TPIDs and
+//! VLAN ids) — what the router's XDP program sees, which tcpdump cannot
+//! show: libpcap puts the tag the kernel keeps in the skb's metadata back
+//! into the frame it prints (`tcpdump -e -i acc0` shows bob's `vlan 101`
+//! where acc0's XDP saw an untagged frame) — and passes every frame on.
 //!
 //! ```text
 //!   switch ── sw0 ═══ veth ═══ acc0 [tag_probe, native XDP] ── router's stack

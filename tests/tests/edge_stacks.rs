@@ -81,17 +81,6 @@ fn stock(tag: &str) -> (Stacks, Daemon) {
     Stacks::start(tag, Options::stock(METRICS))
 }
 
-/// `m`'s neighbour entries, for messages: an unanswered ARP or
-/// Neighbour Solicitation shows as FAILED or INCOMPLETE.
-fn neighbours(m: &Member) -> String {
-    let out = m.ns.ip(&["neigh", "show", "dev", MEMBER_DEV]);
-    if out.trim().is_empty() {
-        "(none)".to_string()
-    } else {
-        out.trim_end().replace('\n', "; ")
-    }
-}
-
 /// `m` gets an answer from `target` within 10 s (neighbour resolution
 /// included).
 fn reach(s: &Stacks, d: &Daemon, m: &Member, target: &str, what: &str) {
@@ -101,7 +90,7 @@ fn reach(s: &Stacks, d: &Daemon, m: &Member, target: &str, what: &str) {
         1,
         "{}: no answer from {what} ({target}) in 10 s; its neighbours: {}\n{}{}",
         m.id(),
-        neighbours(m),
+        m.neighbours(),
         first.ran,
         s.diagnose(Some(d))
     );

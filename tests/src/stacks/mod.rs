@@ -32,37 +32,47 @@
 //! daemon runs, as a CPE comes up on a running line: the Router
 //! Solicitations they send then reach it.
 //!
-//! # Where the tags go (measured on this kernel, 6.18; `stacks_probe` tests)
+//! # Where the tags go (measured on this kernel, 6.18: tests/stacks_tags.rs)
 //!
 //! - `bpf_skb_vlan_push` on the member's egress leaves the outermost tag in
-//!   the skb's metadata (`skb->vlan_tci`) and earlier ones in the frame. A
-//!   veth with tx VLAN offload on (`tx-vlan-hw-insert`,
-//!   `tx-vlan-stag-hw-insert`, both on by default) hands the metadata tag
-//!   to its peer as metadata.
-//! - Every receiving interface moves the outer tag of a frame back into
-//!   metadata (`skb_vlan_untag`, before taps, tc and the bridge), whatever
-//!   its offloads. So turning tx VLAN offload off on the member (`ethtool
-//!   -K m0 txvlan off`) writes the tag into the frame on the member's link
-//!   only: the switch port takes it out again.
-//! - The bridge (no VLAN filtering) forwards a tagged frame by MAC address
-//!   alone, with its outer tag in metadata: it learns the member's MAC
-//!   whatever the tags (one forwarding database for every VLAN), floods
-//!   broadcasts, multicasts and unknown destinations to every port, other
-//!   members' included (their `vlan_pop` drops them), and hands the outer
-//!   tag to the egress port as metadata.
-//! - Native XDP on a veth sees the frame's data only: an outer tag in the
-//!   metadata is invisible to it (and the router's program then takes a
-//!   QinQ frame for a single-tagged one, a single-tagged one for an
-//!   untagged one). Hence `txvlan off` on the switch's port towards the
-//!   router, `sw0`: its transmit path writes the metadata tag into the
-//!   frame, and the router's XDP program sees 0x88a8 then 0x8100 in band.
-//! - The other way, frames from the router carry their tags in band; `sw0`
-//!   moves the outer one into metadata, and the member's port keeps it
-//!   there (tx VLAN offload on): the member's `m0` then receives a QinQ
-//!   frame of 1496 + 14 + 8 bytes as 1496 + 14 + 4 in data, within the
-//!   length a veth accepts for a 1496-byte MTU (MTU + 14 + 4).
-//!   With the offload off on the member's port, the same frame arrives
-//!   4 bytes too long and the veth drops it.
+//!   the skb's metadata (`skb->vlan_tci`) and the inner one in the frame. A
+//!   veth with tx VLAN insertion offload on hands the metadata tag to its
+//!   peer as metadata. There are two such offloads, both on by default:
+//!   `tx-vlan-hw-insert` (0x8100, what `ethtool -K DEV txvlan off` turns
+//!   off) and `tx-vlan-stag-hw-insert` (0x88a8, which `txvlan` leaves on):
+//!   [`TXVLAN_OFF`] turns both off.
+//! - Every receiving interface moves a frame's outer tag back into
+//!   metadata (`skb_vlan_untag`, before taps, tc and the bridge) whatever
+//!   its offloads: `vlan_pop` on the members always finds it there
+//!   (`outer_in_meta`, never `outer_in_data`). So turning the offload off on
+//!   the member's `m0` writes the tags into the frame on the member's own
+//!   link only: the switch port takes the outer one out again.
+//! - The bridge (no VLAN filtering) forwards tagged frames by MAC address
+//!   alone, the outer tag riding along in metadata: it learns a member's
+//!   MAC whatever its tags (one forwarding database for every VLAN: the
+//!   same MAC on two VLANs would move between ports), floods broadcasts,
+//!   multicasts (snooping is off here) and unknown destinations to every
+//!   port, other members' included, whose `vlan_pop` drops them
+//!   (`drop_other`), and hands the outer tag to the egress port as
+//!   metadata.
+//! - Native XDP on a veth sees the frame's data only: a tag left in the
+//!   metadata is invisible to it. With the offloads on at `sw0`, the
+//!   switch's port towards the router, the router's program sees bob's
+//!   frames untagged and carol's with her C-tag alone. Hence [`TXVLAN_OFF`]
+//!   on `sw0`: its transmit path writes the metadata tag into the frame,
+//!   and acc0's XDP sees 0x8100 (bob) and 0x88a8 then 0x8100 (carol) in
+//!   band.
+//! - The other way, the router's XDP pushes the tags in band; `sw0` moves
+//!   the outer one into metadata, and the member's port keeps it there
+//!   (offloads on): carol's `m0` receives a full QinQ frame, 1496 + 14 + 8
+//!   bytes, as 1496 + 14 + 4 in data, within what a veth accepts for its
+//!   MTU (MTU + 14 + 4). With the offloads off on her port, the same frame
+//!   is 4 bytes too long and the veth drops it (counted as a transmit drop
+//!   of the port).
+//! - GRO on `sw0` gives it the NAPI that frames XDP-redirected into `acc0`
+//!   need; turned on while the veth was down, it gave none when the veth
+//!   came up, and every redirected frame was lost without a counter. It is
+//!   turned on once `sw0` is up.
 //!
 //! Every namespace is a [`Netns`], removed when the [`Stacks`] is dropped
 //! (the tc programs are detached first, from inside their namespace).
@@ -181,6 +191,17 @@ impl Member {
 
     pub fn tagged(&self) -> bool {
         self.spec.c_vlan != 0
+    }
+
+    /// Its neighbour entries on one line, for messages: an unanswered ARP
+    /// or Neighbour Solicitation shows as INCOMPLETE or FAILED.
+    pub fn neighbours(&self) -> String {
+        let out = self.ns.ip(&["neigh", "show", "dev", MEMBER_DEV]);
+        if out.trim().is_empty() {
+            "(none)".to_string()
+        } else {
+            out.trim_end().replace('\n', "; ")
+        }
     }
 }
 

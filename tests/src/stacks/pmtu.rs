@@ -59,7 +59,8 @@ pub fn assert_path_mtu_discovery(s: &Stacks, d: &Daemon, id: &str, v6: bool, exp
     assert_eq!(
         p.received,
         1,
-        "{id} never reached {remote}:\n{}{}",
+        "{id} never reached {remote}; its neighbours: {}\n{}{}",
+        m.neighbours(),
         p.ran,
         s.diagnose(Some(d))
     );
