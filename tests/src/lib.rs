@@ -10,8 +10,11 @@ pub mod fixtures;
 pub mod frames;
 pub mod harness;
 pub mod netns;
+pub mod stacks;
+pub mod tag_probe;
 pub mod tagged;
 pub mod topology;
+pub mod vlan_tc;
 
 pub use netns::Netns;
 

@@ -446,27 +446,7 @@ impl Topology {
     /// The router's kernel forwarding counters: (IPv4 `Ip: ForwDatagrams`,
     /// IPv6 `Ip6OutForwDatagrams`).
     pub fn kernel_forwarded(&self) -> (u64, u64) {
-        let snmp = String::from_utf8(self.router.exec("cat", &["/proc/net/snmp"]).stdout)
-            .expect("snmp is text");
-        let mut ip = snmp.lines().filter(|l| l.starts_with("Ip: "));
-        let names: Vec<&str> = ip.next().expect("Ip: names").split_whitespace().collect();
-        let values: Vec<&str> = ip.next().expect("Ip: values").split_whitespace().collect();
-        let i = names
-            .iter()
-            .position(|n| *n == "ForwDatagrams")
-            .expect("ForwDatagrams");
-        let v4 = values[i].parse().expect("ForwDatagrams value");
-        let snmp6 = String::from_utf8(self.router.exec("cat", &["/proc/net/snmp6"]).stdout)
-            .expect("snmp6 is text");
-        let v6 = snmp6
-            .lines()
-            .find_map(|l| {
-                let mut w = l.split_whitespace();
-                (w.next() == Some("Ip6OutForwDatagrams"))
-                    .then(|| w.next().unwrap().parse().unwrap())
-            })
-            .expect("Ip6OutForwDatagrams");
-        (v4, v6)
+        kernel_forwarded(&self.router)
     }
 
     /// The XDP attachment of router interface `dev` as `ip link` shows it:
@@ -491,6 +471,30 @@ impl Topology {
         let i = w.iter().position(|x| *x == "lladdr")?;
         Some(w.get(i + 1)?.to_string())
     }
+}
+
+/// The kernel forwarding counters of namespace `ns`: (IPv4 `Ip:
+/// ForwDatagrams`, IPv6 `Ip6OutForwDatagrams`).
+pub fn kernel_forwarded(ns: &Netns) -> (u64, u64) {
+    let snmp = String::from_utf8(ns.exec("cat", &["/proc/net/snmp"]).stdout).expect("snmp is text");
+    let mut ip = snmp.lines().filter(|l| l.starts_with("Ip: "));
+    let names: Vec<&str> = ip.next().expect("Ip: names").split_whitespace().collect();
+    let values: Vec<&str> = ip.next().expect("Ip: values").split_whitespace().collect();
+    let i = names
+        .iter()
+        .position(|n| *n == "ForwDatagrams")
+        .expect("ForwDatagrams");
+    let v4 = values[i].parse().expect("ForwDatagrams value");
+    let snmp6 =
+        String::from_utf8(ns.exec("cat", &["/proc/net/snmp6"]).stdout).expect("snmp6 is text");
+    let v6 = snmp6
+        .lines()
+        .find_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next() == Some("Ip6OutForwDatagrams")).then(|| w.next().unwrap().parse().unwrap())
+        })
+        .expect("Ip6OutForwDatagrams");
+    (v4, v6)
 }
 
 /// UDP receive errors of namespace `ns` (`Udp:` and `Udp6` InErrors,

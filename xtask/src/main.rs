@@ -61,6 +61,7 @@ const APT_PACKAGES: &[&str] = &[
     "iputils-ping",
     "iperf3",
     "tcpdump",
+    "traceroute",
     "bpftool",
     "ethtool",
     "prometheus",
