@@ -10,12 +10,9 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use collecte::{
-    config::{Config, Member},
-    members::Tables,
-    neighbors::LinkInfo,
-};
+use collecte::{members::Tables, neighbors::LinkInfo};
 use ipnet::{Ipv4Net, Ipv6Net};
+use router_core::{config::Config, member::Member};
 use serde_json::json;
 
 /// IPv4 pools: (first address, prefix length).

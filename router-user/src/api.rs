@@ -63,15 +63,20 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use tracing::{error, info, warn};
 
-use crate::{
-    config::{self, ApiConfig, ApiEndpoint, ConfigError, Member, Owner},
-    daemon::Router,
-    members::{
-        MemberStore, TablesError,
+use router_core::{
+    config::{ApiConfig, ApiEndpoint, ConfigError},
+    member::{self, Member, MemberError, Origin, Owner},
+    store::{
+        MemberStore,
         json::{MembersReader, ReadError},
     },
+};
+
+use crate::{
+    daemon::Router,
+    members::TablesError,
     routes::RouteError,
-    state::{Op, Origin, Outcome, Staged, SyncCounts, WriteError},
+    state::{Op, Outcome, Staged, SyncCounts, WriteError},
 };
 
 pub mod client;
@@ -437,36 +442,53 @@ impl From<ConfigError> for ApiError {
                 .member(member)
                 .field(field)
         };
+        match e {
+            ConfigError::Member(e) => e.into(),
+            ConfigError::UnknownInterface { member, .. } => bad(&member, "interface"),
+            ConfigError::TooManyMembers { .. } => {
+                ApiError::new(StatusCode::CONFLICT, text).field("max_members")
+            }
+            _ => ApiError::new(StatusCode::BAD_REQUEST, text),
+        }
+    }
+}
+
+impl From<MemberError> for ApiError {
+    fn from(e: MemberError) -> ApiError {
+        let text = e.to_string();
+        let bad = |member: &str, field: &str| {
+            ApiError::new(StatusCode::BAD_REQUEST, text.clone())
+                .member(member)
+                .field(field)
+        };
         match &e {
-            ConfigError::BadPrefix { member, .. } | ConfigError::NoPrefixes { member } => {
+            MemberError::BadPrefix { member, .. } | MemberError::NoPrefixes { member } => {
                 bad(member, "prefixes")
             }
-            ConfigError::Overlap {
+            MemberError::Overlap {
                 member,
                 other_member,
                 ..
             } if member != other_member => ApiError::new(StatusCode::CONFLICT, text)
                 .member(member)
                 .field("prefixes"),
-            ConfigError::Overlap { member, .. } => bad(member, "prefixes"),
-            ConfigError::DuplicateId { member } => bad(member, "id"),
-            ConfigError::BadId { id, .. } => bad(id, "id"),
-            ConfigError::UnknownInterface { member, .. } => bad(member, "interface"),
-            ConfigError::SVlanWithoutCVlan { member } => bad(member, "s_vlan"),
-            ConfigError::BadVlan {
+            MemberError::Overlap { member, .. } => bad(member, "prefixes"),
+            MemberError::DuplicateId { member } => bad(member, "id"),
+            MemberError::BadId { id, .. } => bad(id, "id"),
+            MemberError::SVlanWithoutCVlan { member } => bad(member, "s_vlan"),
+            MemberError::BadVlan {
                 member_or_section: Owner::Member(member),
                 field,
                 ..
             }
-            | ConfigError::BadMac {
+            | MemberError::BadMac {
                 member_or_section: Owner::Member(member),
                 field,
                 ..
             } => bad(member, field),
-            ConfigError::TooManyMembers { .. } => {
-                ApiError::new(StatusCode::CONFLICT, text).field("max_members")
-            }
-            _ => ApiError::new(StatusCode::BAD_REQUEST, text),
+            MemberError::BadVlan { .. }
+            | MemberError::BadMac { .. }
+            | MemberError::TooManyPrefixes { .. } => ApiError::new(StatusCode::BAD_REQUEST, text),
         }
     }
 }
@@ -604,7 +626,7 @@ fn path_id(
     id: Result<UrlPath<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<String, ApiError> {
     let UrlPath(id) = id.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
-    config::validate_id(&id).map_err(ApiError::from)?;
+    member::validate_id(&id).map_err(ApiError::from)?;
     Ok(id)
 }
 
@@ -1053,7 +1075,7 @@ mod tests {
         let one = serde_json::to_vec(&m).unwrap().len() + 1;
         let total = one * 1_000_000 + r#"{"members":[]}"#.len();
         assert!(
-            (total as u64) < crate::config::DEFAULT_BODY_LIMIT.0,
+            (total as u64) < router_core::config::DEFAULT_BODY_LIMIT.0,
             "{one} bytes per member: {total} bytes"
         );
     }
@@ -1073,7 +1095,7 @@ mod tests {
             (e.status, e.field.as_deref()),
             (StatusCode::BAD_REQUEST, Some("s_vlan"))
         );
-        let overlap = ConfigError::Overlap {
+        let overlap = MemberError::Overlap {
             member: "b".into(),
             prefix: "198.51.100.7/32".parse().unwrap(),
             other_member: "a".into(),

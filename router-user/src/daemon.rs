@@ -23,13 +23,17 @@ use std::{
 };
 
 use router_common::IfaceInfo;
+use router_core::{
+    config::{Config, ConfigError, XdpMode},
+    member::Origin,
+    store::MemberStore,
+};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{debug, error, info, warn};
 
 use crate::{
-    config::{Config, ConfigError, XdpMode},
     datapath::{Attach, Changes, Datapath, DatapathError, LinkId, LoadOptions, Mode, Sizing},
-    members::{MemberStore, Origin, Part, Tables, TablesError},
+    members::{Part, Tables, TablesError},
     metrics,
     neighbors::{self, NeighborError, Snapshot},
     state::{self, Op, Outcome, Provisioning, StateError, WriteError},

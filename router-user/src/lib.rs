@@ -1,7 +1,6 @@
 //! collecte: the userspace side of the collecte XDP router.
 //!
 //! One module per concern:
-//! - [`config`]: the TOML configuration and its validation.
 //! - [`routes`]: the prefix table (multibit trie) as the datapath reads it.
 //! - [`members`]: the desired state of every datapath table, from the
 //!   configuration and the interfaces.
@@ -17,7 +16,6 @@
 pub mod alloc;
 pub mod api;
 pub mod cli;
-pub mod config;
 pub mod daemon;
 pub mod datapath;
 pub mod members;

@@ -3,10 +3,10 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use collecte::{
     cli::{Cli, Command},
-    config::Config,
     daemon, neighbors,
     trace::Tracer,
 };
+use router_core::config::Config;
 use tracing_subscriber::EnvFilter;
 
 /// Large tables get transparent huge pages (see [`collecte::alloc`]).

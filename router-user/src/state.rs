@@ -65,14 +65,16 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::members::Origin;
-use crate::{
-    config::{Claims, Config, ConfigError, Member, check_count, check_interface},
-    members::{
-        MemberStore, MemberView, Part, ReplaceCounts, Tables, TablesError,
+use router_core::{
+    config::{Claims, Config, ConfigError, check_count, check_interface},
+    member::{Member, MemberError, MemberIn, Origin},
+    store::{
+        MemberStore, MemberView,
         json::{MembersReader, ReadError},
     },
 };
+
+use crate::members::{Part, ReplaceCounts, Tables, TablesError};
 
 /// `format` of the state file.
 pub const FORMAT: &str = "collecte-state";
@@ -415,7 +417,7 @@ impl Provisioning {
     }
 
     fn put(&mut self, m: Member, tables: &mut Tables) -> Result<(bool, Outcome), WriteError> {
-        m.validate_fields()?;
+        m.validate_fields().map_err(ConfigError::from)?;
         let old = tables.member(&m.id);
         if let Some((slot, cur)) = old {
             if cur.origin() == Origin::Config {
@@ -516,7 +518,7 @@ impl Provisioning {
                 Some(n) => batch.get(n).map(|m| m.id().to_owned()),
                 None => tables.id(config_slots[i as usize]).map(str::to_owned),
             };
-            return Err(o.error(|i| id(i).unwrap_or_default()).into());
+            return Err(ConfigError::from(o.error(|i| id(i).unwrap_or_default())).into());
         }
         drop(claims);
         lap("validated");
@@ -686,7 +688,7 @@ fn tables_error(e: TablesError) -> WriteError {
 fn check_interface_view(m: &MemberView<'_>, access: &HashSet<&str>) -> Result<(), ConfigError> {
     let prefixes: Vec<ipnet::IpNet> = Vec::new();
     check_interface(
-        crate::config::MemberIn {
+        MemberIn {
             id: m.id(),
             interface: m.interface(),
             s_vlan: m.s_vlan(),
@@ -738,9 +740,10 @@ pub fn check_config<'a>(
             return Err(conflict(
                 path,
                 m.id(),
-                ConfigError::DuplicateId {
+                MemberError::DuplicateId {
                     member: m.id().to_owned(),
-                },
+                }
+                .into(),
                 &config_members,
             ));
         }
@@ -767,10 +770,10 @@ pub fn check_config<'a>(
         // The later one is the API member when the two differ in origin.
         let e = o.error(id);
         let api_member = match &e {
-            ConfigError::Overlap { member, .. } => member.clone(),
+            MemberError::Overlap { member, .. } => member.clone(),
             _ => String::new(),
         };
-        return Err(conflict(path, &api_member, e, &config_members));
+        return Err(conflict(path, &api_member, e.into(), &config_members));
     }
     Ok(Checked { config_members })
 }
@@ -788,19 +791,19 @@ fn conflict(
         path.display()
     );
     let (other, why) = match &e {
-        ConfigError::DuplicateId { member } => (
+        ConfigError::Member(MemberError::DuplicateId { member }) => (
             Some(member.clone()),
             format!(
                 "member {member:?} is declared in the configuration file, and {kept} has \
                  the same id"
             ),
         ),
-        ConfigError::Overlap {
+        ConfigError::Member(MemberError::Overlap {
             prefix,
             other_member,
             other_prefix,
             ..
-        } => (
+        }) => (
             Some(other_member.clone()),
             format!(
                 "{kept} has prefix {prefix}, which overlaps {other_prefix} of member \
@@ -1118,7 +1121,7 @@ fn read_file(path: &Path) -> Result<(u64, MemberStore), StateError> {
         return Err(corrupt(format!("its \"format\" is not {FORMAT:?}")));
     }
     let members = read.map_err(|e| match e {
-        ReadError::Invalid(ConfigError::DuplicateId { member }) => {
+        ReadError::Invalid(MemberError::DuplicateId { member }) => {
             corrupt(format!("member {member:?} appears twice"))
         }
         other => corrupt(other.to_string()),

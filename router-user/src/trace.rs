@@ -18,9 +18,9 @@ use pcap_file::{
     pcap::{PcapHeader, PcapWriter, RawPcapPacket},
 };
 use router_common::{TraceVerdict, reason};
+use router_core::config::Config;
 
 use crate::{
-    config::Config,
     datapath::{Datapath, DatapathError, LoadOptions, Mode, Sizing, action},
     members::{Tables, TablesError},
     neighbors::{LinkInfo, Snapshot},

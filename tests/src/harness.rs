@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 
 use collecte::{
-    config::Config,
     datapath::{Datapath, Mode, Sizing},
     members::Tables,
     neighbors,
 };
 use router_common::{MemberCounters, reason};
+use router_core::config::Config;
 
 use crate::{Netns, frames};
 
@@ -188,7 +188,7 @@ impl Harness {
     /// Makes the member set `members`: the tables' changes applied to both
     /// instances, as the daemon applies them (into the inactive half, then
     /// a flip).
-    pub fn sync_members(&mut self, members: &[collecte::config::Member]) {
+    pub fn sync_members(&mut self, members: &[router_core::member::Member]) {
         self.tables.sync(members).expect("members fit");
         let changes = self.tables.take_changes();
         self.trace.apply(changes.clone()).expect("tracer apply");

@@ -28,13 +28,13 @@ use router_common::{
 };
 use smallvec::SmallVec;
 
-pub mod json;
-pub mod store;
-
-pub use store::{MemberStore, MemberView, Origin, StoreError};
+use router_core::{
+    config::{Config, ConfigError, check_count},
+    member::{Member, MemberError, MemberIn, Origin},
+    store::{MemberStore, MemberView, StoreError},
+};
 
 use crate::{
-    config::{Config, ConfigError, Member, MemberIn, check_count},
     datapath::{Changes, FullState},
     neighbors::LinkInfo,
     routes::{RouteError, RouteTable},
@@ -540,9 +540,12 @@ impl Tables {
         let own = match current {
             Some((slot, cur)) => {
                 if cur.origin() != origin {
-                    return Err(TablesError::Invalid(ConfigError::DuplicateId {
-                        member: m.id.to_owned(),
-                    }));
+                    return Err(TablesError::Invalid(
+                        MemberError::DuplicateId {
+                            member: m.id.to_owned(),
+                        }
+                        .into(),
+                    ));
                 }
                 Some(slot)
             }
@@ -567,12 +570,15 @@ impl Tables {
         }
         for net in m.prefixes {
             if let Some((other, other_prefix)) = self.overlapping(net, own) {
-                return Err(TablesError::Invalid(ConfigError::Overlap {
-                    member: m.id.to_owned(),
-                    prefix: *net,
-                    other_member: other.to_owned(),
-                    other_prefix,
-                }));
+                return Err(TablesError::Invalid(
+                    MemberError::Overlap {
+                        member: m.id.to_owned(),
+                        prefix: *net,
+                        other_member: other.to_owned(),
+                        other_prefix,
+                    }
+                    .into(),
+                ));
             }
         }
         self.check_replace(&[Part::single(&batch)])
@@ -965,9 +971,9 @@ pub fn batch_of<'a>(
         match batch.push(m.as_in(), origin) {
             Ok(_) => {}
             Err(StoreError::Duplicate(id)) => {
-                return Err(TablesError::Invalid(ConfigError::DuplicateId {
-                    member: id,
-                }));
+                return Err(TablesError::Invalid(
+                    MemberError::DuplicateId { member: id }.into(),
+                ));
             }
             Err(e) => return Err(e.into()),
         }
@@ -1055,7 +1061,7 @@ fn member_info(iface: u32, m: &MemberView<'_>) -> MemberInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::MacAddr;
+    use router_core::member::MacAddr;
 
     fn member(id: &str, prefixes: &[&str], c_vlan: Option<u16>) -> Member {
         Member {
@@ -1385,7 +1391,7 @@ mod tests {
                 let mut set: Vec<Member> =
                     accepted.iter().filter(|a| a.id != m.id).cloned().collect();
                 set.push(m.clone());
-                let whole = crate::config::validate_members(&set, &access, 64);
+                let whole = router_core::config::validate_members(&set, &access, 64);
                 let all: Vec<IpNet> = set.iter().flat_map(|m| m.prefixes.clone()).collect();
                 let brute = (0..all.len())
                     .any(|i| (0..i).any(|j| all[i].contains(&all[j]) || all[j].contains(&all[i])));
@@ -1403,12 +1409,12 @@ mod tests {
                         accepted = set;
                         oks += 1;
                     }
-                    Err(TablesError::Invalid(ConfigError::Overlap {
+                    Err(TablesError::Invalid(ConfigError::Member(MemberError::Overlap {
                         member,
                         prefix,
                         other_member,
                         other_prefix,
-                    })) => {
+                    }))) => {
                         // It names a real clash with another member.
                         assert_eq!(member, m.id);
                         assert!(prefix.contains(&other_prefix) || other_prefix.contains(&prefix));
@@ -1448,7 +1454,7 @@ mod tests {
         for p in ["198.51.100.1/32", "198.51.100.0/32", "198.51.100.0/30"] {
             let e = t.set_member(&member("b", &[p], None)).unwrap_err();
             assert!(
-                matches!(&e, TablesError::Invalid(ConfigError::Overlap { other_member, .. }) if other_member == "a"),
+                matches!(&e, TablesError::Invalid(ConfigError::Member(MemberError::Overlap { other_member, .. })) if other_member == "a"),
                 "{p}: {e}"
             );
         }
