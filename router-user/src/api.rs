@@ -66,16 +66,16 @@ use tracing::{error, info, warn};
 use router_core::{
     config::{ApiConfig, ApiEndpoint, ConfigError},
     member::{self, Member, MemberError, Origin, Owner},
+    routes::RouteError,
     store::{
         MemberStore,
         json::{MembersReader, ReadError},
     },
+    tables::TablesError,
 };
 
 use crate::{
     daemon::Router,
-    members::TablesError,
-    routes::RouteError,
     state::{Op, Outcome, Staged, SyncCounts, WriteError},
 };
 

@@ -24,16 +24,17 @@ use std::{
 
 use router_common::IfaceInfo;
 use router_core::{
+    changes::{Changes, Uplinks},
     config::{Config, ConfigError, XdpMode},
     member::Origin,
     store::MemberStore,
+    tables::{InterfaceSources, Part, Tables, TablesError},
 };
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{debug, error, info, warn};
 
 use crate::{
-    datapath::{Attach, Changes, Datapath, DatapathError, LinkId, LoadOptions, Mode, Sizing},
-    members::{Part, Tables, TablesError},
+    datapath::{Attach, Datapath, DatapathError, LinkId, LoadOptions, Mode, Sizing},
     metrics,
     neighbors::{self, NeighborError, Snapshot},
     state::{self, Op, Outcome, Provisioning, StateError, WriteError},
@@ -87,7 +88,7 @@ pub struct Router {
     /// Interfaces the program is attached to: name -> (ifindex, link).
     attached: BTreeMap<String, (u32, LinkId)>,
     /// Uplink slots last written.
-    uplinks: (u32, u32),
+    uplinks: Uplinks,
     /// Gateways already reported as unresolved.
     unresolved: BTreeSet<IpAddr>,
     /// The next apply writes the tables whole (start, restart over pins).
@@ -162,11 +163,12 @@ impl Router {
     /// The tables part of [`Router::sync`]: all or nothing.
     fn update(&mut self, system: &Snapshot, parts: &[Part<'_>]) -> Result<(), DaemonError> {
         let gateways = self.gateway_macs(system);
-        self.tables.update(
-            (&self.config, &system.links, &gateways),
-            parts,
-            &system.addresses,
-        )?;
+        let sources = InterfaceSources {
+            config: &self.config,
+            links: &system.links,
+            gateway_macs: &gateways,
+        };
+        self.tables.update(sources, parts, &system.addresses)?;
         Ok(())
     }
 
@@ -410,13 +412,18 @@ pub async fn run(
         pin_dir: Some(pin_dir.clone()),
     })?;
     let tables = if datapath.reused() {
-        let (members, ifaces) = datapath.recorded_slots()?;
+        let slots = datapath.recorded_slots()?;
         info!(
             pin_dir = %pin_dir.display(),
-            members = members.len(),
+            members = slots.members.len(),
             "taking over the pinned datapath: counters carry on, forwarding never stopped"
         );
-        Tables::with_slots(sizing.max_members, sizing.route_groups, members, ifaces)
+        Tables::with_slots(
+            sizing.max_members,
+            sizing.route_groups,
+            slots.members,
+            slots.ifaces,
+        )
     } else {
         Tables::new(sizing.max_members, sizing.route_groups)
     };
@@ -427,7 +434,7 @@ pub async fn run(
         datapath,
         installed: BTreeMap::new(),
         attached: BTreeMap::new(),
-        uplinks: (0, 0),
+        uplinks: Uplinks::default(),
         unresolved: BTreeSet::new(),
         full: true,
         provisioning,

@@ -32,8 +32,9 @@ use aya::{
 };
 use router_common::{
     ABI_VERSION, AttachKey, Globals, IfaceInfo, MAX_IFACES, MAX_IFINDEX, MemberCounters, MemberFwd,
-    MemberInfo, MemberLine, RouteChunk, SlotName, TraceVerdict, member_line_index, reason, route,
+    MemberLine, RouteChunk, SlotName, TraceVerdict, member_line_index, reason, route,
 };
+use router_core::changes::{Attachment, Changes, FullState, RecordedSlots, SlotIds, Uplinks};
 
 /// The XDP object built by `build.rs` from `router-ebpf`.
 static PROGRAM: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/router"));
@@ -140,58 +141,6 @@ pub enum Mode {
     Trace,
 }
 
-/// A set of table changes to apply at once: desired values of member slots,
-/// route entries (index within a half) and attachments (`None` removes),
-/// later entries winning over earlier ones for the same slot or key.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Changes {
-    pub members: Vec<(u32, MemberInfo)>,
-    pub routes: Vec<(u32, u32)>,
-    pub attachments: Vec<((u16, u16, u16), Option<u32>)>,
-    /// Member slots whose counters start again from zero (newly allocated).
-    pub zero_counters: Vec<u32>,
-    /// Upstream uplink slots `(IPv4, IPv6)`, 0 for none.
-    pub uplinks: (u32, u32),
-    /// Which member id holds each changed slot (`None`: freed), recorded
-    /// beside the pinned counters so that a restart gives slots back.
-    pub ids: SlotIds,
-}
-
-/// Member ids by slot, packed into one string: what `MEMBER_IDS` records.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SlotIds {
-    slots: Vec<u32>,
-    /// End of each id in `text`.
-    ends: Vec<u32>,
-    text: String,
-}
-
-impl SlotIds {
-    /// Records that `id` holds `slot` (`None`: nobody).
-    pub fn push(&mut self, slot: u32, id: Option<&str>) {
-        self.text.push_str(id.unwrap_or(""));
-        self.slots.push(slot);
-        self.ends.push(self.text.len() as u32);
-    }
-
-    pub fn len(&self) -> usize {
-        self.slots.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
-    }
-
-    /// Each slot with its holder, in the order recorded.
-    pub fn iter(&self) -> impl Iterator<Item = (u32, Option<&str>)> + '_ {
-        self.slots.iter().enumerate().map(|(i, &slot)| {
-            let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-            let id = &self.text[start..self.ends[i] as usize];
-            (slot, (!id.is_empty()).then_some(id))
-        })
-    }
-}
-
 /// What one run of the program did to a packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunResult {
@@ -242,7 +191,7 @@ pub struct Datapath {
     /// Changes the inactive half has not received yet.
     lagging: Lagging,
     /// Uplink slots in force.
-    uplinks: (u32, u32),
+    uplinks: Uplinks,
     ncpus: usize,
     /// The tables were reused from pins.
     reused: bool,
@@ -377,7 +326,7 @@ impl Datapath {
             active: 0,
             last_flip: Instant::now(),
             lagging: Lagging::default(),
-            uplinks: (0, 0),
+            uplinks: Uplinks::default(),
             ncpus,
             reused: false,
             member_ids: None,
@@ -417,9 +366,12 @@ impl Datapath {
             // whole.
             dp.reused = true;
             dp.active = pinned.active;
-            dp.uplinks = (pinned.uplink4, pinned.uplink6);
+            dp.uplinks = Uplinks {
+                v4: pinned.uplink4,
+                v6: pinned.uplink6,
+            };
         } else {
-            dp.write_globals((0, 0))?;
+            dp.write_globals(Uplinks::default())?;
         }
         Ok(dp)
     }
@@ -444,13 +396,13 @@ impl Datapath {
             .expect("the program was checked at load time")
     }
 
-    fn write_globals(&mut self, uplinks: (u32, u32)) -> Result<(), DatapathError> {
+    fn write_globals(&mut self, uplinks: Uplinks) -> Result<(), DatapathError> {
         let g = Globals {
             active: self.active,
             max_members: self.sizing.max_members,
             route_half: self.sizing.route_half(),
-            uplink4: uplinks.0,
-            uplink6: uplinks.1,
+            uplink4: uplinks.v4,
+            uplink6: uplinks.v6,
             abi_version: ABI_VERSION,
         };
         self.globals.set(0, g, 0).map_err(map_err("GLOBALS"))
@@ -566,7 +518,7 @@ impl Datapath {
     }
 
     /// Makes `half` active.
-    fn flip(&mut self, half: u32, uplinks: (u32, u32)) -> Result<(), DatapathError> {
+    fn flip(&mut self, half: u32, uplinks: Uplinks) -> Result<(), DatapathError> {
         self.active = half;
         self.uplinks = uplinks;
         self.write_globals(uplinks)?;
@@ -609,14 +561,20 @@ impl Datapath {
                 .map(|(slot, m)| (*slot, MemberFwd::from_info(m))),
         )?;
         // Attachments: exactly `full.attachments` in this half.
-        let wanted: std::collections::HashSet<(u16, u16, u16)> =
+        let wanted: std::collections::HashSet<Attachment> =
             full.attachments.iter().map(|(k, _)| *k).collect();
         let stale: Vec<AttachKey> = self
             .attachments
             .keys()
             .filter_map(Result::ok)
             .filter(|k| k.half == half as u16)
-            .filter(|k| !wanted.contains(&(k.iface, k.s_vlan, k.c_vlan)))
+            .filter(|k| {
+                !wanted.contains(&Attachment {
+                    iface: k.iface,
+                    s_vlan: k.s_vlan,
+                    c_vlan: k.c_vlan,
+                })
+            })
             .collect();
         for key in stale {
             match self.attachments.remove(&key) {
@@ -657,7 +615,7 @@ impl Datapath {
                 }
             }
         }
-        Ok((members, ifaces))
+        Ok(RecordedSlots { members, ifaces })
     }
 
     fn write_half(&mut self, half: u32, c: &Changes) -> Result<(), DatapathError> {
@@ -680,9 +638,17 @@ impl Datapath {
     fn write_attachments(
         &mut self,
         half: u32,
-        attachments: impl IntoIterator<Item = ((u16, u16, u16), Option<u32>)>,
+        attachments: impl IntoIterator<Item = (Attachment, Option<u32>)>,
     ) -> Result<(), DatapathError> {
-        for ((iface, s_vlan, c_vlan), v) in attachments {
+        for (
+            Attachment {
+                iface,
+                s_vlan,
+                c_vlan,
+            },
+            v,
+        ) in attachments
+        {
             let key = AttachKey {
                 iface,
                 half: half as u16,
@@ -1062,44 +1028,7 @@ pub type LinkId = XdpLinkId;
 struct Lagging {
     members: Vec<u32>,
     routes: Vec<u32>,
-    attachments: Vec<((u16, u16, u16), Option<u32>)>,
-}
-
-/// Who held which slot in a previous run: (member id, slot), and interface
-/// name -> slot.
-pub type RecordedSlots = (Vec<(String, u32)>, BTreeMap<String, u32>);
-
-/// The whole desired contents of the tables (see [`Datapath::apply_full`]).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FullState<'a> {
-    /// One half of the prefix table: the roots and the allocated groups
-    /// (borrowed from the tables' own copy: tens of MiB at 1M members).
-    pub routes: std::borrow::Cow<'a, [u32]>,
-    /// Every member slot in use.
-    pub members: Vec<(u32, MemberInfo)>,
-    /// Every attachment.
-    pub attachments: Vec<((u16, u16, u16), u32)>,
-    /// Member slots whose counters start again from zero.
-    pub zero_counters: Vec<u32>,
-    /// Upstream uplink slots `(IPv4, IPv6)`.
-    pub uplinks: (u32, u32),
-    /// Member id of every slot in use.
-    pub ids: SlotIds,
-}
-
-impl FullState<'_> {
-    /// The same, owning its prefix table: for a caller that goes on using
-    /// the tables it came from.
-    pub fn into_owned(self) -> FullState<'static> {
-        FullState {
-            routes: std::borrow::Cow::Owned(self.routes.into_owned()),
-            members: self.members,
-            attachments: self.attachments,
-            zero_counters: self.zero_counters,
-            uplinks: self.uplinks,
-            ids: self.ids,
-        }
-    }
+    attachments: Vec<(Attachment, Option<u32>)>,
 }
 
 /// An array map shared with the kernel through `mmap` (`BPF_F_MMAPABLE`):

@@ -1,9 +1,6 @@
 //! collecte: the userspace side of the collecte XDP router.
 //!
 //! One module per concern:
-//! - [`routes`]: the prefix table (multibit trie) as the datapath reads it.
-//! - [`members`]: the desired state of every datapath table, from the
-//!   configuration and the interfaces.
 //! - [`daemon`]: `collecte run`, the loop that keeps everything in step.
 //! - [`datapath`]: the only module that touches aya and the kernel maps.
 //! - [`metrics`]: the Prometheus text format of the counters.
@@ -18,9 +15,7 @@ pub mod api;
 pub mod cli;
 pub mod daemon;
 pub mod datapath;
-pub mod members;
 pub mod metrics;
 pub mod neighbors;
-pub mod routes;
 pub mod state;
 pub mod trace;

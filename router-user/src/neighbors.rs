@@ -10,6 +10,7 @@ use netlink_packet_route::{
     link::{LinkAttribute, LinkFlag},
     neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourFlag, NeighbourState},
 };
+use router_core::tables::LinkInfo;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NeighborError {
@@ -23,15 +24,6 @@ pub enum NeighborError {
     },
     #[error("cannot start the netlink runtime: {0}")]
     Runtime(#[source] std::io::Error),
-}
-
-/// What the datapath needs to know of a kernel interface.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LinkInfo {
-    pub ifindex: u32,
-    pub mac: [u8; 6],
-    pub mtu: u32,
-    pub up: bool,
 }
 
 /// The interfaces and addresses of the namespace at one instant.

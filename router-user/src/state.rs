@@ -72,9 +72,8 @@ use router_core::{
         MemberStore, MemberView,
         json::{MembersReader, ReadError},
     },
+    tables::{Part, ReplaceCounts, Tables, TablesError},
 };
-
-use crate::members::{Part, ReplaceCounts, Tables, TablesError};
 
 /// `format` of the state file.
 pub const FORMAT: &str = "collecte-state";
@@ -1241,8 +1240,8 @@ pub fn write_atomically<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::members::batch_of;
     use ipnet::IpNet;
+    use router_core::tables::{InterfaceSources, batch_of};
     use std::collections::BTreeMap;
     use std::os::unix::fs::PermissionsExt as _;
 
@@ -1276,12 +1275,16 @@ mod tests {
     /// daemon makes them.
     fn start(cfg: &Config) -> Result<(Provisioning, Tables), StateError> {
         let (p, api) = Provisioning::load(cfg)?;
-        let config_members = crate::members::batch_of(&cfg.members, Origin::Config).unwrap();
+        let config_members = batch_of(&cfg.members, Origin::Config).unwrap();
         let checked = check_config(cfg, config_members, api.iter().map(|(_, m)| m), p.path())?;
         let mut t = Tables::new(8, 64);
         let none = BTreeMap::new();
         t.update(
-            (cfg, &BTreeMap::new(), &none),
+            InterfaceSources {
+                config: cfg,
+                links: &BTreeMap::new(),
+                gateway_macs: &none,
+            },
             &[
                 Part::of(Origin::Config, &checked.config_members),
                 Part::of(Origin::Api, &api),

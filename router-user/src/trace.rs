@@ -18,12 +18,15 @@ use pcap_file::{
     pcap::{PcapHeader, PcapWriter, RawPcapPacket},
 };
 use router_common::{TraceVerdict, reason};
-use router_core::config::Config;
+use router_core::{
+    changes::RecordedSlots,
+    config::Config,
+    tables::{LinkInfo, Tables, TablesError},
+};
 
 use crate::{
     datapath::{Datapath, DatapathError, LoadOptions, Mode, Sizing, action},
-    members::{Tables, TablesError},
-    neighbors::{LinkInfo, Snapshot},
+    neighbors::Snapshot,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -222,7 +225,7 @@ impl Tracer {
                 mode: Mode::Trace,
                 pin_dir: Some(pin_dir.clone()),
             })?;
-            let (members, ifaces) = datapath.recorded_slots()?;
+            let RecordedSlots { members, ifaces } = datapath.recorded_slots()?;
             let ifindexes = ifaces
                 .keys()
                 .filter_map(|n| system.links.get(n).map(|l| (n.clone(), l.ifindex)))

@@ -5,11 +5,10 @@ use std::collections::BTreeMap;
 
 use collecte::{
     datapath::{Datapath, Mode, Sizing},
-    members::Tables,
     neighbors,
 };
 use router_common::{MemberCounters, reason};
-use router_core::config::Config;
+use router_core::{config::Config, tables::Tables};
 
 use crate::{Netns, frames};
 

@@ -74,7 +74,7 @@
 //!
 //! The whole-set check [`validate_members`] runs in O(n log n) ([`Claims`]);
 //! the provisioning API checks one member against the running set with the
-//! prefix table itself (the tables' `check_put`).
+//! prefix table itself ([`crate::tables::Tables::check_put`]).
 //!
 //! # Layout
 //! - [`schema`]: the tables and fields, and their defaults;
