@@ -1,4 +1,3 @@
-
 use super::key::{end_bits, group_of, is_ptr};
 use super::*;
 use rand::rngs::StdRng;

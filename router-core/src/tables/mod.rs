@@ -21,7 +21,8 @@
 //!   of member changes, and the whole state;
 //! - `slots`: member slots, free, resting and reserved;
 //! - `interfaces`: the interfaces' slots and descriptions, and the uplinks;
-//! - `attachments`: the members of each attachment.
+//! - `attachments`: the members of each attachment;
+//! - `output`: what the tables hand out (changes, whole state, members).
 use std::{
     collections::{BTreeMap, BTreeSet},
     net::IpAddr,
@@ -32,7 +33,7 @@ use router_common::{MAX_IFACES, MemberInfo, member_flags, route};
 use smallvec::SmallVec;
 
 use crate::{
-    changes::{Attachment, Changes, FullState},
+    changes::{Attachment, Changes},
     config::{Config, ConfigError, check_count},
     member::{Member, MemberError, MemberIn, Origin},
     routes::{RouteError, RouteTable},
@@ -41,6 +42,7 @@ use crate::{
 
 mod attachments;
 mod interfaces;
+mod output;
 mod slots;
 
 #[cfg(test)]
@@ -676,85 +678,6 @@ impl Tables {
             })?;
         self.pending.zero_counters.push(slot);
         Ok(slot)
-    }
-
-    /// Takes what changed since the last call. Slots freed before the
-    /// previous call become reusable.
-    pub fn take_changes(&mut self) -> Changes {
-        let members = &self.members;
-        self.slots
-            .release_reserved(|slot| members.get(slot).is_some());
-        self.slots.recycle();
-        let mut c = std::mem::take(&mut self.pending);
-        c.attachments = self.attachments.take_changes();
-        c.routes = self.routes.take_dirty();
-        c.uplinks = interfaces::pick_uplinks(&self.ifaces);
-        self.pending.uplinks = c.uplinks;
-        c
-    }
-
-    /// Everything the tables hold, to write into a fresh datapath or one
-    /// restored from pins. Takes the pending changes too.
-    pub fn full_state(&mut self) -> FullState<'_> {
-        // The pending changes' members and ids are in the whole state: they
-        // go before it is built.
-        let Changes {
-            zero_counters,
-            uplinks,
-            ..
-        } = self.take_changes();
-        let mut full = FullState {
-            routes: self.routes.entries().into(),
-            zero_counters,
-            uplinks,
-            ..FullState::default()
-        };
-        full.members.reserve(self.members.len());
-        for (slot, m) in self.members.iter() {
-            let iface = self.ifaces.get(m.interface()).map_or(0, |i| i.slot);
-            full.members.push((slot, member_info(iface, &m)));
-            full.ids.push(slot, Some(m.id()));
-        }
-        full.attachments = self.attachments.all();
-        full
-    }
-
-    /// Member slot of `id`.
-    pub fn slot(&self, id: &str) -> Option<u32> {
-        self.members.number(id)
-    }
-
-    /// Member id in `slot`.
-    pub fn id(&self, slot: u32) -> Option<&str> {
-        self.members.get(slot).map(|m| m.id())
-    }
-
-    /// Member `id`, with its slot.
-    pub fn member(&self, id: &str) -> Option<(u32, MemberView<'_>)> {
-        self.members.by_id(id)
-    }
-
-    /// Members with their slots, by slot.
-    pub fn members(&self) -> impl Iterator<Item = (u32, MemberView<'_>)> + '_ {
-        self.members.iter()
-    }
-
-    /// The member store.
-    pub fn store(&self) -> &MemberStore {
-        &self.members
-    }
-
-    pub fn len(&self) -> usize {
-        self.members.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.members.is_empty()
-    }
-
-    /// The prefix table, for lookups and statistics.
-    pub fn routes(&self) -> &RouteTable {
-        &self.routes
     }
 }
 
