@@ -6,7 +6,10 @@ use std::{collections::BTreeMap, time::Instant};
 
 use anyhow::{Context as _, bail, ensure};
 use collecte::{
-    datapath::{BENCH_CONF_LEN, Datapath, Sizing, action, bench_conf, bench_pack4},
+    datapath::{
+        Datapath, Sizing, action,
+        bench::{BENCH_CONF_LEN, bench_conf, bench_pack4},
+    },
     neighbors,
 };
 use router_common::reason;

@@ -32,7 +32,10 @@ use std::{
 
 use anyhow::{Context as _, ensure};
 use collecte::{
-    datapath::{Attach, Datapath, Mode, Sizing, bench_conf, bench_pack4},
+    datapath::{
+        Attach, Datapath, Mode, Sizing,
+        bench::{bench_conf, bench_pack4},
+    },
     neighbors,
 };
 

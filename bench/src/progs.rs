@@ -10,7 +10,7 @@ use aya::{
 };
 use std::os::fd::{AsFd as _, AsRawFd as _};
 
-use collecte::datapath::BENCH_CONF_LEN;
+use collecte::datapath::bench::BENCH_CONF_LEN;
 use router_common::{MemberFwd, MemberLine, RouteChunk, member_line_index};
 use router_core::changes::FullState;
 
