@@ -48,7 +48,7 @@ use std::{
     io::ErrorKind,
     os::unix::fs::{FileTypeExt as _, MetadataExt as _, PermissionsExt as _},
     path::{Path, PathBuf},
-    sync::{Arc, Mutex, MutexGuard, RwLock},
+    sync::{Arc, Mutex, RwLock},
 };
 
 use axum::{
@@ -75,8 +75,8 @@ use router_core::{
 };
 
 use crate::{
-    daemon::Router,
-    state::{Op, Outcome, Staged, SyncCounts, WriteError},
+    provisioning::{Op, Outcome, Staged, SyncCounts, WriteError},
+    router::{Router, lock},
 };
 
 pub mod client;
@@ -323,10 +323,6 @@ impl Running {
             let _ = std::fs::remove_file(path);
         }
     }
-}
-
-fn lock(router: &Arc<Mutex<Router>>) -> MutexGuard<'_, Router> {
-    router.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The API's routes.
@@ -944,7 +940,7 @@ async fn sync(
     let result = async {
         let t = std::time::Instant::now();
         let (members, staged) = read_sync_body(req, body_limit, state).await?;
-        let (rss_kib, peak_kib) = crate::state::resident_kib();
+        let (rss_kib, peak_kib) = crate::alloc::resident_kib();
         tracing::debug!(
             elapsed_ms = t.elapsed().as_secs_f64() * 1e3,
             members = members.len(),

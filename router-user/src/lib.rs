@@ -17,5 +17,6 @@ pub mod daemon;
 pub mod datapath;
 pub mod metrics;
 pub mod neighbors;
-pub mod state;
+pub mod provisioning;
+pub mod router;
 pub mod trace;
