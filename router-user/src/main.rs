@@ -99,10 +99,14 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Member(args) => {
-            // The API's message, without a backtrace: this is a client.
-            if let Err(e) = collecte::api::client::run(&args) {
-                eprintln!("collecte member: {e:#}");
-                std::process::exit(1);
+            match collecte::api::client::run(&args.options(), &args.request()) {
+                Ok(out) => print!("{out}"),
+                Err(e) => {
+                    // The API's message, without a backtrace: this is a
+                    // client. The chain of causes, on one line.
+                    eprintln!("collecte member: {:#}", anyhow::Error::from(e));
+                    std::process::exit(1);
+                }
             }
             Ok(())
         }

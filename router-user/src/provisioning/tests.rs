@@ -1,4 +1,3 @@
-
 use super::file::{dir_of, tmp_path};
 use super::*;
 use ipnet::IpNet;
