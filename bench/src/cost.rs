@@ -10,7 +10,7 @@ use collecte::{
         Datapath, Sizing, action,
         bench::{BENCH_CONF_LEN, bench_conf, bench_pack4},
     },
-    neighbors,
+    netlink,
 };
 use router_common::reason;
 
@@ -108,7 +108,7 @@ fn one_size(opts: &Options, specs: &[Spec]) -> anyhow::Result<SizeResult> {
     }
     let _inside = ns.enter()?;
     ns::pin_to_cpu(ns::measure_cpu())?;
-    let links = neighbors::snapshot_blocking()
+    let links = netlink::snapshot_blocking()
         .context("reading the namespace's interfaces")?
         .links;
 

@@ -37,7 +37,7 @@ use crate::{
     alloc,
     datapath::{Datapath, DatapathError, LoadOptions, Mode, Sizing},
     metrics,
-    neighbors::{self, NeighborError},
+    netlink::{self, NetlinkError},
     provisioning::{self, ConflictError, Provisioning, StateError},
     router::{Router, RouterError, Shared, lock},
 };
@@ -51,7 +51,7 @@ pub enum DaemonError {
     #[error(transparent)]
     Datapath(#[from] DatapathError),
     #[error(transparent)]
-    Netlink(#[from] NeighborError),
+    Netlink(#[from] NetlinkError),
     #[error("interface {0} does not exist; create it, or remove it from the configuration")]
     MissingInterface(String),
     #[error("cannot serve metrics on {addr}: {source}; choose a free address in [metrics] listen")]
@@ -92,8 +92,8 @@ pub async fn run(
         provisioning.path(),
     )?;
     let api = crate::api::prepare(&config.api).await?;
-    let (handle, mut events) = neighbors::connect()?;
-    let system = neighbors::snapshot(&handle).await?;
+    let (handle, mut events) = netlink::connect()?;
+    let system = netlink::snapshot(&handle).await?;
     for name in config
         .uplinks
         .iter()
@@ -247,7 +247,7 @@ fn check_bpffs(pin_dir: &Path) -> Result<(), DaemonError> {
 /// event, which must not cause another request). Returns whether some
 /// gateway is still unresolved.
 async fn resync_once(router: &Shared, handle: &rtnetlink::Handle, resolve: bool) -> bool {
-    let system = match neighbors::snapshot(handle).await {
+    let system = match netlink::snapshot(handle).await {
         Ok(s) => s,
         Err(e) => {
             error!(error = %e, "cannot read the kernel's interfaces and neighbours; will retry");
@@ -262,7 +262,7 @@ async fn resync_once(router: &Shared, handle: &rtnetlink::Handle, resolve: bool)
         r.check_gateways(&system)
     };
     for u in unresolved.iter().filter(|_| resolve) {
-        if let Err(e) = neighbors::resolve(handle, u.ifindex, u.gateway).await {
+        if let Err(e) = netlink::resolve(handle, u.ifindex, u.gateway).await {
             debug!(gateway = %u.gateway, error = %e, "resolution request failed");
         }
     }
@@ -277,7 +277,7 @@ async fn reload(router: &Shared, path: &Path, handle: &rtnetlink::Handle) {
             return;
         }
     };
-    let system = match neighbors::snapshot(handle).await {
+    let system = match netlink::snapshot(handle).await {
         Ok(s) => s,
         Err(e) => {
             error!(error = %e, "cannot read the kernel's interfaces; the running configuration stays in force");

@@ -25,7 +25,7 @@ use crate::{
     alloc,
     datapath::{Attach, Datapath, DatapathError, LinkId},
     metrics,
-    neighbors::Snapshot,
+    netlink::Snapshot,
     provisioning::{self, ConflictError, Op, Outcome, Provisioning, WriteError, Written},
 };
 

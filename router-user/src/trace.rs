@@ -26,7 +26,7 @@ use router_core::{
 
 use crate::{
     datapath::{Datapath, DatapathError, LoadOptions, Mode, Sizing, action},
-    neighbors::Snapshot,
+    netlink::Snapshot,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -204,6 +204,16 @@ pub fn synthetic_link(slot: u32) -> LinkInfo {
         mtu: 1500,
         up: true,
     }
+}
+
+/// What `collecte trace` prints (on stderr) for an interface traced with
+/// a made-up description.
+pub fn synthetic_note(name: &str, link: &LinkInfo) -> String {
+    let m = link.mac;
+    format!(
+        "note: interface {name} does not exist here; tracing it as ifindex {} with MAC {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} and MTU {}",
+        link.ifindex, m[0], m[1], m[2], m[3], m[4], m[5], link.mtu
+    )
 }
 
 impl Tracer {

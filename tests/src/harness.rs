@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use collecte::{
     datapath::{Datapath, Mode, Sizing},
-    neighbors,
+    netlink,
 };
 use router_common::{MemberCounters, reason};
 use router_core::{config::Config, tables::Tables};
@@ -82,7 +82,7 @@ impl Harness {
         }
         ns.enter();
         let config = Config::parse(config_toml).expect("fixture configuration is valid");
-        let system = neighbors::snapshot_blocking().expect("netlink snapshot");
+        let system = netlink::snapshot_blocking().expect("netlink snapshot");
         let mut tables = Tables::with_slots(
             config.datapath.max_members,
             config.datapath.route_groups(),
