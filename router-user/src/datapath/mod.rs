@@ -1,7 +1,7 @@
 //! The only module that touches aya and the kernel maps.
 //!
 //! [`Datapath`] loads the XDP program embedded in the binary, owns its maps,
-//! writes table changes ([`Changes`]) into them, reads counters, runs packets
+//! writes table changes ([`Changes`](router_core::changes::Changes)) into them, reads counters, runs packets
 //! through the program (`BPF_PROG_TEST_RUN`) and attaches it to interfaces.
 //!
 //! Members, routes and attachments are double-buffered: a change is written

@@ -25,7 +25,7 @@ pub struct ConflictError {
 }
 
 /// The configuration's members, checked against the API members: the batch
-/// [`Tables::update`] takes for them.
+/// [`Tables::update`](router_core::tables::Tables::update) takes for them.
 pub struct Checked {
     pub config_members: MemberStore,
 }

@@ -79,7 +79,8 @@ impl WriteFailed {
 /// A full sync's member list written to the next state file while the
 /// request body is still being read (the text of the list as sent, from
 /// [`MembersReader::tee`]), so that saving the sync costs only its fsync.
-/// The file has no name (`O_TMPFILE`) until [`Provisioning`] completes it
+/// The file has no name (`O_TMPFILE`) until
+/// [`Provisioning`](super::Provisioning) completes it
 /// and puts it in place, once the sync is checked; dropped before, it
 /// leaves nothing behind, even after a crash.
 pub struct Staged {

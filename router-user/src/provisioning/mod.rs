@@ -15,7 +15,8 @@
 //! names both members: an acknowledged API member is never dropped silently.
 //!
 //! # The state file
-//! `[datapath] state` (default [`DEFAULT_STATE_PATH`]) holds
+//! `[datapath] state` (default
+//! [`DEFAULT_STATE_PATH`](router_core::config::DEFAULT_STATE_PATH)) holds
 //! the `api` members:
 //!
 //! ```json
@@ -166,7 +167,8 @@ pub enum Op {
     /// Delete one member.
     Delete(String),
     /// Replace every API member with those of the batch (read by
-    /// [`MembersReader`], fields checked); `staged`, when given, holds
+    /// [`MembersReader`](router_core::store::json::MembersReader), fields
+    /// checked); `staged`, when given, holds
     /// their list as sent, written while it was read.
     Sync {
         members: MemberStore,
