@@ -43,6 +43,7 @@
 //! Writes are serialized. Each is validated against the whole member set,
 //! turned into new tables, saved to the state file (see [`crate::provisioning`]),
 //! applied to the datapath, and only then answered: an acknowledged change
+//! survives `kill -9` and power loss.
 //!
 //! # Layout
 //! - this module: starting, reloading and stopping the server;
@@ -85,10 +86,13 @@ use handlers::{delete_member, health, list, put_member, show, sync};
 /// Why the API cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// `[api]` is not usable.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The token file is not usable.
     #[error(transparent)]
     Token(#[from] TokenError),
+    /// The listener cannot be bound.
     #[error("cannot listen for the API on {endpoint}: {why}; choose another [api] listen")]
     Listen { endpoint: String, why: String },
 }

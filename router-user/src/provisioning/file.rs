@@ -17,6 +17,7 @@ use router_core::{
 };
 use serde::Serialize;
 
+/// `format` of the state file.
 pub const FORMAT: &str = "collecte-state";
 /// `version` of the state file this collecte reads and writes.
 pub const VERSION: u32 = 1;

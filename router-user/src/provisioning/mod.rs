@@ -55,6 +55,7 @@
 //! validate (against the whole set) → check that the [`Tables`] can take it
 //! → save it → change the tables in place → the caller applies the
 //! [`Changes`](router_core::changes::Changes) to the datapath → the API answers.
+//! When any step before the tables change fails, nothing has changed.
 //!
 //! # Layout
 //! - this module: the write flow ([`Provisioning`], [`Op`], [`Outcome`],
