@@ -9,8 +9,11 @@ use std::{collections::BTreeMap, time::Instant};
 
 use anyhow::{Context as _, bail, ensure};
 use collecte::{
-    datapath::{BENCH_CONF_LEN, Datapath, Sizing, action, bench_conf, bench_pack4},
-    neighbors,
+    datapath::{
+        Datapath, Sizing, action,
+        bench::{BENCH_CONF_LEN, bench_conf, bench_pack4},
+    },
+    netlink,
 };
 use router_common::reason;
 
@@ -109,7 +112,7 @@ fn one_size(opts: &Options, specs: &[Spec]) -> anyhow::Result<SizeResult> {
     }
     let _inside = ns.enter()?;
     ns::pin_to_cpu(ns::measure_cpu())?;
-    let links = neighbors::snapshot_blocking()
+    let links = netlink::snapshot_blocking()
         .context("reading the namespace's interfaces")?
         .links;
 

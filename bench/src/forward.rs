@@ -34,8 +34,11 @@ use std::{
 
 use anyhow::{Context as _, ensure};
 use collecte::{
-    datapath::{Attach, Datapath, Mode, Sizing, bench_conf, bench_pack4},
-    neighbors,
+    datapath::{
+        Attach, Datapath, Mode, Sizing,
+        bench::{bench_conf, bench_pack4},
+    },
+    netlink,
 };
 
 pub use self::figures::figures;
@@ -184,7 +187,7 @@ pub fn run(opts: &Options, specs: &[Spec], log: &mut dyn FnMut(&str)) -> anyhow:
     let mut dps: BTreeMap<usize, Datapath> = BTreeMap::new();
     {
         let _in = t.rtr.enter()?;
-        let links = neighbors::snapshot_blocking()?.links;
+        let links = netlink::snapshot_blocking()?.links;
         for n in [opts.small, opts.large] {
             log(&format!("forwarding: loading collecte with {n} members"));
             let specs = &specs[..n];

@@ -1,6 +1,6 @@
 //! The 64-byte bench frames (UDP, zero payload, untagged or QinQ) and the
 //! offsets of their addresses.
-use collecte::datapath::BENCH_FRAME_LEN;
+use collecte::datapath::bench::BENCH_FRAME_LEN;
 
 pub type Frame = [u8; BENCH_FRAME_LEN];
 

@@ -10,12 +10,12 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use collecte::{
-    config::{Config, Member},
-    members::Tables,
-    neighbors::LinkInfo,
-};
 use ipnet::{Ipv4Net, Ipv6Net};
+use router_core::{
+    config::Config,
+    member::Member,
+    tables::{LinkInfo, Tables},
+};
 use serde_json::json;
 
 /// IPv4 pools: (first address, prefix length).
@@ -211,7 +211,7 @@ pub fn config_toml(c: &Config) -> anyhow::Result<String> {
 
 /// Route groups the members' prefixes need, plus headroom.
 pub fn route_groups(specs: &[Spec]) -> anyhow::Result<u32> {
-    let mut t = collecte::routes::RouteTable::new(u32::MAX);
+    let mut t = router_core::routes::RouteTable::new(u32::MAX);
     for (slot, s) in specs.iter().enumerate() {
         t.insert(s.v4.into(), slot as u32 + 1)?;
         t.insert(s.v6.into(), slot as u32 + 1)?;

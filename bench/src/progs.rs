@@ -10,8 +10,9 @@ use aya::{
 };
 use std::os::fd::{AsFd as _, AsRawFd as _};
 
-use collecte::datapath::{BENCH_CONF_LEN, FullState};
+use collecte::datapath::bench::BENCH_CONF_LEN;
 use router_common::{MemberFwd, MemberLine, RouteChunk, member_line_index};
+use router_core::changes::FullState;
 
 fn cpus() -> anyhow::Result<u32> {
     aya::util::nr_cpus()

@@ -1,5 +1,6 @@
-//! The process's allocator: the system's, asking the kernel for transparent
-//! huge pages on large blocks.
+//! Memory: the process's allocator (the system's, asking the kernel for
+//! transparent huge pages on large blocks), freeing large values off the
+//! request's path, and the resident size the debug logs report.
 //!
 //! A million members make hash tables and arrays of tens of megabytes that
 //! are read at random (the member index, the prefix table's shadow): with
@@ -81,4 +82,39 @@ unsafe impl GlobalAlloc for HugePages {
         }
         p
     }
+}
+
+/// This process's resident memory and its peak (`VmRSS`, `VmHWM`), in KiB;
+/// zeros where /proc does not say.
+pub fn resident_kib() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Drops `value` on a thread of its own: freeing a large member set takes
+/// a while, and nobody waits for it. Then gives the freed memory back to
+/// the system (`malloc_trim`): the heap of a million-member sync would
+/// otherwise stay resident until the next one.
+pub fn drop_later<T: Send + 'static>(value: T) {
+    // When no thread can be started, the value is dropped here instead.
+    let _ = std::thread::Builder::new()
+        .name("collecte-free".into())
+        .spawn(move || {
+            drop(value);
+            // SAFETY: malloc_trim only releases free memory of the heap.
+            unsafe { libc::malloc_trim(0) };
+        });
+}
+
+/// Gives the heap's free memory back to the system, on a thread of its
+/// own (see [`drop_later`]): after a large change was applied and freed.
+pub fn trim_later() {
+    drop_later(());
 }

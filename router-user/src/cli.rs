@@ -1,7 +1,10 @@
-//! The command line of `collecte`.
+//! The command line of `collecte`, and how `collecte member` arguments
+//! become requests of the API's client ([`client::Request`]).
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::api::client::{self, MemberFields, MemberSource};
 
 /// collecte: the XDP fast path of an associative ISP's collection router.
 #[derive(Debug, Parser)]
@@ -177,4 +180,46 @@ pub enum MemberCommand {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+}
+
+impl MemberArgs {
+    /// Where the API is, with which token, and how to print.
+    pub fn options(&self) -> client::Options {
+        client::Options {
+            api: self.api.clone(),
+            token_file: self.token_file.clone(),
+            json: self.json,
+        }
+    }
+
+    /// The request the subcommand asks for.
+    pub fn request(&self) -> client::Request {
+        match &self.command {
+            MemberCommand::List => client::Request::List,
+            MemberCommand::Show { id } => client::Request::Show { id: id.clone() },
+            MemberCommand::Set {
+                id,
+                interface,
+                s_vlan,
+                c_vlan,
+                mac,
+                prefix,
+                file,
+            } => client::Request::Set {
+                id: id.clone(),
+                member: match file {
+                    Some(f) => MemberSource::File(f.clone()),
+                    None => MemberSource::Fields(MemberFields {
+                        interface: interface.clone(),
+                        s_vlan: *s_vlan,
+                        c_vlan: *c_vlan,
+                        mac: mac.clone(),
+                        prefixes: prefix.clone(),
+                    }),
+                },
+            },
+            MemberCommand::Delete { id } => client::Request::Delete { id: id.clone() },
+            MemberCommand::Sync { file } => client::Request::Sync { file: file.clone() },
+        }
+    }
 }

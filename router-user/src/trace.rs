@@ -18,12 +18,15 @@ use pcap_file::{
     pcap::{PcapHeader, PcapWriter, RawPcapPacket},
 };
 use router_common::{TraceVerdict, reason};
+use router_core::{
+    changes::RecordedSlots,
+    config::Config,
+    tables::{LinkInfo, Tables, TablesError},
+};
 
 use crate::{
-    config::Config,
     datapath::{Datapath, DatapathError, LoadOptions, Mode, Sizing, action},
-    members::{Tables, TablesError},
-    neighbors::{LinkInfo, Snapshot},
+    netlink::Snapshot,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -203,6 +206,16 @@ pub fn synthetic_link(slot: u32) -> LinkInfo {
     }
 }
 
+/// What `collecte trace` prints (on stderr) for an interface traced with
+/// a made-up description.
+pub fn synthetic_note(name: &str, link: &LinkInfo) -> String {
+    let m = link.mac;
+    format!(
+        "note: interface {name} does not exist here; tracing it as ifindex {} with MAC {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} and MTU {}",
+        link.ifindex, m[0], m[1], m[2], m[3], m[4], m[5], link.mtu
+    )
+}
+
 impl Tracer {
     /// Builds the tables of `config` with the interfaces and addresses of
     /// `system` (interfaces it lacks get [`synthetic_link`]s).
@@ -222,7 +235,7 @@ impl Tracer {
                 mode: Mode::Trace,
                 pin_dir: Some(pin_dir.clone()),
             })?;
-            let (members, ifaces) = datapath.recorded_slots()?;
+            let RecordedSlots { members, ifaces } = datapath.recorded_slots()?;
             let ifindexes = ifaces
                 .keys()
                 .filter_map(|n| system.links.get(n).map(|l| (n.clone(), l.ifindex)))

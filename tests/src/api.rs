@@ -468,7 +468,7 @@ impl Site {
 
     /// The state file's journal.
     pub fn journal_file(&self) -> PathBuf {
-        collecte::state::journal_path(&self.state_file())
+        collecte::provisioning::journal_path(&self.state_file())
     }
 
     /// The bytes of the state file and of its journal (empty when absent).
@@ -496,8 +496,8 @@ impl Drop for Site {
 /// Reads the API members of a state file and its journal, as the daemon
 /// does at start: (revision, id -> member).
 pub fn read_state(path: &Path) -> (u64, std::collections::BTreeMap<String, Value>) {
-    let state =
-        collecte::state::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let state = collecte::provisioning::read(path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     let members = state
         .members
         .iter()

@@ -4,12 +4,11 @@
 use std::collections::BTreeMap;
 
 use collecte::{
-    config::Config,
     datapath::{Datapath, Mode, Sizing},
-    members::Tables,
-    neighbors,
+    netlink,
 };
 use router_common::{MemberCounters, reason};
+use router_core::{config::Config, tables::Tables};
 
 use crate::{Netns, frames};
 
@@ -83,7 +82,7 @@ impl Harness {
         }
         ns.enter();
         let config = Config::parse(config_toml).expect("fixture configuration is valid");
-        let system = neighbors::snapshot_blocking().expect("netlink snapshot");
+        let system = netlink::snapshot_blocking().expect("netlink snapshot");
         let mut tables = Tables::with_slots(
             config.datapath.max_members,
             config.datapath.route_groups(),
@@ -188,7 +187,7 @@ impl Harness {
     /// Makes the member set `members`: the tables' changes applied to both
     /// instances, as the daemon applies them (into the inactive half, then
     /// a flip).
-    pub fn sync_members(&mut self, members: &[collecte::config::Member]) {
+    pub fn sync_members(&mut self, members: &[router_core::member::Member]) {
         self.tables.sync(members).expect("members fit");
         let changes = self.tables.take_changes();
         self.trace.apply(changes.clone()).expect("tracer apply");

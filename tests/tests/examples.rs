@@ -1,7 +1,7 @@
 //! The example configurations stay valid as the schema evolves.
 use std::path::Path;
 
-use collecte::config::Config;
+use router_core::config::Config;
 
 fn example(name: &str) -> Config {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -56,14 +56,14 @@ fn both_halves_follow_every_change() {
         // Member i is present in most rounds, with a MAC that changes every
         // one, two or three rounds and an address that moves to another
         // member's every three.
-        let members: Vec<collecte::config::Member> = (0..20usize)
+        let members: Vec<router_core::member::Member> = (0..20usize)
             .filter(|i| (i * 7 + round * 3) % 5 != 0)
-            .map(|i| collecte::config::Member {
+            .map(|i| router_core::member::Member {
                 id: format!("m{i}"),
                 interface: "acc0".into(),
                 s_vlan: None,
                 c_vlan: None,
-                mac: Some(collecte::config::MacAddr([
+                mac: Some(router_core::member::MacAddr([
                     2,
                     0,
                     0,

@@ -1,17 +1,204 @@
 //! `collecte member ...`: a small client of the provisioning API (see
 //! [`crate::api`]), over TCP (`--api http://127.0.0.1:9571`) or a Unix
 //! socket (`--api unix:/run/collecte/api.sock`).
+//!
+//! It knows nothing of the command line: the CLI turns its arguments into
+//! [`Options`] and a [`Request`], and prints what [`run`] returns.
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, anyhow, bail};
 use axum::body::Bytes;
-use axum::http::{Method, Request, StatusCode, header};
+use axum::http::{Method, Request as HttpRequest, StatusCode, header};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
-use super::ApiError;
-use crate::cli::{MemberArgs, MemberCommand};
+use super::error::ApiError;
+
+/// Why a `collecte member` request failed. The messages are the client's
+/// own, or the API's (with the member and field it names).
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// `--api` is not a URL the client can use.
+    #[error("--api {api}: {why}")]
+    Target { api: String, why: &'static str },
+    /// The token file cannot be read.
+    #[error("reading the API token from {}", path.display())]
+    TokenFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The API cannot be reached.
+    #[error("connecting to the API at {api}")]
+    Connect {
+        api: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The connection does not speak HTTP.
+    #[error("talking HTTP to the API")]
+    Handshake(#[source] hyper::Error),
+    /// The request could not be built.
+    #[error("building the request")]
+    Build(#[source] axum::http::Error),
+    /// The request could not be sent.
+    #[error("sending the request to the API")]
+    Send(#[source] hyper::Error),
+    /// The answer could not be read.
+    #[error("reading the API's answer")]
+    Receive(#[source] hyper::Error),
+    /// The answer is not the JSON it should be.
+    #[error("the API's answer")]
+    Answer(#[source] serde_json::Error),
+    /// The API refused the token (401).
+    #[error("the API refused the token of {} (401 unauthorized)", token_file.display())]
+    Unauthorized { token_file: PathBuf },
+    /// The API refused the request, and said why.
+    #[error("{}", refusal_text(error, member.as_deref(), field.as_deref(), *status))]
+    Refused {
+        status: StatusCode,
+        error: String,
+        member: Option<String>,
+        field: Option<String>,
+    },
+    /// The API refused the request with an answer that is not its JSON.
+    #[error("the API answered {status}: {body}")]
+    Unreadable { status: StatusCode, body: String },
+    /// A member file cannot be read.
+    #[error("reading {}", path.display())]
+    ReadFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A `.json` member file that does not parse.
+    #[error("{} is not valid JSON", path.display())]
+    Json {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A `.toml` member file that does not parse.
+    #[error("{} is not valid TOML", path.display())]
+    Toml {
+        path: PathBuf,
+        #[source]
+        source: TomlError,
+    },
+    /// A member file of another extension that parses as neither.
+    #[error("{} is neither JSON nor TOML", path.display())]
+    NeitherJsonNorToml {
+        path: PathBuf,
+        #[source]
+        source: TomlError,
+    },
+    /// A member file that parses but does not hold what the request needs.
+    #[error("{}: {why}", path.display())]
+    FileShape { path: PathBuf, why: &'static str },
+    /// The client's runtime cannot start.
+    #[error("starting the async runtime")]
+    Runtime(#[source] std::io::Error),
+}
+
+/// Why a file is not TOML the client can send.
+#[derive(Debug, thiserror::Error)]
+pub enum TomlError {
+    #[error(transparent)]
+    Parse(#[from] toml::de::Error),
+    #[error(transparent)]
+    Convert(#[from] serde_json::Error),
+}
+
+/// The API's refusal, as the client prints it: its message, the member
+/// and field it names, and the status.
+fn refusal_text(
+    error: &str,
+    member: Option<&str>,
+    field: Option<&str>,
+    status: StatusCode,
+) -> String {
+    let mut text = error.to_owned();
+    let mut what = Vec::new();
+    if let Some(m) = member {
+        what.push(format!("member {m}"));
+    }
+    if let Some(f) = field {
+        what.push(format!("field {f}"));
+    }
+    if !what.is_empty() {
+        text = format!("{text} [{}]", what.join(", "));
+    }
+    format!("{text} ({status})")
+}
+
+/// Where the API is, with which token, and how to print its answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// `http://HOST:PORT`, `HOST:PORT` or `unix:/PATH`.
+    pub api: String,
+    /// The file holding the bearer token.
+    pub token_file: PathBuf,
+    /// Print the API's JSON instead of a table.
+    pub json: bool,
+}
+
+/// What to ask the API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Every member.
+    List,
+    /// One member.
+    Show { id: String },
+    /// Create or replace an API member, whole.
+    Set { id: String, member: MemberSource },
+    /// Delete an API member.
+    Delete { id: String },
+    /// Replace every API member with those of a file.
+    Sync { file: PathBuf },
+}
+
+/// Where the member of a [`Request::Set`] comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MemberSource {
+    /// A JSON or TOML file: a `[[member]]` table's fields, or one
+    /// `[[member]]`.
+    File(PathBuf),
+    /// Fields as given; the API checks them.
+    Fields(MemberFields),
+}
+
+/// A member's fields as the command line gives them: unchecked text, so
+/// that the API's checks (and messages) are the only ones.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemberFields {
+    pub interface: Option<String>,
+    pub s_vlan: Option<u16>,
+    pub c_vlan: Option<u16>,
+    pub mac: Option<String>,
+    pub prefixes: Vec<String>,
+}
+
+impl MemberFields {
+    /// The request body for member `id`.
+    fn body(&self, id: &str) -> Value {
+        let mut m = serde_json::Map::new();
+        m.insert("id".into(), id.into());
+        if let Some(i) = &self.interface {
+            m.insert("interface".into(), i.clone().into());
+        }
+        if let Some(v) = self.s_vlan {
+            m.insert("s_vlan".into(), v.into());
+        }
+        if let Some(v) = self.c_vlan {
+            m.insert("c_vlan".into(), v.into());
+        }
+        if let Some(v) = &self.mac {
+            m.insert("mac".into(), v.clone().into());
+        }
+        m.insert("prefixes".into(), self.prefixes.clone().into());
+        Value::Object(m)
+    }
+}
 
 /// Where the API is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,24 +211,31 @@ pub enum Target {
 
 impl Target {
     /// Parses `http://HOST:PORT[/]`, `HOST:PORT` or `unix:/PATH`.
-    pub fn parse(s: &str) -> anyhow::Result<Target> {
+    pub fn parse(s: &str) -> Result<Target, ClientError> {
         if let Some(path) = s.strip_prefix("unix:") {
             let path = path.strip_prefix("//").unwrap_or(path);
             if path.is_empty() {
-                bail!("--api {s}: give the socket's path, e.g. unix:/run/collecte/api.sock");
+                return Err(ClientError::Target {
+                    api: s.to_owned(),
+                    why: "give the socket's path, e.g. unix:/run/collecte/api.sock",
+                });
             }
             return Ok(Target::Unix(PathBuf::from(path)));
         }
         if s.starts_with("https://") {
-            bail!(
-                "--api {s}: collecte's API speaks plain HTTP; reach it through a Unix socket, \
-                 an SSH tunnel or a TLS proxy"
-            );
+            return Err(ClientError::Target {
+                api: s.to_owned(),
+                why: "collecte's API speaks plain HTTP; reach it through a Unix socket, \
+                      an SSH tunnel or a TLS proxy",
+            });
         }
         let rest = s.strip_prefix("http://").unwrap_or(s);
         let hostport = rest.trim_end_matches('/');
         if hostport.is_empty() || hostport.contains('/') || !hostport.contains(':') {
-            bail!("--api {s}: expected http://HOST:PORT or unix:/PATH");
+            return Err(ClientError::Target {
+                api: s.to_owned(),
+                why: "expected http://HOST:PORT or unix:/PATH",
+            });
         }
         Ok(Target::Tcp(hostport.to_string()))
     }
@@ -66,9 +260,11 @@ impl Client {
     }
 
     /// Reads the token from `path`.
-    pub fn with_token_file(target: Target, path: &Path) -> anyhow::Result<Client> {
-        let token = std::fs::read_to_string(path)
-            .with_context(|| format!("reading the API token from {}", path.display()))?;
+    pub fn with_token_file(target: Target, path: &Path) -> Result<Client, ClientError> {
+        let token = std::fs::read_to_string(path).map_err(|source| ClientError::TokenFile {
+            path: path.to_owned(),
+            source,
+        })?;
         Ok(Client::new(target, token.trim().to_string()))
     }
 
@@ -78,23 +274,29 @@ impl Client {
         method: Method,
         path: &str,
         body: Option<Vec<u8>>,
-    ) -> anyhow::Result<Answer> {
+    ) -> Result<Answer, ClientError> {
         let (host, sender) = match &self.target {
             Target::Tcp(hostport) => {
                 let stream = tokio::net::TcpStream::connect(hostport)
                     .await
-                    .with_context(|| format!("connecting to the API at {hostport}"))?;
+                    .map_err(|source| ClientError::Connect {
+                        api: hostport.clone(),
+                        source,
+                    })?;
                 (hostport.clone(), handshake(stream).await?)
             }
             Target::Unix(path) => {
                 let stream = tokio::net::UnixStream::connect(path)
                     .await
-                    .with_context(|| format!("connecting to the API at unix:{}", path.display()))?;
+                    .map_err(|source| ClientError::Connect {
+                        api: format!("unix:{}", path.display()),
+                        source,
+                    })?;
                 ("localhost".to_string(), handshake(stream).await?)
             }
         };
         let mut sender = sender;
-        let mut req = Request::builder()
+        let mut req = HttpRequest::builder()
             .method(method)
             .uri(path)
             .header(header::HOST, host)
@@ -105,17 +307,14 @@ impl Client {
         }
         let req = req
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .context("building the request")?;
-        let resp = sender
-            .send_request(req)
-            .await
-            .context("sending the request to the API")?;
+            .map_err(ClientError::Build)?;
+        let resp = sender.send_request(req).await.map_err(ClientError::Send)?;
         let status = resp.status();
         let body = resp
             .into_body()
             .collect()
             .await
-            .context("reading the API's answer")?
+            .map_err(ClientError::Receive)?
             .to_bytes();
         Ok(Answer { status, body })
     }
@@ -123,13 +322,13 @@ impl Client {
 
 async fn handshake<S>(
     stream: S,
-) -> anyhow::Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>>
+) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, ClientError>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .context("talking HTTP to the API")?;
+        .map_err(ClientError::Handshake)?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
@@ -137,112 +336,126 @@ where
 }
 
 /// The error of a non-2xx answer, as the API words it.
-fn refusal(answer: &Answer, token_file: &Path) -> anyhow::Error {
+fn refusal(answer: &Answer, token_file: &Path) -> ClientError {
     if answer.status == StatusCode::UNAUTHORIZED {
-        return anyhow!(
-            "the API refused the token of {} (401 unauthorized)",
-            token_file.display()
-        );
+        return ClientError::Unauthorized {
+            token_file: token_file.to_owned(),
+        };
     }
     match serde_json::from_slice::<ApiError>(&answer.body) {
-        Ok(e) => {
-            let mut text = e.error;
-            let mut what = Vec::new();
-            if let Some(m) = e.member {
-                what.push(format!("member {m}"));
-            }
-            if let Some(f) = e.field {
-                what.push(format!("field {f}"));
-            }
-            if !what.is_empty() {
-                text = format!("{text} [{}]", what.join(", "));
-            }
-            anyhow!("{text} ({})", answer.status)
-        }
-        Err(_) => anyhow!(
-            "the API answered {}: {}",
-            answer.status,
-            String::from_utf8_lossy(&answer.body)
-        ),
+        Ok(e) => ClientError::Refused {
+            status: answer.status,
+            error: e.error,
+            member: e.member,
+            field: e.field,
+        },
+        Err(_) => ClientError::Unreadable {
+            status: answer.status,
+            body: String::from_utf8_lossy(&answer.body).into_owned(),
+        },
     }
 }
 
 /// Reads a member (for `set --file`) from JSON or TOML: the member's table
 /// itself, or a file with exactly one `[[member]]`.
-pub fn read_member_file(path: &Path) -> anyhow::Result<Value> {
+pub fn read_member_file(path: &Path) -> Result<Value, ClientError> {
     let value = read_structured(path)?;
     let value = match value {
         Value::Object(mut map) if map.contains_key("member") && !map.contains_key("interface") => {
             match map.remove("member") {
                 Some(Value::Array(mut list)) if list.len() == 1 => list.remove(0),
                 Some(Value::Object(one)) => Value::Object(one),
-                _ => bail!(
-                    "{}: expected one member, or exactly one [[member]]",
-                    path.display()
-                ),
+                _ => {
+                    return Err(ClientError::FileShape {
+                        path: path.to_owned(),
+                        why: "expected one member, or exactly one [[member]]",
+                    });
+                }
             }
         }
         Value::Object(map) => Value::Object(map),
-        _ => bail!("{}: expected a member (a table/object)", path.display()),
+        _ => {
+            return Err(ClientError::FileShape {
+                path: path.to_owned(),
+                why: "expected a member (a table/object)",
+            });
+        }
     };
     Ok(value)
 }
 
 /// Reads members (for `sync`) from JSON (`{"members": [...]}` or `[...]`)
 /// or TOML (`[[member]]` tables).
-pub fn read_members_file(path: &Path) -> anyhow::Result<Value> {
+pub fn read_members_file(path: &Path) -> Result<Value, ClientError> {
     let value = read_structured(path)?;
     let list = match value {
         Value::Array(list) => list,
         Value::Object(mut map) => match map.remove("members").or_else(|| map.remove("member")) {
             Some(Value::Array(list)) if map.is_empty() => list,
             None if map.is_empty() => Vec::new(),
-            _ => bail!(
-                "{}: expected {{\"members\": [...]}}, a JSON array of members, or [[member]] tables only",
-                path.display()
-            ),
+            _ => {
+                return Err(ClientError::FileShape {
+                    path: path.to_owned(),
+                    why: "expected {\"members\": [...]}, a JSON array of members, or [[member]] tables only",
+                });
+            }
         },
-        _ => bail!("{}: expected a list of members", path.display()),
+        _ => {
+            return Err(ClientError::FileShape {
+                path: path.to_owned(),
+                why: "expected a list of members",
+            });
+        }
     };
     Ok(json!({ "members": list }))
 }
 
-fn read_structured(path: &Path) -> anyhow::Result<Value> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+fn read_structured(path: &Path) -> Result<Value, ClientError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ClientError::ReadFile {
+        path: path.to_owned(),
+        source,
+    })?;
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let from_toml = |text: &str| -> anyhow::Result<Value> {
+    let from_toml = |text: &str| -> Result<Value, TomlError> {
         let v: toml::Value = toml::from_str(text)?;
         Ok(serde_json::to_value(v)?)
     };
     match ext.as_str() {
-        "json" => serde_json::from_str(&text)
-            .with_context(|| format!("{} is not valid JSON", path.display())),
-        "toml" => from_toml(&text).with_context(|| format!("{} is not valid TOML", path.display())),
+        "json" => serde_json::from_str(&text).map_err(|source| ClientError::Json {
+            path: path.to_owned(),
+            source,
+        }),
+        "toml" => from_toml(&text).map_err(|source| ClientError::Toml {
+            path: path.to_owned(),
+            source,
+        }),
         _ => serde_json::from_str(&text)
-            .map_err(anyhow::Error::from)
             .or_else(|_| from_toml(&text))
-            .with_context(|| format!("{} is neither JSON nor TOML", path.display())),
+            .map_err(|source| ClientError::NeitherJsonNorToml {
+                path: path.to_owned(),
+                source,
+            }),
     }
 }
 
-/// `collecte member ...`.
-pub fn run(args: &MemberArgs) -> anyhow::Result<()> {
+/// Runs `request`: the text to print on success (a table, or the API's
+/// JSON with `options.json`).
+pub fn run(options: &Options, request: &Request) -> Result<String, ClientError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")?;
-    rt.block_on(run_async(args))
+        .map_err(ClientError::Runtime)?;
+    rt.block_on(run_async(options, request))
 }
 
-async fn run_async(args: &MemberArgs) -> anyhow::Result<()> {
-    let target = Target::parse(&args.api)?;
-    let client = Client::with_token_file(target, &args.token_file)?;
-    let token_file = args.token_file.as_path();
+async fn run_async(options: &Options, request: &Request) -> Result<String, ClientError> {
+    let target = Target::parse(&options.api)?;
+    let client = Client::with_token_file(target, &options.token_file)?;
+    let token_file = options.token_file.as_path();
     let call = |method: Method, path: String, body: Option<Value>| {
         let client = &client;
         async move {
@@ -251,102 +464,83 @@ async fn run_async(args: &MemberArgs) -> anyhow::Result<()> {
             if !answer.status.is_success() {
                 return Err(refusal(&answer, token_file));
             }
-            Ok::<_, anyhow::Error>(answer)
+            Ok::<_, ClientError>(answer)
         }
     };
+    let parse = |a: &Answer| serde_json::from_slice::<Value>(&a.body).map_err(ClientError::Answer);
+    let pretty = |v: &Value| {
+        let mut text = serde_json::to_string_pretty(v).expect("JSON serializes");
+        text.push('\n');
+        text
+    };
     let member_path = |id: &str| format!("/v1/members/{}", encode_id(id));
-    match &args.command {
-        MemberCommand::List => {
+    let out = match request {
+        Request::List => {
             let a = call(Method::GET, "/v1/members".into(), None).await?;
-            let v: Value = serde_json::from_slice(&a.body).context("the API's answer")?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&v)?);
+            let v = parse(&a)?;
+            if options.json {
+                pretty(&v)
             } else {
                 let empty = Vec::new();
                 let members = v["members"].as_array().unwrap_or(&empty);
-                print!("{}", table(members));
+                table(members)
             }
         }
-        MemberCommand::Show { id } => {
+        Request::Show { id } => {
             let a = call(Method::GET, member_path(id), None).await?;
-            let v: Value = serde_json::from_slice(&a.body).context("the API's answer")?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&v)?);
+            let v = parse(&a)?;
+            if options.json {
+                pretty(&v)
             } else {
-                print!("{}", details(&v));
+                details(&v)
             }
         }
-        MemberCommand::Set {
-            id,
-            interface,
-            s_vlan,
-            c_vlan,
-            mac,
-            prefix,
-            file,
-        } => {
-            let body = match file {
-                Some(f) => read_member_file(f)?,
-                None => {
-                    let mut m = serde_json::Map::new();
-                    m.insert("id".into(), id.clone().into());
-                    if let Some(i) = interface {
-                        m.insert("interface".into(), i.clone().into());
-                    }
-                    if let Some(v) = s_vlan {
-                        m.insert("s_vlan".into(), (*v).into());
-                    }
-                    if let Some(v) = c_vlan {
-                        m.insert("c_vlan".into(), (*v).into());
-                    }
-                    if let Some(v) = mac {
-                        m.insert("mac".into(), v.clone().into());
-                    }
-                    m.insert("prefixes".into(), prefix.clone().into());
-                    Value::Object(m)
-                }
+        Request::Set { id, member } => {
+            let body = match member {
+                MemberSource::File(f) => read_member_file(f)?,
+                MemberSource::Fields(fields) => fields.body(id),
             };
             let a = call(Method::PUT, member_path(id), Some(body)).await?;
-            let v: Value = serde_json::from_slice(&a.body).context("the API's answer")?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&v)?);
+            let v = parse(&a)?;
+            if options.json {
+                pretty(&v)
             } else {
                 let what = if a.status == StatusCode::CREATED {
                     "created"
                 } else {
                     "replaced"
                 };
-                println!("{what} {id} (slot {})", v["slot"]);
+                format!("{what} {id} (slot {})\n", v["slot"])
             }
         }
-        MemberCommand::Delete { id } => {
+        Request::Delete { id } => {
             call(Method::DELETE, member_path(id), None).await?;
-            if args.json {
-                println!("{}", json!({ "deleted": id }));
+            if options.json {
+                format!("{}\n", json!({ "deleted": id }))
             } else {
-                println!("deleted {id}");
+                format!("deleted {id}\n")
             }
         }
-        MemberCommand::Sync { file } => {
+        Request::Sync { file } => {
             let body = read_members_file(file)?;
             let a = call(Method::PUT, "/v1/members".into(), Some(body)).await?;
-            let v: Value = serde_json::from_slice(&a.body).context("the API's answer")?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&v)?);
+            let v = parse(&a)?;
+            if options.json {
+                pretty(&v)
             } else {
-                println!(
-                    "synced: {} added, {} replaced, {} removed, {} unchanged; {} API members (revision {})",
+                format!(
+                    "synced: {} added, {} replaced, {} removed, {} unchanged; {} API members (revision {})\n",
                     v["added"],
                     v["replaced"],
                     v["removed"],
                     v["unchanged"],
                     v["members"],
                     v["revision"]
-                );
+                )
             }
         }
-    }
-    Ok(())
+    };
+    Ok(out)
 }
 
 /// Percent-encodes what a path segment cannot hold (valid ids need none).

@@ -8,26 +8,24 @@
 //! Ids are indexed by a hash table of member numbers. Interface names are
 //! interned (there are a handful).
 //!
-//! The same type serves as the member table ([`super::Tables`], numbered by
+//! The same type serves as the member table (the tables', numbered by
 //! counter slot, with holes) and as a batch being read from a request body
-//! or the state file (numbered in order, without holes).
+//! or the state file (numbered in order, without holes; see [`json`]).
+//!
+//! The store holds members of the member model ([`crate::member`]); it
+//! knows nothing of the configuration.
 use std::{fmt, hash::BuildHasher as _};
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Serialize, Serializer, ser::SerializeMap as _};
 
-use crate::config::{MacAddr, Member, MemberIn};
+use crate::member::{MacAddr, Member, MemberIn, Origin};
 
-/// Where a member comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Origin {
-    /// A `[[member]]` of the configuration file.
-    Config,
-    /// Added through the provisioning API (kept in the state file).
-    Api,
-}
+pub mod json;
+
+#[cfg(test)]
+mod tests;
 
 /// [`Rec::flags`] bits.
 const PRESENT: u8 = 1 << 0;
@@ -582,122 +580,5 @@ struct NetText(IpNet);
 impl Serialize for NetText {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(&self.0)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn member(id: &str, prefixes: &[&str]) -> Member {
-        Member {
-            id: id.into(),
-            interface: "acc0".into(),
-            s_vlan: None,
-            c_vlan: Some(7),
-            mac: Some(MacAddr([2, 0, 0, 0, 0, 1])),
-            prefixes: prefixes.iter().map(|p| p.parse().unwrap()).collect(),
-        }
-    }
-
-    #[test]
-    fn prefixes_round_trip() {
-        let nets = [
-            "0.0.0.0/0",
-            "10.0.0.0/8",
-            "198.51.100.7/32",
-            "198.51.100.16/29",
-            "2001:db8::/32",
-            "2001:db8:100::/48",
-            "2a03:3000:0:1234::/64",
-            "2001:db8::1/128",
-            "::/0",
-        ];
-        let m = member("a", &nets);
-        let mut s = MemberStore::new();
-        let n = s.push(m.as_in(), Origin::Api).unwrap();
-        let v = s.get(n).unwrap();
-        assert_eq!(v.to_member(), m);
-        assert!(v.same_as(m.as_in()));
-        assert_eq!(v.origin(), Origin::Api);
-        assert_eq!(
-            serde_json::to_string(&v).unwrap(),
-            serde_json::to_string(&m).unwrap()
-        );
-    }
-
-    #[test]
-    fn ids_are_unique_and_found() {
-        let mut s = MemberStore::new();
-        for i in 0..1000 {
-            let m = member(
-                &format!("m{i}"),
-                &[&format!("10.0.{}.{}/32", i / 256, i % 256)],
-            );
-            assert_eq!(s.push(m.as_in(), Origin::Config).unwrap(), i);
-        }
-        let dup = member("m5", &["10.9.9.9/32"]);
-        assert_eq!(
-            s.push(dup.as_in(), Origin::Config),
-            Err(StoreError::Duplicate("m5".into()))
-        );
-        assert_eq!(s.len(), 1000);
-        assert_eq!(s.number("m999"), Some(999));
-        assert_eq!(s.number("m1000"), None);
-        // Replace, remove, refill a hole: the index and arena follow.
-        for round in 0..50 {
-            for i in (0..1000).step_by(3) {
-                let m = member(
-                    &format!("m{i}"),
-                    &[&format!("10.{round}.{}.{}/32", i / 256, i % 256)],
-                );
-                s.set(i, m.as_in(), Origin::Api).unwrap();
-            }
-        }
-        assert!(s.remove(10));
-        assert!(!s.remove(10));
-        assert_eq!(s.number("m10"), None);
-        assert!(s.get(10).is_none());
-        let m = member("new", &["192.0.2.1/32"]);
-        s.set(10, m.as_in(), Origin::Api).unwrap();
-        assert_eq!(s.number("new"), Some(10));
-        assert_eq!(s.len(), 1000);
-        let v = s.get(999).unwrap();
-        assert_eq!(v.id(), "m999");
-        assert_eq!(
-            v.prefixes().collect::<Vec<_>>(),
-            vec!["10.49.3.231/32".parse::<IpNet>().unwrap()]
-        );
-        assert_eq!(s.get(3).unwrap().origin(), Origin::Api);
-        assert_eq!(s.get(4).unwrap().origin(), Origin::Config);
-        // Compaction kept the arena small.
-        assert!(s.arena.len() < 1000 * 30, "{}", s.arena.len());
-        assert_eq!(s.iter().count(), 1000);
-    }
-
-    #[test]
-    fn a_replacement_of_the_same_size_is_made_in_place() {
-        let mut s = MemberStore::new();
-        let mut batch = MemberStore::new();
-        let a = member("a", &["10.0.0.1/32", "2001:db8:1::/64"]);
-        batch.push(a.as_in(), Origin::Api).unwrap();
-        s.set_view(0, &batch.get(0).unwrap(), Origin::Api).unwrap();
-        let arena = s.arena.len();
-        let mut renumbered = MemberStore::new();
-        let a2 = member("a", &["10.0.0.2/32", "2001:db8:2::/64"]);
-        renumbered.push(a2.as_in(), Origin::Api).unwrap();
-        s.set_view(0, &renumbered.get(0).unwrap(), Origin::Api)
-            .unwrap();
-        assert_eq!(s.arena.len(), arena, "rewritten in place");
-        assert_eq!(s.garbage, 0);
-        assert_eq!(s.get(0).unwrap().to_member(), a2);
-        // Another size goes to the end; the old bytes are garbage.
-        let a3 = member("a", &["10.0.0.0/24"]);
-        let mut other = MemberStore::new();
-        other.push(a3.as_in(), Origin::Api).unwrap();
-        s.set_view(0, &other.get(0).unwrap(), Origin::Api).unwrap();
-        assert_eq!(s.get(0).unwrap().to_member(), a3);
-        assert!(s.garbage > 0);
-        assert_eq!(s.number("a"), Some(0));
     }
 }

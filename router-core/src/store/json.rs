@@ -16,8 +16,8 @@ use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, de};
 use smallvec::SmallVec;
 
-use super::store::{MemberStore, Origin, StoreError};
-use crate::config::{ConfigError, MacAddr, MemberIn};
+use super::{MemberStore, StoreError};
+use crate::member::{MacAddr, MemberError, MemberIn, Origin, parse_prefix};
 
 /// Why a member list cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +36,7 @@ pub enum ReadError {
     },
     /// A member that parses but breaks a rule.
     #[error(transparent)]
-    Invalid(#[from] ConfigError),
+    Invalid(#[from] MemberError),
 }
 
 /// What to do with the object's other keys: `Ok` to accept the raw JSON
@@ -434,7 +434,7 @@ impl<'a> MembersReader<'a> {
         m.validate_fields()?;
         match self.batch.push(m, self.origin) {
             Ok(_) => Ok(()),
-            Err(StoreError::Duplicate(id)) => Err(ConfigError::DuplicateId { member: id }.into()),
+            Err(StoreError::Duplicate(id)) => Err(MemberError::DuplicateId { member: id }.into()),
             Err(e) => Err(ReadError::Field {
                 field: format!("members[{index}]"),
                 message: e.to_string(),
@@ -474,7 +474,7 @@ fn element_error(index: usize, text: &[u8], e: serde_json::Error) -> ReadError {
 
 /// A member as read from JSON, borrowing its strings from the text where
 /// it can: the same fields, defaults and errors as
-/// [`Member`](crate::config::Member).
+/// [`Member`](crate::member::Member).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MemberDe<'a> {
@@ -517,7 +517,7 @@ fn prefixes<'de, D: Deserializer<'de>>(d: D) -> Result<SmallVec<[IpNet; 4]>, D::
         fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
             let mut out = SmallVec::new();
             while let Some(Text(s)) = seq.next_element()? {
-                out.push(crate::config::parse_prefix(&s).map_err(de::Error::custom)?);
+                out.push(parse_prefix(&s).map_err(de::Error::custom)?);
             }
             Ok(out)
         }
@@ -664,7 +664,7 @@ mod tests {
             5,
         );
         assert!(
-            matches!(r, Err(ReadError::Invalid(ConfigError::DuplicateId { ref member })) if member == "a"),
+            matches!(r, Err(ReadError::Invalid(MemberError::DuplicateId { ref member })) if member == "a"),
             "{r:?}"
         );
         let r = read_in_pieces(
@@ -672,12 +672,12 @@ mod tests {
             5,
         );
         assert!(
-            matches!(r, Err(ReadError::Invalid(ConfigError::BadPrefix { .. }))),
+            matches!(r, Err(ReadError::Invalid(MemberError::BadPrefix { .. }))),
             "{r:?}"
         );
         let r = read_in_pieces(br#"{"members":[{"id":"a","interface":"acc0"}]}"#, 5);
         assert!(
-            matches!(r, Err(ReadError::Invalid(ConfigError::NoPrefixes { .. }))),
+            matches!(r, Err(ReadError::Invalid(MemberError::NoPrefixes { .. }))),
             "{r:?}"
         );
     }

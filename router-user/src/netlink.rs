@@ -1,7 +1,8 @@
 //! Interfaces, addresses and neighbours, read from the kernel over rtnetlink.
 //!
 //! Everything here runs in the network namespace of the calling thread: the
-//! netlink socket is opened there.
+//! netlink socket is opened there. This is only the I/O: what the tables
+//! need of an interface is plain data, [`LinkInfo`] (router-core's).
 use std::{collections::BTreeMap, net::IpAddr};
 
 use futures::{StreamExt, TryStreamExt};
@@ -10,28 +11,23 @@ use netlink_packet_route::{
     link::{LinkAttribute, LinkFlag},
     neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourFlag, NeighbourState},
 };
+use router_core::tables::LinkInfo;
 
 #[derive(Debug, thiserror::Error)]
-pub enum NeighborError {
+pub enum NetlinkError {
+    /// The netlink socket cannot be opened or bound.
     #[error("cannot open a netlink socket: {0}")]
     Socket(#[source] std::io::Error),
+    /// A request (a dump, a neighbour resolution) failed.
     #[error("netlink request for {what} failed: {source}")]
     Request {
         what: String,
         #[source]
         source: Box<rtnetlink::Error>,
     },
+    /// The runtime of a one-off snapshot cannot start.
     #[error("cannot start the netlink runtime: {0}")]
     Runtime(#[source] std::io::Error),
-}
-
-/// What the datapath needs to know of a kernel interface.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LinkInfo {
-    pub ifindex: u32,
-    pub mac: [u8; 6],
-    pub mtu: u32,
-    pub up: bool,
 }
 
 /// The interfaces and addresses of the namespace at one instant.
@@ -53,13 +49,13 @@ impl Snapshot {
 }
 
 /// Reads every interface and address of the calling thread's namespace.
-pub async fn snapshot(handle: &rtnetlink::Handle) -> Result<Snapshot, NeighborError> {
+pub async fn snapshot(handle: &rtnetlink::Handle) -> Result<Snapshot, NetlinkError> {
     let mut out = Snapshot::default();
     let mut links = handle.link().get().execute();
     while let Some(msg) = links
         .try_next()
         .await
-        .map_err(|source| NeighborError::Request {
+        .map_err(|source| NetlinkError::Request {
             what: "the interface list".into(),
             source: Box::new(source),
         })?
@@ -87,7 +83,7 @@ pub async fn snapshot(handle: &rtnetlink::Handle) -> Result<Snapshot, NeighborEr
     while let Some(msg) = addrs
         .try_next()
         .await
-        .map_err(|source| NeighborError::Request {
+        .map_err(|source| NetlinkError::Request {
             what: "the address list".into(),
             source: Box::new(source),
         })?
@@ -104,7 +100,7 @@ pub async fn snapshot(handle: &rtnetlink::Handle) -> Result<Snapshot, NeighborEr
     while let Some(msg) = neighs
         .try_next()
         .await
-        .map_err(|source| NeighborError::Request {
+        .map_err(|source| NetlinkError::Request {
             what: "the neighbour table".into(),
             source: Box::new(source),
         })?
@@ -149,17 +145,15 @@ pub async fn resolve(
     handle: &rtnetlink::Handle,
     ifindex: u32,
     addr: IpAddr,
-) -> Result<(), NeighborError> {
+) -> Result<(), NetlinkError> {
     let mut req = handle.neighbours().add(ifindex, addr).replace();
     let msg = req.message_mut();
     msg.header.state = NeighbourState::None;
     msg.header.flags = vec![NeighbourFlag::Use];
-    req.execute()
-        .await
-        .map_err(|source| NeighborError::Request {
-            what: format!("resolving {addr} on ifindex {ifindex}"),
-            source: Box::new(source),
-        })
+    req.execute().await.map_err(|source| NetlinkError::Request {
+        what: format!("resolving {addr} on ifindex {ifindex}"),
+        source: Box::new(source),
+    })
 }
 
 /// Netlink multicast groups whose messages change what the datapath needs:
@@ -173,14 +167,14 @@ const GROUPS: u32 = rtnetlink::constants::RTMGRP_LINK
 /// link, neighbour or address change. Spawns the connection's task on the
 /// current runtime.
 pub fn connect()
--> Result<(rtnetlink::Handle, tokio::sync::mpsc::UnboundedReceiver<()>), NeighborError> {
+-> Result<(rtnetlink::Handle, tokio::sync::mpsc::UnboundedReceiver<()>), NetlinkError> {
     use netlink_sys::{AsyncSocket as _, SocketAddr};
     let (mut conn, handle, mut messages) =
-        rtnetlink::new_connection().map_err(NeighborError::Socket)?;
+        rtnetlink::new_connection().map_err(NetlinkError::Socket)?;
     conn.socket_mut()
         .socket_mut()
         .bind(&SocketAddr::new(0, GROUPS))
-        .map_err(NeighborError::Socket)?;
+        .map_err(NetlinkError::Socket)?;
     tokio::spawn(conn);
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
@@ -195,13 +189,13 @@ pub fn connect()
 
 /// Opens a netlink connection in the calling thread's namespace and takes a
 /// [`snapshot`], on a runtime of its own.
-pub fn snapshot_blocking() -> Result<Snapshot, NeighborError> {
+pub fn snapshot_blocking() -> Result<Snapshot, NetlinkError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(NeighborError::Runtime)?;
+        .map_err(NetlinkError::Runtime)?;
     rt.block_on(async {
-        let (conn, handle, _) = rtnetlink::new_connection().map_err(NeighborError::Socket)?;
+        let (conn, handle, _) = rtnetlink::new_connection().map_err(NetlinkError::Socket)?;
         let task = tokio::spawn(conn);
         let snap = snapshot(&handle).await;
         task.abort();

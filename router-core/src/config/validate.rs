@@ -1,0 +1,242 @@
+//! Validation: each section alone, then the whole configuration, and the
+//! whole-set check of a member list ([`validate_members`]), which finds
+//! overlaps with [`Claims`].
+use std::borrow::Borrow;
+use std::collections::{HashMap, HashSet};
+
+use router_common::MAX_MEMBERS_LIMIT;
+
+use super::claims::Claims;
+use super::error::{ConfigError, Section};
+use super::schema::{
+    ApiConfig, ApiEndpoint, Config, DEFAULT_BODY_LIMIT, DatapathConfig, MAX_IFNAME_LEN,
+    MAX_INTERFACES, MAX_ROUTE_GROUPS, MIN_BODY_LIMIT, Uplink,
+};
+use crate::member::{Member, MemberError, MemberIn, Owner, check_mac, check_vlan};
+
+impl Config {
+    /// Checks every rule of the [configuration](super).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.datapath.validate()?;
+        self.api.validate()?;
+
+        let mut seen: HashMap<&str, Section> = HashMap::new();
+        let declared = self
+            .uplinks
+            .iter()
+            .map(|u| (Section::Uplink, u.interface.as_str()))
+            .chain(
+                self.access
+                    .iter()
+                    .map(|a| (Section::Access, a.interface.as_str())),
+            );
+        for (section, name) in declared {
+            check_ifname(section, name)?;
+            if let Some(first) = seen.insert(name, section) {
+                return Err(ConfigError::DuplicateInterface {
+                    interface: name.to_owned(),
+                    first,
+                    second: section,
+                });
+            }
+        }
+        if seen.len() > MAX_INTERFACES {
+            return Err(ConfigError::TooManyInterfaces { count: seen.len() });
+        }
+        for uplink in &self.uplinks {
+            uplink.validate()?;
+        }
+
+        validate_members(
+            &self.members,
+            &self.access_interfaces(),
+            self.datapath.max_members,
+        )
+    }
+
+    /// Names of the `[[access]]` interfaces.
+    pub fn access_interfaces(&self) -> HashSet<&str> {
+        self.access.iter().map(|a| a.interface.as_str()).collect()
+    }
+}
+
+impl DatapathConfig {
+    /// Checks `[datapath]` alone.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_members == 0 || self.max_members > MAX_MEMBERS_LIMIT {
+            return Err(ConfigError::BadMaxMembers {
+                value: self.max_members,
+            });
+        }
+        if let Some(groups) = self.route_groups
+            && (groups == 0 || groups > MAX_ROUTE_GROUPS)
+        {
+            return Err(ConfigError::BadRouteGroups { value: groups });
+        }
+        if !self.pin_dir.is_absolute() {
+            return Err(ConfigError::BadPinDir {
+                path: self.pin_dir.clone(),
+                why: "must be an absolute path (on a bpffs mount)",
+            });
+        }
+        if !self.state.is_absolute() || self.state.file_name().is_none() {
+            return Err(ConfigError::BadStatePath {
+                path: self.state.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl ApiConfig {
+    /// The parsed `listen`, `None` when the API is disabled.
+    pub fn endpoint(&self) -> Result<Option<ApiEndpoint>, ConfigError> {
+        self.listen
+            .as_deref()
+            .map(|l| {
+                l.parse().map_err(|why| ConfigError::BadApi {
+                    field: "listen",
+                    why,
+                })
+            })
+            .transpose()
+    }
+
+    /// Checks `[api]` alone.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.endpoint()?.is_some() && self.token_file.is_none() {
+            return Err(ConfigError::BadApi {
+                field: "token_file",
+                why: "is required when listen is set: the API accepts only requests \
+                      bearing the token kept in that file"
+                    .into(),
+            });
+        }
+        if self.body_limit < MIN_BODY_LIMIT {
+            return Err(ConfigError::BadApi {
+                field: "body_limit",
+                why: format!(
+                    "{} is too small; allowed are {} bytes or more (default {})",
+                    self.body_limit.0, MIN_BODY_LIMIT.0, DEFAULT_BODY_LIMIT
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Uplink {
+    fn owner(&self) -> Owner {
+        Owner::Uplink(self.interface.clone())
+    }
+
+    /// Checks this uplink's own fields (not its interface's uniqueness).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_ifname(Section::Uplink, &self.interface)?;
+        if let Some(vlan) = self.vlan {
+            check_vlan(|| self.owner(), "vlan", vlan)?;
+        }
+        if let Some(mac) = self.gateway_mac {
+            check_mac(|| self.owner(), "gateway_mac", mac)?;
+        }
+        if let Some(gw) = self.gateway4
+            && (gw.is_unspecified() || gw.is_broadcast() || gw.is_multicast() || gw.is_loopback())
+        {
+            return Err(ConfigError::BadGateway {
+                uplink: self.interface.clone(),
+                field: "gateway4",
+                value: gw.into(),
+            });
+        }
+        if let Some(gw) = self.gateway6
+            && (gw.is_unspecified() || gw.is_multicast() || gw.is_loopback())
+        {
+            return Err(ConfigError::BadGateway {
+                uplink: self.interface.clone(),
+                field: "gateway6",
+                value: gw.into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Validates `members` against each other, the access interfaces and
+/// `max_members`, in O(n log n) (see [`Claims`]).
+///
+/// When two members' prefixes overlap, the error names the later member (in
+/// slice order) as `member` and the earlier as `other_member`.
+pub fn validate_members<M: Borrow<Member>>(
+    members: &[M],
+    access_interfaces: &HashSet<&str>,
+    max_members: u32,
+) -> Result<(), ConfigError> {
+    check_count(members.len(), max_members)?;
+    let mut ids: HashSet<&str> = HashSet::with_capacity(members.len());
+    let mut claims = Claims::with_capacity(members.len());
+    for (i, member) in members.iter().map(Borrow::borrow).enumerate() {
+        member.validate_fields()?;
+        check_interface(member.as_in(), access_interfaces)?;
+        if !ids.insert(&member.id) {
+            return Err(MemberError::DuplicateId {
+                member: member.id.clone(),
+            }
+            .into());
+        }
+        for net in &member.prefixes {
+            claims.add(i as u32, net);
+        }
+    }
+    match claims.first_overlap() {
+        None => Ok(()),
+        Some(o) => Err(o.error(|i| members[i as usize].borrow().id.clone()).into()),
+    }
+}
+
+/// Checks that `member`'s interface is one of `access_interfaces`.
+pub fn check_interface(
+    member: MemberIn<'_>,
+    access_interfaces: &HashSet<&str>,
+) -> Result<(), ConfigError> {
+    if access_interfaces.contains(member.interface) {
+        return Ok(());
+    }
+    let mut allowed: Vec<String> = access_interfaces.iter().map(|s| (*s).to_owned()).collect();
+    allowed.sort_unstable();
+    Err(ConfigError::UnknownInterface {
+        member: member.id.to_owned(),
+        interface: member.interface.to_owned(),
+        allowed,
+    })
+}
+
+/// Checks that `count` members fit `max`.
+pub fn check_count(count: usize, max: u32) -> Result<(), ConfigError> {
+    if count > max as usize {
+        return Err(ConfigError::TooManyMembers { count, max });
+    }
+    Ok(())
+}
+
+/// Linux's `dev_valid_name`.
+fn check_ifname(section: Section, name: &str) -> Result<(), ConfigError> {
+    let why = if name.is_empty() {
+        "is empty"
+    } else if name.len() > MAX_IFNAME_LEN {
+        "is longer than 15 bytes"
+    } else if name == "." || name == ".." {
+        "is not a valid name"
+    } else if name
+        .chars()
+        .any(|c| c == '/' || c == ':' || c.is_whitespace())
+    {
+        "contains '/', ':' or whitespace"
+    } else {
+        return Ok(());
+    };
+    Err(ConfigError::BadInterface {
+        section,
+        interface: name.to_owned(),
+        why,
+    })
+}

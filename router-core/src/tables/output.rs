@@ -1,0 +1,90 @@
+//! What the tables hand out: the changes since the caller last took them,
+//! the whole state for a fresh datapath, and read access to the members
+//! and the prefix table.
+use crate::changes::{Changes, FullState};
+use crate::routes::RouteTable;
+use crate::store::{MemberStore, MemberView};
+
+use super::interfaces::pick_uplinks;
+use super::{Tables, member_info};
+
+impl Tables {
+    /// Takes what changed since the last call. Slots freed before the
+    /// previous call become reusable.
+    pub fn take_changes(&mut self) -> Changes {
+        let members = &self.members;
+        self.slots
+            .release_reserved(|slot| members.get(slot).is_some());
+        self.slots.recycle();
+        let mut c = std::mem::take(&mut self.pending);
+        c.attachments = self.attachments.take_changes();
+        c.routes = self.routes.take_dirty();
+        c.uplinks = pick_uplinks(&self.ifaces);
+        self.pending.uplinks = c.uplinks;
+        c
+    }
+
+    /// Everything the tables hold, to write into a fresh datapath or one
+    /// restored from pins. Takes the pending changes too.
+    pub fn full_state(&mut self) -> FullState<'_> {
+        // The pending changes' members and ids are in the whole state: they
+        // go before it is built.
+        let Changes {
+            zero_counters,
+            uplinks,
+            ..
+        } = self.take_changes();
+        let mut full = FullState {
+            routes: self.routes.entries().into(),
+            zero_counters,
+            uplinks,
+            ..FullState::default()
+        };
+        full.members.reserve(self.members.len());
+        for (slot, m) in self.members.iter() {
+            let iface = self.ifaces.get(m.interface()).map_or(0, |i| i.slot);
+            full.members.push((slot, member_info(iface, &m)));
+            full.ids.push(slot, Some(m.id()));
+        }
+        full.attachments = self.attachments.all();
+        full
+    }
+
+    /// Member slot of `id`.
+    pub fn slot(&self, id: &str) -> Option<u32> {
+        self.members.number(id)
+    }
+
+    /// Member id in `slot`.
+    pub fn id(&self, slot: u32) -> Option<&str> {
+        self.members.get(slot).map(|m| m.id())
+    }
+
+    /// Member `id`, with its slot.
+    pub fn member(&self, id: &str) -> Option<(u32, MemberView<'_>)> {
+        self.members.by_id(id)
+    }
+
+    /// Members with their slots, by slot.
+    pub fn members(&self) -> impl Iterator<Item = (u32, MemberView<'_>)> + '_ {
+        self.members.iter()
+    }
+
+    /// The member store.
+    pub fn store(&self) -> &MemberStore {
+        &self.members
+    }
+
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// The prefix table, for lookups and statistics.
+    pub fn routes(&self) -> &RouteTable {
+        &self.routes
+    }
+}

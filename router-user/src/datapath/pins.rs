@@ -1,0 +1,157 @@
+//! The pin directory, without a loaded program: the names of the pinned
+//! maps, the refusal of tables pinned by another layout version, the
+//! userspace-only maps recording who holds each slot, and
+//! [`remove_pins`], which takes the fast path away.
+use std::path::{Path, PathBuf};
+
+use aya::maps::{Array, MapData};
+use router_common::{ABI_VERSION, Globals, SlotName};
+
+use super::error::{DatapathError, map_err};
+
+/// The maps that make the datapath's state, pinned under `pin_dir` by the
+/// daemon. (`TRACE_VERDICT` is the tracer's scratch space.)
+pub const PINNED_MAPS: &[&str] = &[
+    "GLOBALS",
+    "IFINDEX_SLOT",
+    "IFACES",
+    "EGRESS",
+    "ROUTES",
+    "ATTACHMENTS",
+    "MEMBER_LINES",
+    "IFACE_COUNTERS",
+];
+
+/// Maps that earlier layouts pinned and this one no longer has (ABI 2:
+/// the member table and the counters apart). Their presence means pinned
+/// tables of another version; `collecte stop --detach` removes them too.
+const FORMER_PINNED_MAPS: &[&str] = &["MEMBERS", "MEMBER_COUNTERS"];
+
+/// Refuses tables pinned under `dir` by a collecte of another layout
+/// version, before anything is pinned beside them.
+pub(super) fn check_pinned_version(dir: &Path) -> Result<(), DatapathError> {
+    let former: Vec<&str> = FORMER_PINNED_MAPS
+        .iter()
+        .copied()
+        .filter(|n| dir.join(n).exists())
+        .collect();
+    let path = dir.join("GLOBALS");
+    let version = if path.exists() {
+        let data = MapData::from_pin(&path).map_err(map_err("GLOBALS"))?;
+        let globals: Array<MapData, Globals> =
+            Array::try_from(aya::maps::Map::Array(data)).map_err(map_err("GLOBALS"))?;
+        globals.get(&0, 0).map_err(map_err("GLOBALS"))?.abi_version
+    } else {
+        0
+    };
+    if (version != 0 && version != ABI_VERSION) || !former.is_empty() {
+        return Err(DatapathError::Layout {
+            map: "GLOBALS",
+            message: format!(
+                "the pinned tables have layout version {version} (with {}), this collecte reads version {ABI_VERSION}",
+                if former.is_empty() {
+                    "no former map".to_string()
+                } else {
+                    former.join(", ")
+                }
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Removes everything a daemon pinned under `pin_dir`: the XDP links (which
+/// detaches the program from the interfaces once no process holds them) and
+/// the maps. Returns what it removed.
+pub fn remove_pins(pin_dir: &Path) -> Result<Vec<PathBuf>, DatapathError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| DatapathError::PinDir { path, source }
+    };
+    let mut removed = Vec::new();
+    if !pin_dir.exists() {
+        return Ok(removed);
+    }
+    let links = pin_dir.join("links");
+    if links.exists() {
+        for e in std::fs::read_dir(&links).map_err(io(&links))? {
+            let path = e.map_err(io(&links))?.path();
+            std::fs::remove_file(&path).map_err(io(&path))?;
+            removed.push(path);
+        }
+        std::fs::remove_dir(&links).map_err(io(&links))?;
+    }
+    let names = PINNED_MAPS
+        .iter()
+        .chain(FORMER_PINNED_MAPS)
+        .chain(&["MEMBER_IDS", "IFACE_NAMES"]);
+    for name in names {
+        let path = pin_dir.join(name);
+        if path.exists() {
+            std::fs::remove_file(&path).map_err(io(&path))?;
+            removed.push(path);
+        }
+    }
+    let _ = std::fs::remove_dir(pin_dir);
+    Ok(removed)
+}
+
+pub(super) fn slot_name(s: &str) -> SlotName {
+    let mut n = SlotName::default();
+    let b = s.as_bytes();
+    let len = b.len().min(n.0.len());
+    n.0[..len].copy_from_slice(&b[..len]);
+    n
+}
+
+/// Opens (or creates and pins) a userspace-only map of slot names.
+/// The pinned map `name` under `dir` of `entries` names, created if absent.
+pub(super) fn names_data(
+    dir: &Path,
+    name: &'static str,
+    entries: u32,
+) -> Result<MapData, DatapathError> {
+    let path = dir.join(name);
+    let data = if path.exists() {
+        MapData::from_pin(&path).map_err(map_err(name))?
+    } else {
+        let obj = aya_obj::Map::new_from_params(
+            aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
+            4,
+            std::mem::size_of::<SlotName>() as u32,
+            entries,
+            1 << 10, // BPF_F_MMAPABLE
+        );
+        let data = MapData::create(obj, name, None).map_err(map_err(name))?;
+        data.pin(&path).map_err(|source| DatapathError::PinMap {
+            map: name,
+            path: path.clone(),
+            source,
+        })?;
+        data
+    };
+    let info = data.info().map_err(map_err(name))?;
+    if info.max_entries() != entries
+        || info.value_size() as usize != std::mem::size_of::<SlotName>()
+    {
+        return Err(DatapathError::Layout {
+            map: name,
+            message: format!(
+                "the pinned map has {} entries of {} bytes where {entries} of {} were expected",
+                info.max_entries(),
+                info.value_size(),
+                std::mem::size_of::<SlotName>()
+            ),
+        });
+    }
+    Ok(data)
+}
+
+/// The name recorded in a slot, if any.
+pub(super) fn slot_name_text(n: &SlotName) -> Option<&str> {
+    let len = n.0.iter().position(|b| *b == 0).unwrap_or(n.0.len());
+    if len == 0 {
+        return None;
+    }
+    std::str::from_utf8(&n.0[..len]).ok()
+}

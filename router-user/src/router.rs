@@ -1,0 +1,416 @@
+//! The router's state: what is configured, what the tables hold, what
+//! the datapath holds, and the operations that keep them in step (a
+//! resync with the kernel's view, a reload, an API write, a scrape).
+//!
+//! Shared by the daemon's loop, the metrics server and the provisioning
+//! API, behind one mutex ([`Shared`]). It imports neither the daemon nor
+//! the API.
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::IpAddr,
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use router_common::IfaceInfo;
+use router_core::{
+    changes::{Changes, Uplinks},
+    config::{Config, XdpMode},
+    member::Origin,
+    store::MemberStore,
+    tables::{InterfaceSources, Part, Tables, TablesError},
+};
+use tracing::{debug, info, warn};
+
+use crate::{
+    alloc,
+    datapath::{Attach, Datapath, DatapathError, LinkId},
+    metrics,
+    netlink::Snapshot,
+    provisioning::{self, ConflictError, Op, Outcome, Provisioning, WriteError, Written},
+};
+
+/// Why the router could not be brought in line.
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    /// The tables refused the change.
+    #[error(transparent)]
+    Tables(#[from] TablesError),
+    /// The datapath could not be written.
+    #[error(transparent)]
+    Datapath(#[from] DatapathError),
+    /// A reloaded configuration conflicts with an API member.
+    #[error(transparent)]
+    Conflict(#[from] ConflictError),
+    /// A reloaded configuration changes a table size.
+    #[error(
+        "[datapath] {field} changed from {old} to {new}: table sizes are fixed while running; restart collecte to apply it"
+    )]
+    SizingChanged {
+        field: &'static str,
+        old: u32,
+        new: u32,
+    },
+}
+
+/// The router behind its mutex, as the daemon, the metrics server and the
+/// API hold it.
+pub type Shared = Arc<Mutex<Router>>;
+
+/// Locks the router (a panic while it was held leaves it usable).
+pub fn lock(router: &Shared) -> MutexGuard<'_, Router> {
+    router.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A gateway with neither a static MAC nor a neighbour entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnresolvedGateway {
+    /// Its uplink.
+    pub interface: String,
+    /// The uplink's ifindex.
+    pub ifindex: u32,
+    pub gateway: IpAddr,
+}
+
+/// The daemon's state: what is configured, what the datapath holds.
+pub struct Router {
+    config: Config,
+    tables: Tables,
+    datapath: Datapath,
+    /// Interfaces as installed in the datapath.
+    installed: BTreeMap<String, (u32, IfaceInfo)>,
+    /// Interfaces the program is attached to: name -> (ifindex, link).
+    attached: BTreeMap<String, (u32, LinkId)>,
+    /// Uplink slots last written.
+    uplinks: Uplinks,
+    /// Gateways already reported as unresolved.
+    unresolved: BTreeSet<IpAddr>,
+    /// The next apply writes the tables whole (start, restart over pins).
+    full: bool,
+    /// Where the members added through the API are saved.
+    provisioning: Provisioning,
+}
+
+impl Router {
+    /// A router over `datapath` (loaded, perhaps over pinned tables) and
+    /// `tables` (empty, perhaps with the slots the pins recorded): the
+    /// first [`Router::push`] writes the tables whole.
+    pub fn new(
+        config: Config,
+        tables: Tables,
+        datapath: Datapath,
+        provisioning: Provisioning,
+    ) -> Router {
+        Router {
+            config,
+            tables,
+            datapath,
+            installed: BTreeMap::new(),
+            attached: BTreeMap::new(),
+            uplinks: Uplinks::default(),
+            unresolved: BTreeSet::new(),
+            full: true,
+            provisioning,
+        }
+    }
+
+    /// After a resync: the gateways still unresolved, logged once when
+    /// they become so and when they resolve.
+    pub fn check_gateways(&mut self, system: &Snapshot) -> Vec<UnresolvedGateway> {
+        let unresolved = self.unresolved_gateways(system);
+        let now: BTreeSet<IpAddr> = unresolved.iter().map(|u| u.gateway).collect();
+        for u in &unresolved {
+            if !self.unresolved.contains(&u.gateway) {
+                warn!(gateway = %u.gateway, interface = %u.interface, "gateway MAC unknown: upstream packets go to the kernel (pass no-neighbor) until it resolves; check that the gateway answers ARP/ND, or set gateway_mac");
+            }
+        }
+        for gw in self.unresolved.difference(&now) {
+            info!(gateway = %gw, "gateway resolved");
+        }
+        self.unresolved = now;
+        unresolved
+    }
+}
+
+impl Router {
+    /// Counters for a scrape.
+    pub fn metrics(&self) -> Result<metrics::Snapshot, DatapathError> {
+        let mut s = metrics::Snapshot::default();
+        let slots: Vec<u32> = self.tables.members().map(|(slot, _)| slot).collect();
+        let counters = self.datapath.member_counters_many(&slots)?;
+        drop(slots);
+        s.set_members(self.tables.members().map(|(_, m)| m.id()), counters);
+        for (name, iface) in self.tables.interfaces() {
+            s.interfaces
+                .push((name.clone(), self.datapath.iface_counters(iface.slot)?));
+        }
+        Ok(s)
+    }
+
+    /// Gateway MACs: static ones from the configuration, else the kernel's
+    /// neighbour entries on the uplink.
+    fn gateway_macs(&self, system: &Snapshot) -> BTreeMap<IpAddr, [u8; 6]> {
+        let mut out = BTreeMap::new();
+        for up in &self.config.uplinks {
+            let Some(link) = system.links.get(&up.interface) else {
+                continue;
+            };
+            let gws = [up.gateway4.map(IpAddr::V4), up.gateway6.map(IpAddr::V6)];
+            for gw in gws.into_iter().flatten() {
+                if let Some(mac) = system.neighbour(link.ifindex, gw) {
+                    out.insert(gw, mac);
+                }
+            }
+        }
+        out
+    }
+
+    /// Gateways that have neither a static MAC nor a neighbour entry.
+    fn unresolved_gateways(&self, system: &Snapshot) -> Vec<UnresolvedGateway> {
+        let known = self.gateway_macs(system);
+        let mut out = Vec::new();
+        for up in &self.config.uplinks {
+            if up.gateway_mac.is_some() {
+                continue;
+            }
+            let Some(link) = system.links.get(&up.interface) else {
+                continue;
+            };
+            let gws = [up.gateway4.map(IpAddr::V4), up.gateway6.map(IpAddr::V6)];
+            for gw in gws.into_iter().flatten() {
+                if !known.contains_key(&gw) {
+                    out.push(UnresolvedGateway {
+                        interface: up.interface.clone(),
+                        ifindex: link.ifindex,
+                        gateway: gw,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Brings interfaces, attachments and tables in line with `system`,
+    /// and the member sets of `parts` (at start and on reload; the kernel's
+    /// events change no member).
+    pub fn sync(&mut self, system: &Snapshot, parts: &[Part<'_>]) -> Result<(), RouterError> {
+        self.update(system, parts)?;
+        self.push()
+    }
+
+    /// The tables part of [`Router::sync`]: all or nothing.
+    pub fn update(&mut self, system: &Snapshot, parts: &[Part<'_>]) -> Result<(), RouterError> {
+        let gateways = self.gateway_macs(system);
+        let sources = InterfaceSources {
+            config: &self.config,
+            links: &system.links,
+            gateway_macs: &gateways,
+        };
+        self.tables.update(sources, parts, &system.addresses)?;
+        Ok(())
+    }
+
+    /// The datapath part of [`Router::sync`]: interfaces, then the tables'
+    /// changes (or the whole tables).
+    pub fn push(&mut self) -> Result<(), RouterError> {
+        self.install_interfaces()?;
+        if self.full {
+            let full = self.tables.full_state();
+            self.datapath.apply_full(&full)?;
+            self.uplinks = full.uplinks;
+            self.full = false;
+            drop(full);
+            // SAFETY: malloc_trim only releases free memory of the heap.
+            unsafe { libc::malloc_trim(0) };
+            return Ok(());
+        }
+        let changes = self.tables.take_changes();
+        self.apply(changes)
+    }
+
+    fn apply(&mut self, changes: Changes) -> Result<(), RouterError> {
+        let empty = changes.members.is_empty()
+            && changes.routes.is_empty()
+            && changes.attachments.is_empty()
+            && changes.zero_counters.is_empty();
+        if empty && changes.uplinks == self.uplinks {
+            return Ok(());
+        }
+        debug!(
+            members = changes.members.len(),
+            routes = changes.routes.len(),
+            attachments = changes.attachments.len(),
+            "applying table changes"
+        );
+        let t = std::time::Instant::now();
+        let uplinks = changes.uplinks;
+        let large = changes.members.len() + changes.routes.len() >= TRIM_AFTER;
+        self.datapath.apply(changes)?;
+        if large {
+            // The change's copies are freed: give that memory back, or it
+            // stays resident beside the next sync's (glibc returns only the
+            // top of its heap by itself).
+            alloc::trim_later();
+        }
+        let (rss_kib, peak_kib) = alloc::resident_kib();
+        debug!(
+            elapsed_ms = t.elapsed().as_secs_f64() * 1e3,
+            rss_kib, peak_kib, "table changes applied"
+        );
+        self.uplinks = uplinks;
+        Ok(())
+    }
+
+    /// Installs changed interfaces and attaches the program where needed.
+    fn install_interfaces(&mut self) -> Result<(), RouterError> {
+        let wanted = self.tables.interfaces().clone();
+        for (name, (slot, info)) in self.installed.clone() {
+            if !wanted.contains_key(&name) {
+                info!(interface = %name, "interface removed from the configuration");
+                self.detach(&name);
+                self.datapath.clear_iface(slot, info.ifindex)?;
+                self.installed.remove(&name);
+            }
+        }
+        for (name, iface) in &wanted {
+            let previous = self.installed.get(name).map(|(_, i)| i.ifindex);
+            if self.installed.get(name) != Some(&(iface.slot, iface.info)) {
+                if iface.info.ifindex == 0 {
+                    warn!(interface = %name, "interface has disappeared; it is ignored until it returns");
+                    if let Some((slot, info)) = self.installed.remove(name) {
+                        self.datapath.clear_iface(slot, info.ifindex)?;
+                    }
+                    self.detach(name);
+                    continue;
+                }
+                self.datapath
+                    .set_iface(iface.slot, name, &iface.info, previous)?;
+                self.installed
+                    .insert(name.clone(), (iface.slot, iface.info));
+            }
+            let attached_at = self.attached.get(name).map(|(i, _)| *i);
+            if attached_at != Some(iface.info.ifindex) {
+                // A link of ours on an old ifindex goes; a pinned link of a
+                // previous run is taken over by `attach`.
+                if attached_at.is_some() {
+                    self.detach(name);
+                }
+                let link = self.attach(name)?;
+                self.attached
+                    .insert(name.clone(), (iface.info.ifindex, link));
+            }
+        }
+        Ok(())
+    }
+
+    fn attach(&mut self, name: &str) -> Result<LinkId, RouterError> {
+        let mode = self.config.datapath.xdp_mode;
+        let first = match mode {
+            XdpMode::Generic => Attach::Generic,
+            XdpMode::Native | XdpMode::Auto => Attach::Native,
+        };
+        match self.datapath.attach(name, first) {
+            Ok(link) => {
+                info!(interface = %name, mode = ?mode, "XDP program attached");
+                Ok(link)
+            }
+            Err(e) if mode == XdpMode::Auto => {
+                warn!(interface = %name, error = %e, "native XDP is not available; falling back to generic XDP, which is much slower");
+                Ok(self.datapath.attach(name, Attach::Generic)?)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Detaches the program from an interface (removed from the
+    /// configuration, or gone), pinned link included.
+    fn detach(&mut self, name: &str) {
+        let link = self.attached.remove(name).map(|(_, l)| l);
+        if let Err(e) = self.datapath.detach_pinned(name, link) {
+            warn!(interface = %name, error = %e, "cannot detach the XDP program");
+        }
+    }
+
+    /// Replaces the configuration with `new` (without its members) and
+    /// its members with `members`, if they can be applied live: the table
+    /// sizes must not change, and the new members must not conflict with
+    /// the API's. On error the running configuration stays.
+    pub fn reload(
+        &mut self,
+        new: Config,
+        members: MemberStore,
+        system: &Snapshot,
+    ) -> Result<(), RouterError> {
+        let old = &self.config.datapath;
+        for (field, a, b) in [
+            ("max_members", old.max_members, new.datapath.max_members),
+            (
+                "route_groups",
+                old.route_groups(),
+                new.datapath.route_groups(),
+            ),
+        ] {
+            if a != b {
+                return Err(RouterError::SizingChanged {
+                    field,
+                    old: a,
+                    new: b,
+                });
+            }
+        }
+        // The new file must not conflict with the API members.
+        let api = self
+            .tables
+            .members()
+            .map(|(_, m)| m)
+            .filter(|m| m.origin() == Origin::Api);
+        let checked = provisioning::check_config(&new, members, api, self.provisioning.path())?;
+        let previous = std::mem::replace(&mut self.config, new);
+        if let Err(e) = self.sync(system, &[Part::of(Origin::Config, &checked.config_members)]) {
+            self.config = previous;
+            return Err(e);
+        }
+        alloc::drop_later(checked);
+        Ok(())
+    }
+}
+
+/// The provisioning API's access to the router.
+impl Router {
+    /// Validates, computes, persists and applies an API write, in that
+    /// order; on error before the apply, nothing has changed.
+    pub fn provision(&mut self, op: Op) -> Result<Outcome, WriteError> {
+        let Written { changed, outcome } =
+            self.provisioning
+                .write(op, &self.config, &mut self.tables)?;
+        if changed {
+            let changes = self.tables.take_changes();
+            if let Err(e) = self.apply(changes) {
+                // The next resync writes the tables whole.
+                self.full = true;
+                return Err(WriteError::Datapath(e.to_string()));
+            }
+        }
+        Ok(outcome)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    pub fn provisioning(&self) -> &Provisioning {
+        &self.provisioning
+    }
+
+    /// Interfaces the program is attached to.
+    pub fn attached_count(&self) -> usize {
+        self.attached.len()
+    }
+}
+
+/// Changes of at least this many members and routes free enough memory
+/// to give it back to the system once applied.
+const TRIM_AFTER: usize = 16 * 1024;
