@@ -25,4 +25,5 @@ pub mod metrics;
 pub mod neighbors;
 pub mod routes;
 pub mod state;
+pub mod top;
 pub mod trace;

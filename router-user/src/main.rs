@@ -106,5 +106,6 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Top { metrics } => collecte::top::run(&metrics).context("collecte top"),
     }
 }
