@@ -10,8 +10,10 @@ pub mod fixtures;
 pub mod frames;
 pub mod harness;
 pub mod netns;
+pub mod prometheus;
 pub mod tagged;
 pub mod topology;
+pub mod traffic;
 
 pub use netns::Netns;
 
