@@ -1,5 +1,5 @@
 //! `collecte top` in a real terminal: tmux (a server of the test's own,
-//! killed at the end whatever happens) runs it at a fixed size against a
+//! killed at the end whatever happens) runs it at 80×24 against a
 //! daemon with alice, bob and carol and steady traffic through the fast
 //! path; the test reads the screen, types keys, and checks that `q` and
 //! Ctrl-C end it with the terminal given back (cooked mode, echo, main
@@ -176,7 +176,7 @@ fn top_shows_members_by_traffic_and_the_reasons() {
         },
     );
     let url = "http://127.0.0.1:9581/metrics";
-    let tmux = Tmux::start("top", 100, 30, &session(t.router.name(), url));
+    let tmux = Tmux::start("top", 80, 24, &session(t.router.name(), url));
 
     let busiest = |s: &str| {
         s.contains("sort: total bit/s")
@@ -189,7 +189,7 @@ fn top_shows_members_by_traffic_and_the_reasons() {
         Duration::from_secs(20),
         busiest,
     );
-    eprintln!("collecte top, 100x30:\n{s}");
+    eprintln!("collecte top, 80x24:\n{s}");
     assert!(s.contains(&format!("collecte top  {url}")), "{s}");
     assert!(s.contains("members 3"), "{s}");
     let rows = members(&s);
