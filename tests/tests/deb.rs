@@ -647,6 +647,11 @@ fn the_units_sandbox_lets_the_daemon_work() {
     let traced = std::fs::read_to_string(&trace).unwrap();
     let mut used = BTreeSet::new();
     let mut used_families = BTreeSet::new();
+    // Where the daemon may write (ProtectSystem=strict, ProtectKernelTunables):
+    // in the unit, the state directory, /run/collecte and the pins; here,
+    // the site's directory (state, socket) and its bpffs.
+    let writable = [site.dir.clone(), site.bpffs.path.clone()];
+    let mut written = BTreeSet::new();
     for line in traced.lines() {
         // "PID name(args...) = ret", or "PID name(... <unfinished ...>".
         let Some(call) = line.split_once(' ').map(|(_, rest)| rest.trim_start()) else {
@@ -671,6 +676,25 @@ fn the_units_sandbox_lets_the_daemon_work() {
             && args.contains("PROT_EXEC")
         {
             panic!("writable and executable memory (MemoryDenyWriteExecute): {line}");
+        }
+        let first_path = args.split('"').nth(1).unwrap_or_default();
+        let writes = match name {
+            "openat" => ["O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC"]
+                .iter()
+                .any(|f| args.contains(f)),
+            "mkdir" | "mkdirat" | "unlink" | "unlinkat" | "rmdir" | "chmod" | "fchmodat" => true,
+            _ => false,
+        };
+        // rename* and link* write their last path.
+        let target = if name.starts_with("rename") || name.starts_with("link") {
+            args.rsplit('"').nth(1).unwrap_or_default()
+        } else if writes {
+            first_path
+        } else {
+            ""
+        };
+        if target.starts_with('/') {
+            written.insert(target.to_string());
         }
         if name == "unshare"
             || name == "setns"
@@ -697,8 +721,17 @@ fn the_units_sandbox_lets_the_daemon_work() {
         refused.is_empty(),
         "socket families the unit's RestrictAddressFamilies refuses: {refused:?} (used {used_families:?})"
     );
+    let outside: Vec<&String> = written
+        .iter()
+        .filter(|p| !writable.iter().any(|w| Path::new(p).starts_with(w)))
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "the daemon wrote outside its state, socket and pin directories: {outside:?}"
+    );
+    assert!(!written.is_empty(), "strace saw no write at all");
     eprintln!(
-        "the daemon made {} distinct system calls, sockets {used_families:?}",
+        "the daemon made {} distinct system calls, sockets {used_families:?}, wrote {written:?}",
         used.len()
     );
 }
