@@ -100,6 +100,20 @@ pub enum Command {
     /// API ([api] in its configuration). Members of the configuration file
     /// can be listed and shown, not changed.
     Member(MemberArgs),
+    /// A live view of a running collecte from its metrics endpoint,
+    /// refreshed every second: members busiest first (download and upload
+    /// in bit/s and packets/s, spoofed packets/s) and the datapath's
+    /// non-zero reasons per interface. Keys: q quits, up/down or j/k
+    /// scroll, s cycles the sort column, p pauses.
+    Top {
+        /// The metrics endpoint ([metrics] listen of the configuration).
+        #[arg(
+            long,
+            value_name = "URL",
+            default_value = "http://127.0.0.1:9570/metrics"
+        )]
+        metrics: String,
+    },
 }
 
 /// `collecte member`: where the API is, and what to do.

@@ -6,7 +6,8 @@
 //! through the API are kept by [`provisioning`]; [`datapath`] is the only
 //! module that touches aya and the kernel maps, [`netlink`] the only one
 //! that talks to the kernel over rtnetlink; [`trace`] runs pcaps through
-//! the program; [`cli`] is the command line; [`alloc`] the allocator and
+//! the program; [`top`] is a live terminal view of the metrics; [`cli`] is
+//! the command line; [`alloc`] the allocator and
 //! memory helpers.
 pub mod alloc;
 pub mod api;
@@ -17,4 +18,5 @@ pub mod metrics;
 pub mod netlink;
 pub mod provisioning;
 pub mod router;
+pub mod top;
 pub mod trace;

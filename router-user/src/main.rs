@@ -30,6 +30,7 @@ fn main() -> anyhow::Result<()> {
             write,
         } => trace(&config, &ingress, &input, write),
         Command::Member(args) => member(&args),
+        Command::Top { metrics } => collecte::top::run(&metrics).context("collecte top"),
     }
 }
 

@@ -10,10 +10,12 @@ pub mod fixtures;
 pub mod frames;
 pub mod harness;
 pub mod netns;
+pub mod prometheus;
 pub mod stacks;
 pub mod tag_probe;
 pub mod tagged;
 pub mod topology;
+pub mod traffic;
 pub mod vlan_tc;
 
 pub use netns::Netns;

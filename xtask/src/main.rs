@@ -7,6 +7,8 @@ use std::{
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 
+mod deb;
+
 #[derive(Parser)]
 #[command(name = "xtask", about = "collecte's developer tasks")]
 struct Cli {
@@ -26,6 +28,10 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Set up, then build the Debian package:
+    /// target/debian/collecte_VERSION_ARCH.deb (the release binary, the
+    /// systemd unit, the configuration, the maintainer scripts).
+    Deb,
     /// Set up, then run the demo: a router, a core and three members
     /// (untagged, 802.1Q, QinQ) in namespaces, `collecte run` with
     /// examples/demo.toml, real traffic, and a per-member table.
@@ -65,6 +71,17 @@ const APT_PACKAGES: &[&str] = &[
     "bpftool",
     "ethtool",
     "prometheus",
+    // The Debian package (cargo xtask deb) and its test: dpkg-shlibdeps,
+    // strip, the man page, lintian, systemd-analyze.
+    "dpkg-dev",
+    "binutils",
+    "help2man",
+    "lintian",
+    "systemd",
+    // collecte top's test drives it in a terminal; the unit's sandbox
+    // test traces the daemon's system calls.
+    "tmux",
+    "strace",
     "fonts-dejavu-core",
     "time",
 ];
@@ -79,6 +96,10 @@ fn main() -> anyhow::Result<()> {
         Task::Build => {
             setup()?;
             cargo(&["build", "--all-targets"])
+        }
+        Task::Deb => {
+            setup()?;
+            deb::build(&root).map(|_| ())
         }
         Task::Test { args } => {
             setup()?;
