@@ -82,6 +82,17 @@ pub async fn run(
     config_path: &Path,
     config: Result<(Config, MemberStore), ConfigError>,
 ) -> Result<(), DaemonError> {
+    // Signals first: a SIGTERM that arrives while the daemon starts (once
+    // it answers, say) ends it cleanly at the loop instead of killing it
+    // with the default action.
+    let signals = (|| {
+        Ok::<_, std::io::Error>((
+            signal(SignalKind::hangup())?,
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::interrupt())?,
+        ))
+    })();
+    let (mut hup, mut term, mut int) = signals.map_err(DaemonError::Signals)?;
     // The members live in the tables; the configuration keeps the rest.
     let (config, config_members) = config?;
     let (provisioning, api_members) = Provisioning::load(&config)?;
@@ -168,14 +179,6 @@ pub async fn run(
     let server = tokio::spawn(serve_metrics(listener, router.clone()));
     let api = api.map(|a| a.spawn(router.clone()));
 
-    let signals = (|| {
-        Ok::<_, std::io::Error>((
-            signal(SignalKind::hangup())?,
-            signal(SignalKind::terminate())?,
-            signal(SignalKind::interrupt())?,
-        ))
-    })();
-    let (mut hup, mut term, mut int) = signals.map_err(DaemonError::Signals)?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut ticks: u64 = 0;
     let mut needs_resolution = true;

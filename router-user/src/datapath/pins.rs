@@ -76,6 +76,7 @@ pub fn remove_pins(pin_dir: &Path) -> Result<Vec<PathBuf>, DatapathError> {
     if links.exists() {
         for e in std::fs::read_dir(&links).map_err(io(&links))? {
             let path = e.map_err(io(&links))?.path();
+            detach_now(&path);
             std::fs::remove_file(&path).map_err(io(&path))?;
             removed.push(path);
         }
@@ -94,6 +95,49 @@ pub fn remove_pins(pin_dir: &Path) -> Result<Vec<PathBuf>, DatapathError> {
     }
     let _ = std::fs::remove_dir(pin_dir);
     Ok(removed)
+}
+
+/// Detaches the link pinned at `path` at once (`BPF_LINK_DETACH`), so that
+/// the program is off the interface when `remove_pins` returns: removing
+/// the last reference alone releases the link later, from a kernel work
+/// queue. Best effort: a kernel or link that refuses it is detached by the
+/// removal of its pin, a moment later.
+fn detach_now(path: &Path) {
+    const BPF_OBJ_GET: libc::c_long = 7;
+    const BPF_LINK_DETACH: libc::c_long = 34;
+    let Ok(name) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
+        return;
+    };
+    // `union bpf_attr`: for BPF_OBJ_GET, the path's address then the fd
+    // and flags; for BPF_LINK_DETACH, the link's fd. Unused bytes are zero.
+    let mut attr = [0u64; 16];
+    attr[0] = name.as_ptr() as u64;
+    // SAFETY: `attr` is a zeroed bpf_attr whose pointer field points to a
+    // NUL-terminated path that outlives the call.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_OBJ_GET,
+            attr.as_ptr(),
+            std::mem::size_of_val(&attr),
+        )
+    };
+    if fd < 0 {
+        return;
+    }
+    let mut attr = [0u64; 16];
+    attr[0] = fd as u64;
+    // SAFETY: a zeroed bpf_attr holding the link's fd; then the fd, which
+    // this function owns, is closed.
+    unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_LINK_DETACH,
+            attr.as_ptr(),
+            std::mem::size_of_val(&attr),
+        );
+        libc::close(fd as libc::c_int);
+    }
 }
 
 pub(super) fn slot_name(s: &str) -> SlotName {
