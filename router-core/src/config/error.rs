@@ -120,6 +120,9 @@ pub enum ConfigError {
     /// A bad `[api]` setting.
     #[error("[api] {field}: {why}")]
     BadApi { field: &'static str, why: String },
+    /// A bad `[edge]` setting.
+    #[error("[edge] {field}: {why}")]
+    BadEdge { field: &'static str, why: String },
     /// A gateway that is not a unicast address.
     #[error(
         "[[uplink]] {uplink:?}, {field}: {value} is not a unicast address; \

@@ -22,6 +22,13 @@
 //! [log]
 //! level = "info"                     # default
 //!
+//! [edge]                             # what the fast path answers on members' lines
+//! icmp_rate = 1000                   # default: echo replies and ICMP errors per second and CPU (0: none)
+//! icmp_burst = 100                   # default
+//! router_lifetime = 1800             # default: seconds, 0 or ra_interval..=9000
+//! ra_interval = 200                  # default: seconds between unsolicited RAs (4..=1800)
+//! ra_hop_limit = 64                  # default
+//!
 //! [[uplink]]                         # faces the core
 //! interface = "core0"
 //! gateway4 = "192.0.2.1"             # optional
@@ -52,6 +59,9 @@
 //! - `datapath.state`: [`DEFAULT_STATE_PATH`].
 //! - `api`: disabled (no `listen`); `api.body_limit`: [`DEFAULT_BODY_LIMIT`].
 //! - `log.level`: [`DEFAULT_LOG_LEVEL`].
+//! - `edge`: [`DEFAULT_ICMP_RATE`], [`DEFAULT_ICMP_BURST`],
+//!   [`DEFAULT_ROUTER_LIFETIME`], [`DEFAULT_RA_INTERVAL`],
+//!   [`DEFAULT_RA_HOP_LIMIT`].
 //!
 //! # Rules
 //! [`Config::validate`] checks, and every [`ConfigError`] names the member or
@@ -97,9 +107,11 @@ mod tests;
 pub use claims::{Claims, OverlapFound};
 pub use error::{ConfigError, Section};
 pub use schema::{
-    Access, ApiConfig, ApiEndpoint, ByteSize, Config, DEFAULT_BODY_LIMIT, DEFAULT_LOG_LEVEL,
-    DEFAULT_MAX_MEMBERS, DEFAULT_METRICS_LISTEN, DEFAULT_PIN_DIR, DEFAULT_STATE_PATH,
-    DatapathConfig, LogConfig, MAX_IFNAME_LEN, MAX_INTERFACES, MAX_ROUTE_GROUPS, MIN_BODY_LIMIT,
-    MetricsConfig, Uplink, XdpMode,
+    Access, ApiConfig, ApiEndpoint, ByteSize, Config, DEFAULT_BODY_LIMIT, DEFAULT_ICMP_BURST,
+    DEFAULT_ICMP_RATE, DEFAULT_LOG_LEVEL, DEFAULT_MAX_MEMBERS, DEFAULT_METRICS_LISTEN,
+    DEFAULT_PIN_DIR, DEFAULT_RA_HOP_LIMIT, DEFAULT_RA_INTERVAL, DEFAULT_ROUTER_LIFETIME,
+    DEFAULT_STATE_PATH, DatapathConfig, EdgeConfig, LogConfig, MAX_ICMP_RATE, MAX_IFNAME_LEN,
+    MAX_INTERFACES, MAX_ROUTE_GROUPS, MAX_ROUTER_LIFETIME, MIN_BODY_LIMIT, MetricsConfig,
+    RA_INTERVAL_MAX, RA_INTERVAL_MIN, Uplink, XdpMode,
 };
 pub use validate::{check_count, check_interface, validate_members};

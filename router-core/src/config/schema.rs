@@ -53,6 +53,9 @@ pub struct Config {
     /// `[log]`.
     #[serde(default)]
     pub log: LogConfig,
+    /// `[edge]`.
+    #[serde(default)]
+    pub edge: EdgeConfig,
     /// `[[uplink]]` tables.
     #[serde(rename = "uplink", default, skip_serializing_if = "Vec::is_empty")]
     pub uplinks: Vec<Uplink>,
@@ -291,6 +294,60 @@ impl<'de> Deserialize<'de> for ByteSize {
             }
         }
         deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// Default `[edge] icmp_rate`.
+pub const DEFAULT_ICMP_RATE: u32 = 1000;
+/// Default `[edge] icmp_burst`.
+pub const DEFAULT_ICMP_BURST: u32 = 100;
+/// Default `[edge] router_lifetime`: RFC 4861's default, 3 × the default
+/// MaxRtrAdvInterval.
+pub const DEFAULT_ROUTER_LIFETIME: u32 = 1800;
+/// Default `[edge] ra_interval`: RFC 4861's default MinRtrAdvInterval.
+pub const DEFAULT_RA_INTERVAL: u32 = 200;
+/// Default `[edge] ra_hop_limit`: the Cur Hop Limit advertised.
+pub const DEFAULT_RA_HOP_LIMIT: u8 = 64;
+/// Longest router lifetime an RA may carry (RFC 4861 §6.2.1).
+pub const MAX_ROUTER_LIFETIME: u32 = 9000;
+/// `ra_interval` bounds (RFC 4861 §6.2.1: MaxRtrAdvInterval 4..=1800 s).
+pub const RA_INTERVAL_MIN: u32 = 4;
+pub const RA_INTERVAL_MAX: u32 = 1800;
+/// Largest `icmp_rate` and `icmp_burst`.
+pub const MAX_ICMP_RATE: u32 = 1_000_000;
+
+/// `[edge]`: what the fast path answers itself on members' lines (ARP and
+/// NDP for the gateway addresses, router advertisements, echo replies) and
+/// the ICMP errors it sends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EdgeConfig {
+    /// Echo replies and ICMP errors (time exceeded, fragmentation needed,
+    /// packet too big) the fast path sends, per second and per CPU; 0
+    /// sends none (the packets go to the kernel as before).
+    pub icmp_rate: u32,
+    /// How many of them may go out at once, after a quiet time.
+    pub icmp_burst: u32,
+    /// Router lifetime of the router advertisements, in seconds: 0 or
+    /// `ra_interval..=9000` (0: members do not take the router as their
+    /// default router).
+    pub router_lifetime: u32,
+    /// Seconds between the unsolicited router advertisements sent on each
+    /// attachment where an IPv6 member lives (4..=1800).
+    pub ra_interval: u32,
+    /// Cur Hop Limit of the router advertisements (0: unspecified).
+    pub ra_hop_limit: u8,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        EdgeConfig {
+            icmp_rate: DEFAULT_ICMP_RATE,
+            icmp_burst: DEFAULT_ICMP_BURST,
+            router_lifetime: DEFAULT_ROUTER_LIFETIME,
+            ra_interval: DEFAULT_RA_INTERVAL,
+            ra_hop_limit: DEFAULT_RA_HOP_LIMIT,
+        }
     }
 }
 

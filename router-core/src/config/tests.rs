@@ -976,3 +976,53 @@ fn reading_in_batches_agrees_with_the_whole_file() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn edge_settings() {
+    let config = Config::parse("").unwrap();
+    assert_eq!(config.edge, EdgeConfig::default());
+    assert_eq!(config.edge.icmp_rate, 1000);
+    assert_eq!(config.edge.router_lifetime, 1800);
+    let config = Config::parse(
+        "[edge]\nicmp_rate = 0\nicmp_burst = 5\nrouter_lifetime = 0\nra_interval = 4\nra_hop_limit = 0\n",
+    )
+    .unwrap();
+    assert_eq!(
+        config.edge,
+        EdgeConfig {
+            icmp_rate: 0,
+            icmp_burst: 5,
+            router_lifetime: 0,
+            ra_interval: 4,
+            ra_hop_limit: 0,
+        }
+    );
+    let text = toml::to_string(&config).unwrap();
+    assert_eq!(Config::parse(&text).unwrap(), config);
+
+    for (text, field, says) in [
+        ("icmp_rate = 1000001", "icmp_rate", "0..=1000000"),
+        ("icmp_burst = 0", "icmp_burst", "1..=1000000"),
+        ("ra_interval = 3", "ra_interval", "4..=1800"),
+        ("ra_interval = 1801", "ra_interval", "4..=1800"),
+        (
+            "ra_interval = 600\nrouter_lifetime = 599",
+            "router_lifetime",
+            "ra_interval (600)..=9000",
+        ),
+        ("router_lifetime = 9001", "router_lifetime", "..=9000"),
+    ] {
+        let err = Config::parse(&format!("[edge]\n{text}\n")).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::BadEdge { field: f, .. } if f == field),
+            "{text}: {err:?}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!("[edge] {field}: ")) && message.contains(says),
+            "{text}: {message}"
+        );
+    }
+    let err = Config::parse("[edge]\nicmp_rates = 5\n").unwrap_err();
+    assert!(err.to_string().contains("icmp_rates"), "{err}");
+}

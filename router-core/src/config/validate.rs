@@ -9,8 +9,9 @@ use router_common::MAX_MEMBERS_LIMIT;
 use super::claims::Claims;
 use super::error::{ConfigError, Section};
 use super::schema::{
-    ApiConfig, ApiEndpoint, Config, DEFAULT_BODY_LIMIT, DatapathConfig, MAX_IFNAME_LEN,
-    MAX_INTERFACES, MAX_ROUTE_GROUPS, MIN_BODY_LIMIT, Uplink,
+    ApiConfig, ApiEndpoint, Config, DEFAULT_BODY_LIMIT, DatapathConfig, EdgeConfig, MAX_ICMP_RATE,
+    MAX_IFNAME_LEN, MAX_INTERFACES, MAX_ROUTE_GROUPS, MAX_ROUTER_LIFETIME, MIN_BODY_LIMIT,
+    RA_INTERVAL_MAX, RA_INTERVAL_MIN, Uplink,
 };
 use crate::member::{Member, MemberError, MemberIn, Owner, check_mac, check_vlan};
 
@@ -19,6 +20,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.datapath.validate()?;
         self.api.validate()?;
+        self.edge.validate()?;
 
         let mut seen: HashMap<&str, Section> = HashMap::new();
         let declared = self
@@ -57,6 +59,52 @@ impl Config {
     /// Names of the `[[access]]` interfaces.
     pub fn access_interfaces(&self) -> HashSet<&str> {
         self.access.iter().map(|a| a.interface.as_str()).collect()
+    }
+}
+
+impl EdgeConfig {
+    /// Checks `[edge]` alone.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |field: &'static str, why: String| Err(ConfigError::BadEdge { field, why });
+        if self.icmp_rate > MAX_ICMP_RATE {
+            return bad(
+                "icmp_rate",
+                format!(
+                    "{} is out of range; allowed are 0..={MAX_ICMP_RATE} per second and CPU (0 sends none)",
+                    self.icmp_rate
+                ),
+            );
+        }
+        if self.icmp_burst == 0 || self.icmp_burst > MAX_ICMP_RATE {
+            return bad(
+                "icmp_burst",
+                format!(
+                    "{} is out of range; allowed are 1..={MAX_ICMP_RATE}",
+                    self.icmp_burst
+                ),
+            );
+        }
+        if !(RA_INTERVAL_MIN..=RA_INTERVAL_MAX).contains(&self.ra_interval) {
+            return bad(
+                "ra_interval",
+                format!(
+                    "{} is out of range; allowed are {RA_INTERVAL_MIN}..={RA_INTERVAL_MAX} seconds (RFC 4861 MaxRtrAdvInterval)",
+                    self.ra_interval
+                ),
+            );
+        }
+        if self.router_lifetime != 0
+            && !(self.ra_interval..=MAX_ROUTER_LIFETIME).contains(&self.router_lifetime)
+        {
+            return bad(
+                "router_lifetime",
+                format!(
+                    "{} is out of range; allowed are 0 (not a default router) or ra_interval ({})..={MAX_ROUTER_LIFETIME} seconds (RFC 4861)",
+                    self.router_lifetime, self.ra_interval
+                ),
+            );
+        }
+        Ok(())
     }
 }
 
