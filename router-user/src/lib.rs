@@ -16,6 +16,7 @@ pub mod cli;
 pub mod daemon;
 pub mod datapath;
 pub mod edge;
+pub mod explain;
 pub mod metrics;
 pub mod netlink;
 pub mod provisioning;
