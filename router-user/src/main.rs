@@ -6,8 +6,8 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use collecte::{
     api::client,
-    cli::{Cli, Command, MemberArgs},
-    daemon, datapath, netlink,
+    cli::{Cli, Command, MemberArgs, RoutesArgs},
+    daemon, datapath, netlink, routes,
     trace::{self, Tracer},
 };
 use router_core::config::Config;
@@ -30,6 +30,7 @@ fn main() -> anyhow::Result<()> {
             write,
         } => trace(&config, &ingress, &input, write),
         Command::Member(args) => member(&args),
+        Command::Routes(args) => routes_command(&args),
         Command::Top { metrics } => collecte::top::run(&metrics).context("collecte top"),
     }
 }
@@ -69,6 +70,11 @@ fn stop(config: &Path) -> anyhow::Result<()> {
     }
     for path in removed {
         println!("removed {}", path.display());
+    }
+    if let Some(r) = &cfg.routes {
+        let n = routes::remove_all(r.table)
+            .with_context(|| format!("removing the member routes from table {}", r.table))?;
+        println!("removed {n} member route(s) from routing table {}", r.table);
     }
     Ok(())
 }
@@ -110,6 +116,18 @@ fn trace(config: &Path, ingress: &str, input: &Path, write: Option<PathBuf>) -> 
             input.display()
         );
         std::process::exit(trace::EXIT_UNTRACED);
+    }
+    Ok(())
+}
+
+/// `collecte routes`: exits with 1 on error.
+fn routes_command(args: &RoutesArgs) -> anyhow::Result<()> {
+    match client::run(&args.options(), &args.request()) {
+        Ok(out) => print!("{out}"),
+        Err(e) => {
+            eprintln!("collecte routes: {:#}", anyhow::Error::from(e));
+            std::process::exit(1);
+        }
     }
     Ok(())
 }

@@ -21,6 +21,9 @@ impl Config {
         self.datapath.validate()?;
         self.api.validate()?;
         self.edge.validate()?;
+        if let Some(routes) = &self.routes {
+            routes.validate()?;
+        }
 
         let mut seen: HashMap<&str, Section> = HashMap::new();
         let declared = self
