@@ -36,9 +36,17 @@ pub fn link_addresses(i: u32) -> (String, String, String, String) {
     (
         format!("203.0.113.{}", 4 * i + 1),
         format!("203.0.113.{}", 4 * i + 2),
-        format!("2001:db8:ffff:{i}::1"),
-        format!("2001:db8:ffff:{i}::2"),
+        // As BIRD prints them (`2001:db8:ffff::1` for router 0).
+        v6(&format!("2001:db8:ffff:{i}::1")),
+        v6(&format!("2001:db8:ffff:{i}::2")),
     )
+}
+
+/// An IPv6 address in its canonical text.
+fn v6(text: &str) -> String {
+    text.parse::<std::net::Ipv6Addr>()
+        .expect("an IPv6 address")
+        .to_string()
 }
 
 fn no_dad(ns: &Netns) {

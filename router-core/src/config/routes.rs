@@ -10,8 +10,6 @@
 //! planned by [`crate::export`].
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::error::ConfigError;
-
 /// Tables the kernel reserves: `[routes] table` may not be one of them.
 pub const RESERVED_TABLES: [(u32, &str); 3] = [(253, "default"), (254, "main"), (255, "local")];
 
@@ -28,20 +26,9 @@ pub struct RoutesConfig {
 /// What `table` may be, as the errors say it.
 const ALLOWED: &str = "allowed are 1..=4294967295 except 253 (default), 254 (main) and 255 (local)";
 
-impl RoutesConfig {
-    /// Checks `[routes]` alone.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        check_table(i64::from(self.table))
-            .map(drop)
-            .map_err(|why| ConfigError::BadRoutes {
-                field: "table",
-                why,
-            })
-    }
-}
-
-/// Why `table` is refused, if it is.
-fn check_table(table: i64) -> Result<u32, String> {
+/// Why `table` is refused, if it is (`Config::validate` says it with the
+/// field).
+pub(super) fn check_table(table: i64) -> Result<u32, String> {
     if let Some((_, name)) = RESERVED_TABLES.iter().find(|(t, _)| i64::from(*t) == table) {
         return Err(format!(
             "{table} is the kernel's {name} table, which forwards or is reserved; \
@@ -65,7 +52,7 @@ fn table_number<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
+    use crate::config::{Config, ConfigError};
 
     const BASE: &str = "[[uplink]]\ninterface = \"core0\"\n\n[[access]]\ninterface = \"acc0\"\n";
 

@@ -8,12 +8,25 @@ use router_common::MAX_MEMBERS_LIMIT;
 
 use super::claims::Claims;
 use super::error::{ConfigError, Section};
+use super::routes::{RoutesConfig, check_table};
 use super::schema::{
     ApiConfig, ApiEndpoint, Config, DEFAULT_BODY_LIMIT, DatapathConfig, EdgeConfig, MAX_ICMP_RATE,
     MAX_IFNAME_LEN, MAX_INTERFACES, MAX_ROUTE_GROUPS, MAX_ROUTER_LIFETIME, MIN_BODY_LIMIT,
     RA_INTERVAL_MAX, RA_INTERVAL_MIN, Uplink,
 };
 use crate::member::{Member, MemberError, MemberIn, Owner, check_mac, check_vlan};
+
+impl RoutesConfig {
+    /// Checks `[routes]` alone.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_table(i64::from(self.table))
+            .map(drop)
+            .map_err(|why| ConfigError::BadRoutes {
+                field: "table",
+                why,
+            })
+    }
+}
 
 impl Config {
     /// Checks every rule of the [configuration](super).

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ipnet::IpNet;
 
-use super::{Delta, Failure, Ops, diff, normalize};
+use super::plan::{Delta, Failure, Ops, diff, normalize};
 
 /// What to do next.
 #[derive(Clone, Debug, PartialEq, Eq)]
