@@ -4,9 +4,12 @@
 //! member or the uplink), down to the verdict's reason. It decides; the
 //! lookups, the rewrite and the counting are the other modules'.
 use aya_ebpf::programs::XdpContext;
-use router_common::{IFACE_SLOT_UNKNOWN, IfaceInfo, MAX_IFACES, NO_MEMBER, kind, reason, route};
+use router_common::{
+    IFACE_SLOT_UNKNOWN, IfaceInfo, MAX_IFACES, NO_MEMBER, kind, reason, route, step,
+};
 
 use crate::{
+    explain,
     lookup::{Tables, lookup, member_hop, uplink_hop},
     maps::{IFACES, IFINDEX_SLOT},
     packet::{EthHdr, header},
@@ -54,12 +57,15 @@ pub fn classify(ctx: &XdpContext, slot: u32, t: &Tables) -> Verdict {
         Ok(p) => p,
         Err(r) => return Verdict::new(r),
     };
+    explain::parsed(&p);
     if let Some(r) = special_addresses(&p) {
         return Verdict::new(r);
     }
     if iface.kind == kind::UPLINK {
+        explain::step(step::FROM_UPLINK);
         downstream(ctx, &p, iface, t)
     } else {
+        explain::step(step::FROM_ACCESS);
         upstream(ctx, &p, slot, t)
     }
 }
@@ -98,6 +104,7 @@ fn downstream(ctx: &XdpContext, p: &Packet, uplink: &IfaceInfo, t: &Tables) -> V
         return Verdict::new(reason::PASS_UNKNOWN_ATTACHMENT);
     }
     let leaf = lookup(t.g, p, &p.dst);
+    explain::dst_lookup(leaf);
     if leaf == route::LOCAL {
         return Verdict::new(reason::PASS_LOCAL);
     }
@@ -119,6 +126,7 @@ fn upstream(ctx: &XdpContext, p: &Packet, slot: u32, t: &Tables) -> Verdict {
     };
     let bytes = p.len;
     let leaf = lookup(t.g, p, &p.dst);
+    explain::dst_lookup(leaf);
     if leaf == route::LOCAL {
         return Verdict::new(reason::PASS_LOCAL).from(sender, bytes);
     }
@@ -143,12 +151,16 @@ fn forward(ctx: &XdpContext, p: &Packet, hop: Result<NextHop, u32>, v: &mut Verd
     let rewritten = match hop {
         Ok(hop) => {
             v.egress = hop.egress;
+            explain::hop(&hop);
             rewrite(ctx, p, &hop)
         }
         Err(r) => Err(r),
     };
-    if let Err(r) = rewritten {
-        v.reason = r;
-        v.to = NO_MEMBER;
+    match rewritten {
+        Ok(()) => explain::step(step::REWRITTEN),
+        Err(r) => {
+            v.reason = r;
+            v.to = NO_MEMBER;
+        }
     }
 }

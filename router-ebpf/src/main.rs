@@ -7,6 +7,7 @@
 //! [`classify`] it by its ingress interface (with the [`source`] check
 //! upstream), [`lookup`] its addresses and next hop (the walk is [`trie`]'s),
 //! [`rewrite`] the frame for it, then count and act on the [`verdict`].
+//! The tracer's instance also records each step it takes ([`explain`]).
 //! Every map is in [`maps`].
 #![no_std]
 #![no_main]
@@ -14,6 +15,7 @@
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 
 mod classify;
+mod explain;
 mod lookup;
 mod maps;
 mod packet;

@@ -4,9 +4,12 @@
 //! attributed to the member attached there. It reads the frame and the
 //! tables and decides the spoofed verdict, but rewrites nothing.
 use aya_ebpf::programs::XdpContext;
-use router_common::{ATTACH_SHARED, AttachKey, Globals, NO_MEMBER, member_flags, reason, route};
+use router_common::{
+    ATTACH_SHARED, AttachKey, Globals, NO_MEMBER, member_flags, reason, route, step,
+};
 
 use crate::{
+    explain,
     lookup::{Tables, lookup, member},
     maps::ATTACHMENTS,
     packet::{EthHdr, header},
@@ -19,6 +22,7 @@ use crate::{
 #[inline(always)]
 pub fn check(ctx: &XdpContext, p: &Packet, slot: u32, t: &Tables) -> Result<u32, Verdict> {
     let src_leaf = lookup(t.g, p, &p.src);
+    explain::src_lookup(src_leaf);
     let sender = if src_leaf != route::EMPTY && src_leaf != route::LOCAL {
         src_leaf - 1
     } else {
@@ -27,6 +31,7 @@ pub fn check(ctx: &XdpContext, p: &Packet, slot: u32, t: &Tables) -> Result<u32,
     if !attached_here(ctx, p, slot, t, sender) {
         return Err(spoofed(p, slot, t.g, sender));
     }
+    explain::step(step::SRC_OK);
     Ok(sender)
 }
 
@@ -34,16 +39,20 @@ pub fn check(ctx: &XdpContext, p: &Packet, slot: u32, t: &Tables) -> Result<u32,
 #[inline(always)]
 fn attached_here(ctx: &XdpContext, p: &Packet, slot: u32, t: &Tables, sender: u32) -> bool {
     let Some(m) = member(t, sender) else {
+        explain::step(step::SRC_WRONG_ATTACHMENT);
         return false;
     };
     if m.iface as u32 != slot || m.s_vlan != p.s_vlan || m.c_vlan != p.c_vlan {
+        explain::step(step::SRC_WRONG_ATTACHMENT);
         return false;
     }
     if m.flags as u16 & member_flags::CHECK_MAC != 0 {
+        explain::step(step::SRC_MAC_CHECKED);
         let Some(eth) = header::<EthHdr>(ctx, 0) else {
             return false;
         };
         if unsafe { (*eth).src } != m.mac {
+            explain::step(step::SRC_MAC_MISMATCH);
             return false;
         }
     }
