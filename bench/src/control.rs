@@ -244,6 +244,17 @@ fn sync_body(specs: &[Spec], changed: bool) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// The state file `state` and the files the daemon keeps beside it: its
+/// journal and the drain state.
+fn state_files(state: &std::path::Path) -> [PathBuf; 3] {
+    let beside = |ext: &str| {
+        let mut name = state.as_os_str().to_owned();
+        name.push(ext);
+        PathBuf::from(name)
+    };
+    [state.to_owned(), beside(".journal"), beside(".drain")]
+}
+
 /// The daemon of one run, its API answering.
 struct Running {
     s: Site,
@@ -274,7 +285,10 @@ fn launch(
         std::process::id()
     ));
     let state = opts.work.join(format!("control-state-{tag}.json"));
-    let _ = std::fs::remove_file(&state);
+    // A previous run's state, journal and drain state would be restored.
+    for f in state_files(&state) {
+        let _ = std::fs::remove_file(f);
+    }
     let token = opts.work.join("control-token");
     std::fs::write(&token, TOKEN)?;
     std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
@@ -464,7 +478,9 @@ fn one(opts: &Options, specs: &[Spec], log: &mut dyn FnMut(&str)) -> anyhow::Res
     let rss_kib = scrape::status_kib(pid, "VmRSS:")?;
     drop(http);
     drop(daemon);
-    let _ = std::fs::remove_file(&state);
+    for f in state_files(&state) {
+        let _ = std::fs::remove_file(f);
+    }
     let _ = std::fs::remove_file(&path);
     Ok(SizeResult {
         members: n,

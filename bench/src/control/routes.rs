@@ -223,11 +223,10 @@ pub fn run(
 
     drop(http);
     drop(daemon);
-    let mut drain_file = state.clone().into_os_string();
-    drain_file.push(".drain");
-    for f in [state, path, drain_file.into()] {
+    for f in super::state_files(&state) {
         let _ = std::fs::remove_file(f);
     }
+    let _ = std::fs::remove_file(path);
     Ok(r)
 }
 
