@@ -41,6 +41,7 @@ use crate::{
     netlink::{self, NetlinkError},
     provisioning::{self, ConflictError, Provisioning, StateError},
     router::{Router, RouterError, Shared, lock},
+    routes::{self, DrainError},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +77,10 @@ pub enum DaemonError {
     #[error("cannot install signal handlers: {0}")]
     Signals(#[source] std::io::Error),
     #[error(transparent)]
+    Drain(#[from] DrainError),
+    #[error("cannot start the member routes' thread: {0}")]
+    RoutesThread(#[source] std::io::Error),
+    #[error(transparent)]
     Edge(#[from] EdgeError),
 }
 
@@ -104,6 +109,10 @@ pub async fn run(
         config_members,
         api_members.iter().map(|(_, m)| m),
         provisioning.path(),
+    )?;
+    let (routes, routes_thread) = routes::channel(
+        config.routes.as_ref(),
+        routes::drain_path(provisioning.path()),
     )?;
     let api = crate::api::prepare(&config.api).await?;
     let (handle, mut events) = netlink::connect()?;
@@ -149,6 +158,7 @@ pub async fn run(
     };
     let listen = config.metrics.listen;
     let mut router = Router::new(config, tables, datapath, provisioning);
+    router.set_routes(routes.clone());
     router.update(
         &system,
         &[
@@ -172,7 +182,17 @@ pub async fn run(
         interfaces = router.attached_count(),
         "datapath ready"
     );
+    let mut detached = router.detached_interfaces();
+    routes.set_detached(detached.clone());
     let router = Arc::new(Mutex::new(router));
+    let members = router.clone();
+    routes_thread
+        .spawn(Box::new(move |under_lock: &mut dyn FnMut()| {
+            let r = lock(&members);
+            under_lock();
+            r.member_prefixes()
+        }))
+        .map_err(DaemonError::RoutesThread)?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| DaemonError::Metrics {
@@ -191,12 +211,14 @@ pub async fn run(
     loop {
         let mut resync = false;
         let mut resolve = false;
+        let mut reloaded = false;
         tokio::select! {
             _ = term.recv() => { info!("SIGTERM: stopping"); break; }
             _ = int.recv() => { info!("SIGINT: stopping"); break; }
             _ = hup.recv() => {
                 info!(config = %config_path.display(), "SIGHUP: reloading the configuration");
                 reload(&router, config_path, &handle, &mut edge).await;
+                reloaded = true;
                 if let Some(api) = &api {
                     let config = lock(&router).config().api.clone();
                     api.reload(&config);
@@ -217,6 +239,14 @@ pub async fn run(
         if resync {
             needs_resolution = resync_once(&router, &handle, resolve, &mut edge).await;
         }
+        // Routes are withdrawn while the datapath is detached anywhere.
+        if resync || reloaded {
+            let now = lock(&router).detached_interfaces();
+            if now != detached {
+                routes.set_detached(now.clone());
+                detached = now;
+            }
+        }
     }
     server.abort();
     edge.stop();
@@ -227,6 +257,12 @@ pub async fn run(
         pin_dir = %pin_dir.display(),
         "the datapath keeps forwarding with its last tables; `collecte stop --detach` removes it"
     );
+    if let Some(table) = routes.table() {
+        info!(
+            table,
+            "the member routes stay in their table; `collecte stop --detach` removes them"
+        );
+    }
     Ok(())
 }
 

@@ -6,6 +6,8 @@
 //! tests run in parallel without seeing each other.
 pub mod adverts;
 pub mod api;
+pub mod bgp;
+pub mod bird;
 pub mod daemon;
 pub mod fixtures;
 pub mod frames;
