@@ -165,8 +165,14 @@ pub enum Message {
     },
     /// The answer to request `seq`: 0 for success, else a negative errno.
     Answer { seq: u32, error: i32 },
-    /// The end of a dump.
-    Done { seq: u32, interrupted: bool },
+    /// The end of a dump, with its outcome: 0, or a negative errno when
+    /// the dump failed part-way (the kernel puts it in `NLMSG_DONE`'s
+    /// body).
+    Done {
+        seq: u32,
+        interrupted: bool,
+        error: i32,
+    },
     /// Anything else.
     Other,
 }
@@ -217,7 +223,15 @@ fn message(msg: &[u8]) -> Message {
             seq,
             error: i32::from_ne_bytes(body[..4].try_into().unwrap()),
         },
-        NLMSG_DONE => Message::Done { seq, interrupted },
+        NLMSG_DONE => Message::Done {
+            seq,
+            interrupted,
+            error: if body.len() >= 4 {
+                i32::from_ne_bytes(body[..4].try_into().unwrap())
+            } else {
+                0
+            },
+        },
         RTM_NEWROUTE => Message::Route {
             seq,
             route: route(body),
@@ -455,6 +469,11 @@ mod tests {
         push_header(&mut done, 20, NLMSG_DONE, 0, 9);
         done.extend(0i32.to_ne_bytes());
         buf.extend(&done);
+        // A later dump that failed part-way (EINTR in NLMSG_DONE).
+        let mut failed = Vec::new();
+        push_header(&mut failed, 20, NLMSG_DONE, 0, 11);
+        failed.extend((-libc::EINTR).to_ne_bytes());
+        buf.extend(&failed);
 
         let got: Vec<Message> = parse(&buf).map(Result::unwrap).collect();
         assert_eq!(
@@ -473,7 +492,13 @@ mod tests {
                 Message::Answer { seq: 10, error: -3 },
                 Message::Done {
                     seq: 9,
-                    interrupted: false
+                    interrupted: false,
+                    error: 0,
+                },
+                Message::Done {
+                    seq: 11,
+                    interrupted: false,
+                    error: -libc::EINTR,
                 },
             ]
         );

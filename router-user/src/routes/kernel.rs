@@ -214,7 +214,18 @@ impl KernelTable {
                     Message::Done {
                         seq: s,
                         interrupted: i,
-                    } if s == seq => return Ok(!(interrupted || i)),
+                        error,
+                    } if s == seq => {
+                        // A dump that failed part-way is not an empty
+                        // table: reconciling against it would be wrong.
+                        if error < 0 {
+                            return Err(KernelError::Dump {
+                                table: self.table,
+                                errno: -error,
+                            });
+                        }
+                        return Ok(!(interrupted || i));
+                    }
                     // A table that does not exist yet holds nothing.
                     Message::Answer { seq: s, error } if s == seq => {
                         if error == -libc::ENOENT {
