@@ -216,6 +216,13 @@ impl KernelTable {
                         interrupted: i,
                         error,
                     } if s == seq => {
+                        // A table that does not exist yet holds nothing:
+                        // the kernel says so in NLMSG_DONE (-ENOENT,
+                        // "FIB table does not exist") when the dump is
+                        // filtered by table.
+                        if error == -libc::ENOENT {
+                            return Ok(!(interrupted || i));
+                        }
                         // A dump that failed part-way is not an empty
                         // table: reconciling against it would be wrong.
                         if error < 0 {
