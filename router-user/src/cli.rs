@@ -37,12 +37,15 @@ pub enum Command {
     },
     /// Take the fast path away: detach the XDP program from every interface
     /// and remove the pinned tables and counters under the configuration's
-    /// pin_dir, and the member routes from its [routes] table. (SIGTERM
+    /// pin_dir, and the member routes from its [routes] table; send a final
+    /// router advertisement (lifetime 0) on every attachment of an IPv6
+    /// member; turn the VLAN offloads collecte turned off back on. (SIGTERM
     /// alone leaves the datapath forwarding with its last tables and the
     /// routes announced, so that a restart or upgrade never interrupts the
     /// members.) Stop the daemon first.
     Stop {
-        /// The TOML configuration (for [datapath] pin_dir).
+        /// The TOML configuration (for [datapath] pin_dir and state, the
+        /// interfaces and the members).
         #[arg(
             long,
             short,

@@ -36,6 +36,7 @@ use tracing::{debug, error, info};
 use crate::{
     alloc,
     datapath::{Datapath, DatapathError, LoadOptions, Mode, Sizing},
+    edge::{self, Edge, EdgeError},
     metrics,
     netlink::{self, NetlinkError},
     provisioning::{self, ConflictError, Provisioning, StateError},
@@ -79,6 +80,8 @@ pub enum DaemonError {
     Drain(#[from] DrainError),
     #[error("cannot start the member routes' thread: {0}")]
     RoutesThread(#[source] std::io::Error),
+    #[error(transparent)]
+    Edge(#[from] EdgeError),
 }
 
 /// Runs the daemon until SIGTERM or SIGINT. `config` is what reading
@@ -124,6 +127,8 @@ pub async fn run(
             return Err(DaemonError::MissingInterface(name.clone()));
         }
     }
+    // Before the program is attached: the NICs must leave the tags in.
+    let mut edge = Edge::prepare(&config, &system)?;
     let sizing = Sizing {
         max_members: config.datapath.max_members,
         route_groups: config.datapath.route_groups(),
@@ -196,7 +201,8 @@ pub async fn run(
         });
     let listener = listener?;
     info!(url = %format!("http://{listen}/metrics"), "serving metrics");
-    let server = tokio::spawn(serve_metrics(listener, router.clone()));
+    let server = tokio::spawn(serve_metrics(listener, router.clone(), edge.stats()));
+    edge.spawn(router.clone());
     let api = api.map(|a| a.spawn(router.clone()));
 
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -211,7 +217,7 @@ pub async fn run(
             _ = int.recv() => { info!("SIGINT: stopping"); break; }
             _ = hup.recv() => {
                 info!(config = %config_path.display(), "SIGHUP: reloading the configuration");
-                reload(&router, config_path, &handle).await;
+                reload(&router, config_path, &handle, &mut edge).await;
                 reloaded = true;
                 if let Some(api) = &api {
                     let config = lock(&router).config().api.clone();
@@ -231,7 +237,7 @@ pub async fn run(
             }
         }
         if resync {
-            needs_resolution = resync_once(&router, &handle, resolve).await;
+            needs_resolution = resync_once(&router, &handle, resolve, &mut edge).await;
         }
         // Routes are withdrawn while the datapath is detached anywhere.
         if resync || reloaded {
@@ -243,6 +249,7 @@ pub async fn run(
         }
     }
     server.abort();
+    edge.stop();
     if let Some(api) = api {
         api.stop();
     }
@@ -285,7 +292,12 @@ fn check_bpffs(pin_dir: &Path) -> Result<(), DaemonError> {
 /// unresolved gateways (only on the 1 s tick: a request causes a neighbour
 /// event, which must not cause another request). Returns whether some
 /// gateway is still unresolved.
-async fn resync_once(router: &Shared, handle: &rtnetlink::Handle, resolve: bool) -> bool {
+async fn resync_once(
+    router: &Shared,
+    handle: &rtnetlink::Handle,
+    resolve: bool,
+    edge: &mut Edge,
+) -> bool {
     let system = match netlink::snapshot(handle).await {
         Ok(s) => s,
         Err(e) => {
@@ -293,13 +305,14 @@ async fn resync_once(router: &Shared, handle: &rtnetlink::Handle, resolve: bool)
             return true;
         }
     };
-    let unresolved = {
+    let (unresolved, targets) = {
         let mut r = lock(router);
         if let Err(e) = r.sync(&system, &[]) {
             error!(error = %e, "cannot update the datapath; the previous tables stay in force");
         }
-        r.check_gateways(&system)
+        (r.check_gateways(&system), edge::tags::targets(r.config()))
     };
+    edge.observe(&targets, &system);
     for u in unresolved.iter().filter(|_| resolve) {
         if let Err(e) = netlink::resolve(handle, u.ifindex, u.gateway).await {
             debug!(gateway = %u.gateway, error = %e, "resolution request failed");
@@ -308,7 +321,7 @@ async fn resync_once(router: &Shared, handle: &rtnetlink::Handle, resolve: bool)
     !unresolved.is_empty()
 }
 
-async fn reload(router: &Shared, path: &Path, handle: &rtnetlink::Handle) {
+async fn reload(router: &Shared, path: &Path, handle: &rtnetlink::Handle, edge: &mut Edge) {
     let (config, members) = match Config::read(path) {
         Ok(c) => c,
         Err(e) => {
@@ -334,16 +347,20 @@ async fn reload(router: &Shared, path: &Path, handle: &rtnetlink::Handle) {
             return;
         }
     }
-    let mut r = lock(router);
-    match r.reload(config, members, &system) {
-        Ok(()) => info!(members = r.tables().len(), "configuration reloaded"),
-        Err(e) => {
-            error!(error = %e, "refusing the new configuration; the running one stays in force")
+    let targets = {
+        let mut r = lock(router);
+        match r.reload(config, members, &system) {
+            Ok(()) => info!(members = r.tables().len(), "configuration reloaded"),
+            Err(e) => {
+                error!(error = %e, "refusing the new configuration; the running one stays in force")
+            }
         }
-    }
+        edge::tags::targets(r.config())
+    };
+    edge.observe(&targets, &system);
 }
 
-async fn serve_metrics(listener: tokio::net::TcpListener, router: Shared) {
+async fn serve_metrics(listener: tokio::net::TcpListener, router: Shared, edge: Arc<edge::Stats>) {
     use axum::{
         Router as Http,
         http::{StatusCode, header},
@@ -354,6 +371,7 @@ async fn serve_metrics(listener: tokio::net::TcpListener, router: Shared) {
         "/metrics",
         get(move || {
             let router = router.clone();
+            let edge = edge.clone();
             async move {
                 let snapshot = tokio::task::spawn_blocking(move || lock(&router).metrics()).await;
                 let failed = |message: String| {
@@ -371,7 +389,9 @@ async fn serve_metrics(listener: tokio::net::TcpListener, router: Shared) {
                         StatusCode::OK,
                         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
                         axum::body::Body::from_stream(futures::stream::iter(
-                            metrics::render_chunks(s).map(Ok::<_, std::convert::Infallible>),
+                            metrics::render_chunks(s)
+                                .chain(std::iter::once_with(move || edge.render()))
+                                .map(Ok::<_, std::convert::Infallible>),
                         )),
                     )
                         .into_response(),

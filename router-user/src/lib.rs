@@ -10,12 +10,14 @@
 //! [`trace`] runs pcaps through
 //! the program; [`top`] is a live terminal view of the metrics; [`cli`] is
 //! the command line; [`alloc`] the allocator and
-//! memory helpers.
+//! memory helpers; [`edge`] what the router does on members' lines besides
+//! forwarding (router advertisements, VLAN offloads).
 pub mod alloc;
 pub mod api;
 pub mod cli;
 pub mod daemon;
 pub mod datapath;
+pub mod edge;
 pub mod explain;
 pub mod metrics;
 pub mod netlink;

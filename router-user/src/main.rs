@@ -7,10 +7,10 @@ use clap::Parser as _;
 use collecte::{
     api::client,
     cli::{Cli, Command, MemberArgs, RoutesArgs},
-    daemon, datapath, netlink, routes,
+    daemon, datapath, edge, netlink, provisioning, routes,
     trace::{self, Tracer},
 };
-use router_core::config::Config;
+use router_core::{config::Config, store::MemberStore};
 use tracing_subscriber::EnvFilter;
 
 /// Large tables get transparent huge pages (see [`collecte::alloc`]).
@@ -62,13 +62,14 @@ fn run(config: &Path, log_level: Option<String>) -> anyhow::Result<()> {
 
 /// `collecte stop --detach`.
 fn stop(config: &Path) -> anyhow::Result<()> {
-    let cfg = Config::from_file(config)?;
+    let (cfg, members) = Config::read(config)?;
     let pin_dir = &cfg.datapath.pin_dir;
     let removed = datapath::remove_pins(pin_dir)
         .with_context(|| format!("removing the pins under {}", pin_dir.display()))?;
     if removed.is_empty() {
         println!("nothing pinned under {}", pin_dir.display());
     }
+    let detached = !removed.is_empty();
     for path in removed {
         println!("removed {}", path.display());
     }
@@ -76,6 +77,44 @@ fn stop(config: &Path) -> anyhow::Result<()> {
         let n = routes::remove_all(r.table)
             .with_context(|| format!("removing the member routes from table {}", r.table))?;
         println!("removed {n} member route(s) from routing table {}", r.table);
+    }
+    if detached {
+        final_adverts(&cfg, &members)?;
+    }
+    let state = &cfg.datapath.state;
+    let restored = edge::tags::restore(state).with_context(|| {
+        format!(
+            "restoring the VLAN offloads recorded in {}",
+            edge::record::path_for(state).display()
+        )
+    })?;
+    for line in restored.lines {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// `collecte stop --detach`: the members learn that the router no longer
+/// forwards (router lifetime 0), on the attachments of the file's members
+/// and the API's (from the state file).
+fn final_adverts(cfg: &Config, members: &MemberStore) -> anyhow::Result<()> {
+    let api = match provisioning::read(&cfg.datapath.state) {
+        Ok(state) => state.members,
+        Err(e) => {
+            eprintln!(
+                "collecte stop: the API's members are left out of the final router advertisements: {e}"
+            );
+            MemberStore::new()
+        }
+    };
+    let system = netlink::snapshot_blocking().context("reading this machine's interfaces")?;
+    let all = members.iter().chain(api.iter()).map(|(_, m)| m);
+    let done = edge::detach::final_adverts(cfg, all, &system);
+    for (interface, sent) in &done.sent {
+        println!("sent {sent} final router advertisement(s) (router lifetime 0) on {interface}");
+    }
+    for p in &done.problems {
+        eprintln!("collecte stop: no final router advertisement: {p}");
     }
     Ok(())
 }

@@ -3,11 +3,14 @@
 //! Everything here runs in the network namespace of the calling thread: the
 //! netlink socket is opened there. This is only the I/O: what the tables
 //! need of an interface is plain data, [`LinkInfo`] (router-core's).
-use std::{collections::BTreeMap, net::IpAddr};
+use std::{
+    collections::BTreeMap,
+    net::{IpAddr, Ipv6Addr},
+};
 
 use futures::{StreamExt, TryStreamExt};
 use netlink_packet_route::{
-    address::AddressAttribute,
+    address::{AddressAttribute, AddressFlag, AddressHeaderFlag},
     link::{LinkAttribute, LinkFlag},
     neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourFlag, NeighbourState},
 };
@@ -39,6 +42,21 @@ pub struct Snapshot {
     pub addresses: Vec<IpAddr>,
     /// Resolved neighbours: (ifindex, address) -> MAC.
     pub neighbours: BTreeMap<(u32, IpAddr), [u8; 6]>,
+    /// Each interface's IPv6 link-local address (by ifindex): the lowest
+    /// one past duplicate address detection (not tentative, not failed).
+    pub link_local6: BTreeMap<u32, Ipv6Addr>,
+    /// The link each interface is tied to (`IFLA_LINK`: a veth's peer), by
+    /// ifindex, when it has one.
+    pub link_peers: BTreeMap<u32, LinkPeer>,
+}
+
+/// The interface a link is tied to (a veth's peer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkPeer {
+    /// Its ifindex, in its own namespace.
+    pub ifindex: u32,
+    /// It lives in another network namespace (`IFLA_LINK_NETNSID`).
+    pub elsewhere: bool,
 }
 
 impl Snapshot {
@@ -61,6 +79,8 @@ pub async fn snapshot(handle: &rtnetlink::Handle) -> Result<Snapshot, NetlinkErr
         })?
     {
         let mut name = None;
+        let mut peer = None;
+        let mut elsewhere = false;
         let mut info = LinkInfo {
             ifindex: msg.header.index,
             mac: [0; 6],
@@ -72,8 +92,14 @@ pub async fn snapshot(handle: &rtnetlink::Handle) -> Result<Snapshot, NetlinkErr
                 LinkAttribute::IfName(n) => name = Some(n.clone()),
                 LinkAttribute::Mtu(m) => info.mtu = *m,
                 LinkAttribute::Address(a) if a.len() == 6 => info.mac.copy_from_slice(a),
+                LinkAttribute::Link(p) => peer = Some(*p),
+                LinkAttribute::NetnsId(_) => elsewhere = true,
                 _ => {}
             }
+        }
+        if let Some(ifindex) = peer.filter(|p| *p != 0 && (*p != msg.header.index || elsewhere)) {
+            out.link_peers
+                .insert(msg.header.index, LinkPeer { ifindex, elsewhere });
         }
         if let Some(name) = name {
             out.links.insert(name, info);
@@ -88,11 +114,31 @@ pub async fn snapshot(handle: &rtnetlink::Handle) -> Result<Snapshot, NetlinkErr
             source: Box::new(source),
         })?
     {
+        let mut settled = !msg.header.flags.iter().any(|f| {
+            matches!(
+                f,
+                AddressHeaderFlag::Tentative | AddressHeaderFlag::Dadfailed
+            )
+        });
+        for attr in &msg.attributes {
+            if let AddressAttribute::Flags(flags) = attr {
+                settled &= !flags
+                    .iter()
+                    .any(|f| matches!(f, AddressFlag::Tentative | AddressFlag::Dadfailed));
+            }
+        }
         for attr in &msg.attributes {
             if let AddressAttribute::Address(a) = attr
                 && !out.addresses.contains(a)
             {
                 out.addresses.push(*a);
+            }
+            if let AddressAttribute::Address(IpAddr::V6(a)) = attr
+                && a.is_unicast_link_local()
+                && settled
+            {
+                let lowest = out.link_local6.entry(msg.header.index).or_insert(*a);
+                *lowest = (*lowest).min(*a);
             }
         }
     }

@@ -14,7 +14,7 @@ use std::{
 use ipnet::IpNet;
 use router_common::IfaceInfo;
 use router_core::{
-    changes::{Changes, Uplinks},
+    changes::{Attachment, Changes, Uplinks},
     config::{Config, XdpMode},
     export::Delta,
     member::Origin,
@@ -473,6 +473,14 @@ impl Router {
 
     pub fn tables(&self) -> &Tables {
         &self.tables
+    }
+
+    /// The attachments that gained their first member with an IPv6 prefix,
+    /// or lost their last, since the last call (see
+    /// [`Tables::take_ipv6_attachment_changes`]): what the router
+    /// advertisements follow.
+    pub fn take_ipv6_attachment_changes(&mut self) -> Vec<(Attachment, bool)> {
+        self.tables.take_ipv6_attachment_changes()
     }
 
     pub fn provisioning(&self) -> &Provisioning {

@@ -4,6 +4,7 @@
 //! Every test that needs the kernel runs in a namespace of its own
 //! ([`Netns`]), created when the test starts and removed when it ends, so
 //! tests run in parallel without seeing each other.
+pub mod adverts;
 pub mod api;
 pub mod bgp;
 pub mod bird;

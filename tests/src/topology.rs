@@ -420,6 +420,16 @@ impl Topology {
         s += "[datapath]\n";
         s += &format!("pin_dir = \"{}/collecte\"\n", self.bpffs.path.display());
         s += "max_members = 64\nroute_groups = 64\n";
+        // The state beside the daemon's files (removed with them), not in
+        // /var/lib/collecte: the daemon records there the VLAN offloads it
+        // turns off.
+        s += &format!(
+            "state = \"{}\"\n",
+            std::env::temp_dir()
+                .join(self.router.name())
+                .join("state.json")
+                .display()
+        );
         if let Some(mode) = settings.xdp_mode {
             s += &format!("xdp_mode = \"{mode}\"\n");
         }

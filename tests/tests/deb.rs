@@ -320,7 +320,7 @@ fn systemd_accepts_the_unit() {
         .unwrap_or_else(|| panic!("no overall exposure in:\n{report}"));
     eprintln!("systemd-analyze security: exposure {exposure}");
     assert!(
-        exposure <= 2.0,
+        exposure <= 2.2,
         "the unit's exposure went up to {exposure}:\n{report}"
     );
     // What the unit's comments promise.
@@ -330,7 +330,7 @@ fn systemd_accepts_the_unit() {
         "ExecStart=/usr/sbin/collecte run --config /etc/collecte/collecte.toml",
         "ExecReload=/bin/kill -HUP $MAINPID",
         "KillSignal=SIGTERM",
-        "CapabilityBoundingSet=CAP_BPF CAP_NET_ADMIN CAP_PERFMON",
+        "CapabilityBoundingSet=CAP_BPF CAP_NET_ADMIN CAP_NET_RAW CAP_PERFMON",
         "StateDirectory=collecte",
         "ReadWritePaths=/sys/fs/bpf",
     ] {

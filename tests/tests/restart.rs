@@ -78,11 +78,15 @@ fn restarts_and_full_syncs_under_traffic_lose_nothing() {
         .config(&settings, &[alice(), bob()])
         .replace("max_members = 64", "max_members = 16384")
         .replace("route_groups = 64", "route_groups = 4096")
-        .replacen(
-            "[datapath]\n",
-            &format!("[datapath]\nstate = \"{}/state.json\"\n", dir.display()),
-            1,
-        )
+        .lines()
+        .map(|l| {
+            if l.starts_with("state = ") {
+                format!("state = \"{}/state.json\"\n", dir.display())
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect::<String>()
         + &format!(
             "\n[api]\nlisten = \"127.0.0.1:9591\"\ntoken_file = \"{}\"\n",
             token.display()

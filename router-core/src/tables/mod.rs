@@ -583,13 +583,16 @@ impl Tables {
             s_vlan,
             c_vlan,
         };
-        let (old_key, new_prefixes): (Option<Attachment>, SmallVec<[IpNet; 4]>) =
+        let new_ipv6 = has_ipv6(m);
+        let (old_key, new_prefixes): (Option<(Attachment, bool)>, SmallVec<[IpNet; 4]>) =
             match self.members.get(slot) {
-                Some(cur) if cur.same_prefixes(m) => (Some(self.key_of(&cur)), SmallVec::new()),
+                Some(cur) if cur.same_prefixes(m) => {
+                    (Some((self.key_of(&cur), new_ipv6)), SmallVec::new())
+                }
                 Some(cur) => {
                     let old = prefix_list(&cur);
                     (
-                        Some(self.key_of(&cur)),
+                        Some((self.key_of(&cur), has_ipv6(&cur))),
                         m.prefixes().filter(|p| !old.contains(p)).collect(),
                     )
                 }
@@ -603,11 +606,11 @@ impl Tables {
                     source,
                 })?;
         }
-        if old_key != Some(new_key) {
-            if let Some(k) = old_key {
-                self.attachments.detach(k, slot);
+        if old_key != Some((new_key, new_ipv6)) {
+            if let Some((k, ipv6)) = old_key {
+                self.attachments.detach(k, slot, ipv6);
             }
-            self.attachments.attach(new_key, slot);
+            self.attachments.attach(new_key, slot, new_ipv6);
         }
         self.pending.members.push((slot, member_info(iface, m)));
         if fresh {
@@ -634,10 +637,11 @@ impl Tables {
         let prefixes: SmallVec<[IpNet; 4]> = m.prefixes().collect();
         let id = m.id().to_owned();
         let key = self.key_of(&m);
+        let ipv6 = has_ipv6(&m);
         for p in prefixes {
             self.release(p, slot, &id)?;
         }
-        self.attachments.detach(key, slot);
+        self.attachments.detach(key, slot, ipv6);
         self.members.remove(slot);
         self.pending.members.push((slot, MemberInfo::default()));
         self.pending.ids.push(slot, None);
@@ -744,6 +748,11 @@ pub fn batch_of<'a>(
 /// A member's prefixes, decoded once.
 fn prefix_list(m: &MemberView<'_>) -> SmallVec<[IpNet; 4]> {
     m.prefixes().collect()
+}
+
+/// Whether member `m` has an IPv6 prefix.
+fn has_ipv6(m: &MemberView<'_>) -> bool {
+    m.prefixes().any(|p| matches!(p, IpNet::V6(_)))
 }
 
 /// Whether a router address can be the destination of a forwarded packet.

@@ -1,7 +1,7 @@
 //! What the tables hand out: the changes since the caller last took them,
 //! the whole state for a fresh datapath, and read access to the members
 //! and the prefix table.
-use crate::changes::{Changes, FullState};
+use crate::changes::{Attachment, Changes, FullState};
 use crate::routes::RouteTable;
 use crate::store::{MemberStore, MemberView};
 
@@ -48,6 +48,20 @@ impl Tables {
         }
         full.attachments = self.attachments.all();
         full
+    }
+
+    /// The attachments that gained their first member with an IPv6 prefix,
+    /// or lost their last, since the last call (the first call: since the
+    /// tables were made), sorted, with whether one lives there now: what
+    /// the router advertisements follow. Independent of
+    /// [`Tables::take_changes`].
+    pub fn take_ipv6_attachment_changes(&mut self) -> Vec<(Attachment, bool)> {
+        self.attachments.take_ipv6_changes()
+    }
+
+    /// Every attachment where a member with an IPv6 prefix lives, sorted.
+    pub fn ipv6_attachments(&self) -> Vec<Attachment> {
+        self.attachments.ipv6()
     }
 
     /// Member slot of `id`.

@@ -421,3 +421,64 @@ fn a_prefix_hidden_by_router_addresses_still_clashes() {
     t.set_member(&member("b", &["198.51.100.2/31"], None))
         .unwrap();
 }
+
+/// The attachments where a member with an IPv6 prefix lives (what the
+/// router advertisements follow): gained with the first such member, lost
+/// with the last, whether it goes, moves or drops its IPv6 prefixes.
+#[test]
+fn ipv6_attachments_follow_members_with_ipv6_prefixes() {
+    let mut t = tables(8);
+    let v4 = member("v4", &["198.51.100.1/32"], Some(10));
+    let v6 = member("v6", &["198.51.100.2/32", "2001:db8:1::/48"], Some(10));
+    let other = member("other", &["2001:db8:2::/48"], Some(20));
+    t.sync(&[v4.clone()]).unwrap();
+    assert_eq!(t.take_ipv6_attachment_changes(), vec![]);
+    assert!(t.ipv6_attachments().is_empty());
+    t.sync(&[v4.clone(), v6.clone(), other.clone()]).unwrap();
+    assert_eq!(
+        t.take_ipv6_attachment_changes(),
+        vec![(key(2, 0, 10), true), (key(2, 0, 20), true)]
+    );
+    assert_eq!(t.ipv6_attachments(), vec![key(2, 0, 10), key(2, 0, 20)]);
+    // Nothing changed: nothing to take, whatever the datapath takes.
+    t.sync(&[v4.clone(), v6.clone(), other.clone()]).unwrap();
+    t.take_changes();
+    assert_eq!(t.take_ipv6_attachment_changes(), vec![]);
+    // v6 drops its IPv6 prefix: VLAN 10 keeps only v4, which has none.
+    let v6_without = member("v6", &["198.51.100.2/32"], Some(10));
+    t.sync(&[v4.clone(), v6_without, other.clone()]).unwrap();
+    assert_eq!(
+        t.take_ipv6_attachment_changes(),
+        vec![(key(2, 0, 10), false)]
+    );
+    // v6 gets it back and moves to VLAN 30 at once.
+    let v6_moved = member("v6", &["198.51.100.2/32", "2001:db8:1::/48"], Some(30));
+    t.sync(&[v4.clone(), v6_moved, other.clone()]).unwrap();
+    assert_eq!(
+        t.take_ipv6_attachment_changes(),
+        vec![(key(2, 0, 30), true)]
+    );
+    // Two IPv6 members on one attachment: the attachment stays until the
+    // last goes.
+    let twin = member("twin", &["2001:db8:3::/48"], Some(30));
+    t.sync(&[
+        v4.clone(),
+        member("v6", &["2001:db8:1::/48"], Some(30)),
+        twin,
+        other,
+    ])
+    .unwrap();
+    assert_eq!(t.take_ipv6_attachment_changes(), vec![]);
+    t.sync(&[v4.clone(), member("v6", &["2001:db8:1::/48"], Some(30))])
+        .unwrap();
+    assert_eq!(
+        t.take_ipv6_attachment_changes(),
+        vec![(key(2, 0, 20), false)]
+    );
+    t.sync(&[v4]).unwrap();
+    assert_eq!(
+        t.take_ipv6_attachment_changes(),
+        vec![(key(2, 0, 30), false)]
+    );
+    assert!(t.ipv6_attachments().is_empty());
+}

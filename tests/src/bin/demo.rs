@@ -107,6 +107,7 @@ fn with_signals(cmd: &mut Command) -> &mut Command {
 /// The bpffs mount and the daemon: stopped, detached and unmounted on drop.
 struct Router {
     child: Option<Child>,
+    ns: String,
     config: PathBuf,
     log: PathBuf,
 }
@@ -139,6 +140,7 @@ impl Router {
             .context("starting collecte run")?;
         Ok(Router {
             child: Some(child),
+            ns: ns.to_string(),
             config: config.to_path_buf(),
             log: log.to_path_buf(),
         })
@@ -160,8 +162,12 @@ impl Drop for Router {
             let _ = c.kill();
             let _ = c.wait();
         }
-        // SIGTERM leaves the datapath forwarding; take it away for real.
-        let _ = Command::new(binary())
+        // SIGTERM leaves the datapath forwarding; take it away for real
+        // (in the router's namespace: the final router advertisements and
+        // the VLAN offloads are its interfaces').
+        let _ = Command::new("ip")
+            .args(["netns", "exec", &self.ns])
+            .arg(binary())
             .args(["stop", "--detach", "--config"])
             .arg(&self.config)
             .stdout(Stdio::null())

@@ -8,7 +8,19 @@ impl Stacks {
         let mut s = String::new();
         s += "[datapath]\n";
         s += &format!("pin_dir = \"{}/collecte\"\n", self.bpffs.path.display());
-        s += "max_members = 64\nroute_groups = 64\n\n";
+        s += "max_members = 64\nroute_groups = 64\n";
+        // Beside the daemon's files (removed with them): the daemon records
+        // there the VLAN offloads it turns off.
+        s += &format!(
+            "state = \"{}\"\n\n",
+            std::env::temp_dir()
+                .join(self.router.name())
+                .join("state.json")
+                .display()
+        );
+        if let Some(interval) = self.opts.ra_interval {
+            s += &format!("[edge]\nra_interval = {interval}\n\n");
+        }
         s += &format!(
             "[metrics]\nlisten = \"127.0.0.1:{}\"\n\n[log]\nlevel = \"info\"\n\n",
             self.opts.metrics_port

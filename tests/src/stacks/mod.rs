@@ -146,6 +146,9 @@ pub struct Options {
     /// `txvlan off` on the members' own interfaces (makes no difference to
     /// the router; see the module's doc).
     pub member_txvlan_off: bool,
+    /// `[edge] ra_interval` (the router's default when `None`): the
+    /// seconds between its unsolicited Router Advertisements.
+    pub ra_interval: Option<u32>,
 }
 
 impl Options {
@@ -160,6 +163,7 @@ impl Options {
             metrics_port,
             uplink_txvlan_off: true,
             member_txvlan_off: false,
+            ra_interval: None,
         }
     }
 

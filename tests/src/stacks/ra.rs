@@ -1,6 +1,7 @@
-//! A Router Advertisement as the router will send it, built here so that
-//! tests can check today that one reaches a member on its tags and that
-//! the member's kernel takes its default route from it.
+//! A Router Advertisement like the router's, built here (apart from
+//! collecte's codec) so that tests can check that one reaches a member on
+//! its tags and that the member's kernel takes its default route from it;
+//! and the route a member took from one.
 use std::net::Ipv6Addr;
 
 use etherparse::{Icmpv6Header, Icmpv6Type, IpNumber};
