@@ -45,11 +45,13 @@ use router_common::{
 mod bench;
 /// The datapath's headers and TTL update, the very files it compiles (the
 /// anchors use part of them).
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "the anchors use part of the datapath's header file"
+)]
 #[path = "../../router-ebpf/src/packet.rs"]
 mod packet;
-/// The datapath's prefix table walk.
-#[allow(dead_code)]
+/// The datapath's prefix table walk (all of it: IPv4 and IPv6).
 #[path = "../../router-ebpf/src/trie.rs"]
 mod trie;
 

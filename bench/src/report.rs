@@ -43,7 +43,10 @@ pub enum Check {
 }
 
 impl Figure {
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a figure is a row of the report: value, anchor, target and note"
+    )]
     pub fn new(
         group: &str,
         name: impl Into<String>,

@@ -329,8 +329,11 @@ pub struct AttachKey {
 /// untagged shared segment): spoofed packets from it are not attributed.
 pub const ATTACH_SHARED: u32 = u32::MAX - 1;
 
-/// What the program decided for one packet, recorded only by the tracer's
-/// instance of the program (global `TRACE` set at load time).
+/// What the program decided for one packet, and the steps that led there,
+/// recorded only by the tracer's instance of the program (global `TRACE`
+/// set at load time), for `collecte trace --explain`. Each field below
+/// `ingress_ifindex` is meaningful only when its [`step`] bit is set in
+/// `steps`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TraceVerdict {
@@ -342,6 +345,65 @@ pub struct TraceVerdict {
     pub member: u32,
     /// Ingress ifindex to use instead of the context's (tracer input).
     pub ingress_ifindex: u32,
+    /// [`step`] bits: what the program did.
+    pub steps: u32,
+    /// [`step::PARSED`]: the IP packet's length (its header's), in bytes.
+    pub len: u32,
+    /// [`step::PARSED`]: the tags found (S-VLAN, 0 with one tag; C-VLAN).
+    pub s_vlan: u16,
+    pub c_vlan: u16,
+    /// [`step::PARSED`]: how many tags (0–2).
+    pub tags: u8,
+    /// [`step::PARSED`]: 4 or 6.
+    pub family: u8,
+    /// [`step::PARSED`]: TTL or hop limit as received.
+    pub ttl: u8,
+    /// [`step::HOP`]: how many tags the egress frame carries (0–2).
+    pub hop_tags: u8,
+    /// [`step::DST_LOOKUP`]: the prefix table's answer for the destination
+    /// (a [`route`] entry: `EMPTY`, `LOCAL`, or member slot + 1).
+    pub dst_leaf: u32,
+    /// [`step::SRC_LOOKUP`]: the same for the source.
+    pub src_leaf: u32,
+    /// Member slot the packet came from, or [`NO_MEMBER`].
+    pub from: u32,
+    /// Member slot the packet goes to, or [`NO_MEMBER`].
+    pub to: u32,
+    /// [`step::HOP`]: the egress MTU the packet must fit.
+    pub hop_mtu: u32,
+    /// [`step::HOP`]: the egress tags (outer first; 0 when absent).
+    pub hop_first: u16,
+    pub hop_second: u16,
+    /// [`step::HOP`]: the Ethernet addresses the frame leaves with.
+    pub hop_dst_mac: [u8; 6],
+    pub hop_src_mac: [u8; 6],
+}
+
+/// [`TraceVerdict::steps`] bits: the steps the program took, in order.
+pub mod step {
+    /// The headers were parsed (Ethernet, tags, IPv4 or IPv6).
+    pub const PARSED: u32 = 1 << 0;
+    /// The ingress is an uplink: the destination decides (downstream).
+    pub const FROM_UPLINK: u32 = 1 << 1;
+    /// The ingress is an access interface: the source check comes first.
+    pub const FROM_ACCESS: u32 = 1 << 2;
+    /// The source was looked up in the prefix table (`src_leaf`).
+    pub const SRC_LOOKUP: u32 = 1 << 3;
+    /// The source's member is not attached where the frame came in (its
+    /// interface or tags differ), or the source belongs to no member.
+    pub const SRC_WRONG_ATTACHMENT: u32 = 1 << 4;
+    /// The member's configured MAC was compared with the frame's source.
+    pub const SRC_MAC_CHECKED: u32 = 1 << 5;
+    /// ... and differed.
+    pub const SRC_MAC_MISMATCH: u32 = 1 << 6;
+    /// The source check passed.
+    pub const SRC_OK: u32 = 1 << 7;
+    /// The destination was looked up in the prefix table (`dst_leaf`).
+    pub const DST_LOOKUP: u32 = 1 << 8;
+    /// A next hop was found (`hop_*`, and the verdict's egress).
+    pub const HOP: u32 = 1 << 9;
+    /// The frame was rewritten for it: MACs, tags, TTL or hop limit − 1.
+    pub const REWRITTEN: u32 = 1 << 10;
 }
 
 /// Index in `MEMBER_LINES` of member `slot`'s line on CPU `cpu`.
@@ -367,7 +429,7 @@ const _: () = assert!(core::mem::offset_of!(MemberLine, counters) == 24);
 const _: () = assert!(MAX_IFACES <= 256);
 const _: () = assert!(member_flags::LEARN < 256);
 const _: () = assert!(core::mem::size_of::<Globals>() == 36);
-const _: () = assert!(core::mem::size_of::<TraceVerdict>() == 16);
+const _: () = assert!(core::mem::size_of::<TraceVerdict>() == 68);
 const _: () = assert!(core::mem::size_of::<AttachKey>() == 8);
 const _: () = assert!(route::FIRST_GROUP == 512);
 const _: () = assert!(core::mem::size_of::<RouteChunk>() == 64);

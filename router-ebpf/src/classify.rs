@@ -7,12 +7,12 @@
 //! modules that answer it. It decides; the lookups, the rewrite, the
 //! answers and the counting are the other modules'.
 use aya_ebpf::programs::XdpContext;
-use router_common::{IFACE_SLOT_UNKNOWN, MAX_IFACES, NO_MEMBER, kind, reason, route};
+use router_common::{IFACE_SLOT_UNKNOWN, MAX_IFACES, NO_MEMBER, kind, reason, route, step};
 
 use crate::{
     arp, echo,
     edge::In,
-    icmp_error, icmp6, learn,
+    explain, icmp_error, icmp6, learn,
     lookup::{Tables, lookup, member_hop, uplink_hop},
     maps::{IFACES, IFINDEX_SLOT},
     packet::{ETH_P_ARP, ETH_P_IPV6, EthHdr, header},
@@ -77,6 +77,7 @@ pub fn classify(ctx: &XdpContext, slot: u32, t: &Tables) -> Verdict {
         Ok(p) => p,
         Err(r) => return Verdict::new(r),
     };
+    explain::parsed(&p);
     if let Some(r) = special_addresses(&p) {
         let mut v = Verdict::new(r);
         if p.v6 && iface.kind == kind::ACCESS {
@@ -85,8 +86,10 @@ pub fn classify(ctx: &XdpContext, slot: u32, t: &Tables) -> Verdict {
         return v;
     }
     if iface.kind == kind::UPLINK {
+        explain::step(step::FROM_UPLINK);
         downstream(&x, &p)
     } else {
+        explain::step(step::FROM_ACCESS);
         upstream(&x, &p)
     }
 }
@@ -144,6 +147,7 @@ fn downstream(x: &In, p: &Packet) -> Verdict {
         return Verdict::new(reason::PASS_UNKNOWN_ATTACHMENT);
     }
     let leaf = lookup(x.t.g, p.v6, &p.dst);
+    explain::dst_lookup(leaf);
     if leaf == route::LOCAL {
         return Verdict::new(reason::PASS_LOCAL);
     }
@@ -167,6 +171,7 @@ fn upstream(x: &In, p: &Packet) -> Verdict {
     learn::note(x.ctx, sender.slot, sender.m);
     let bytes = p.len;
     let leaf = lookup(x.t.g, p.v6, &p.dst);
+    explain::dst_lookup(leaf);
     if leaf == route::LOCAL {
         let mut v = Verdict::new(reason::PASS_LOCAL).from(sender.slot, bytes);
         if p.v6 {
@@ -204,14 +209,18 @@ fn forward(x: &In, p: &Packet, hop: Result<NextHop, u32>, v: &mut Verdict) {
         }
     };
     v.egress = hop.egress;
+    explain::hop(&hop);
     if let Err(r) = fits(p, &hop) {
         v.reason = r;
         v.to = NO_MEMBER;
         v.reason = icmp_error::send(x, p, hop.limit(), v);
         return;
     }
-    if let Err(r) = rewrite(x.ctx, p, &hop) {
-        v.reason = r;
-        v.to = NO_MEMBER;
+    match rewrite(x.ctx, p, &hop) {
+        Ok(()) => explain::step(step::REWRITTEN),
+        Err(r) => {
+            v.reason = r;
+            v.to = NO_MEMBER;
+        }
     }
 }

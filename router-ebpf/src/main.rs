@@ -11,8 +11,9 @@
 //! and act on the [`verdict`]. What the router answers itself, off the
 //! forwarding path ([`edge`]): [`arp`], and through [`icmp6`] [`ndp`]
 //! (Neighbor Solicitations), [`ra`] (Router Solicitations) and [`echo`];
-//! and the [`icmp_error`]s of
-//! forwarding, within the [`ratelimit`]; their checksums are [`csum`]'s.
+//! and the [`icmp_error`]s of forwarding, within the [`ratelimit`]; their
+//! checksums are [`csum`]'s. The tracer's instance also records each step
+//! it takes ([`explain`]).
 //! Every map is in [`maps`].
 #![no_std]
 #![no_main]
@@ -24,6 +25,7 @@ mod classify;
 mod csum;
 mod echo;
 mod edge;
+mod explain;
 mod icmp6;
 mod icmp_error;
 mod learn;

@@ -5,10 +5,11 @@
 //! tables and decides the spoofed verdict, but rewrites nothing.
 use aya_ebpf::programs::XdpContext;
 use router_common::{
-    ATTACH_SHARED, AttachKey, Globals, MemberFwd, NO_MEMBER, member_flags, reason, route,
+    ATTACH_SHARED, AttachKey, Globals, MemberFwd, NO_MEMBER, member_flags, reason, route, step,
 };
 
 use crate::{
+    explain,
     lookup::{Tables, lookup, member},
     maps::ATTACHMENTS,
     packet::{EthHdr, header},
@@ -53,13 +54,17 @@ pub fn check_addr(
     t: &Tables,
 ) -> Result<Sender, Verdict> {
     let src_leaf = lookup(t.g, v6, src);
+    explain::src_lookup(src_leaf);
     let sender = if src_leaf != route::EMPTY && src_leaf != route::LOCAL {
         src_leaf - 1
     } else {
         NO_MEMBER
     };
     match attached_here(ctx, at, t, sender) {
-        Some(m) => Ok(Sender { slot: sender, m }),
+        Some(m) => {
+            explain::step(step::SRC_OK);
+            Ok(Sender { slot: sender, m })
+        }
         None => Err(spoofed(at, t.g, sender)),
     }
 }
@@ -73,12 +78,20 @@ fn attached_here(
     t: &Tables,
     sender: u32,
 ) -> Option<&'static MemberFwd> {
-    let m = member(t, sender)?;
+    let Some(m) = member(t, sender) else {
+        explain::step(step::SRC_WRONG_ATTACHMENT);
+        return None;
+    };
     if m.iface as u32 != at.slot || m.s_vlan != at.s_vlan || m.c_vlan != at.c_vlan {
+        explain::step(step::SRC_WRONG_ATTACHMENT);
         return None;
     }
-    if m.flags as u16 & member_flags::CHECK_MAC != 0 && !from_mac(ctx, &m.mac) {
-        return None;
+    if m.flags as u16 & member_flags::CHECK_MAC != 0 {
+        explain::step(step::SRC_MAC_CHECKED);
+        if !from_mac(ctx, &m.mac) {
+            explain::step(step::SRC_MAC_MISMATCH);
+            return None;
+        }
     }
     Some(m)
 }

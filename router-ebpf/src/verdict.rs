@@ -149,5 +149,7 @@ pub fn record(v: &Verdict) {
         t.reason = v.reason;
         t.egress = v.egress;
         t.member = if v.to != NO_MEMBER { v.to } else { v.from };
+        t.from = v.from;
+        t.to = v.to;
     }
 }

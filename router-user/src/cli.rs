@@ -95,6 +95,13 @@ pub enum Command {
         /// traced), one record per record read, with its timestamp.
         #[arg(long, value_name = "OUT.pcap")]
         write: Option<PathBuf>,
+        /// Under each line, the steps the program took, in plain words:
+        /// the headers and tags it found, the prefix and member each
+        /// address fell in, the checks passed or failed, the rewrite, and
+        /// why that action. They come from what the program itself recorded
+        /// while deciding (its tracer instance), not from a re-reading.
+        #[arg(long)]
+        explain: bool,
     },
     /// Manage the members of a running collecte through its provisioning
     /// API ([api] in its configuration). Members of the configuration file

@@ -14,6 +14,7 @@ pub mod api;
 pub mod cli;
 pub mod daemon;
 pub mod datapath;
+pub mod explain;
 pub mod metrics;
 pub mod netlink;
 pub mod provisioning;

@@ -28,7 +28,8 @@ fn main() -> anyhow::Result<()> {
             ingress,
             input,
             write,
-        } => trace(&config, &ingress, &input, write),
+            explain,
+        } => trace(&config, &ingress, &input, write, explain),
         Command::Member(args) => member(&args),
         Command::Top { metrics } => collecte::top::run(&metrics).context("collecte top"),
     }
@@ -92,10 +93,17 @@ fn check(config: &Path) -> anyhow::Result<()> {
 
 /// `collecte trace`: exits with [`trace::EXIT_UNTRACED`] when some record
 /// could not be traced.
-fn trace(config: &Path, ingress: &str, input: &Path, write: Option<PathBuf>) -> anyhow::Result<()> {
+fn trace(
+    config: &Path,
+    ingress: &str,
+    input: &Path,
+    write: Option<PathBuf>,
+    explain: bool,
+) -> anyhow::Result<()> {
     let cfg = Config::from_file(config)?;
     let system = netlink::snapshot_blocking().context("reading this machine's interfaces")?;
     let mut tracer = Tracer::new(&cfg, &system).context("building the tracer")?;
+    tracer.set_explain(explain);
     for (name, link) in &tracer.synthetic {
         eprintln!("{}", trace::synthetic_note(name, link));
     }

@@ -26,6 +26,7 @@ use router_core::{
 
 use crate::{
     datapath::{Datapath, DatapathError, LoadOptions, Mode, Sizing, action},
+    explain::{self, Names},
     netlink::Snapshot,
 };
 
@@ -77,6 +78,9 @@ pub struct TraceLine {
     /// The record holds only the start of the frame (a capture with a
     /// snap length): the program saw what was captured.
     pub snapped: Option<Snapped>,
+    /// With `--explain`: the steps the program recorded, one sentence each
+    /// (see [`crate::explain`]); empty otherwise.
+    pub explain: Vec<String>,
 }
 
 /// A record captured shorter than the frame was on the wire.
@@ -108,6 +112,9 @@ impl std::fmt::Display for TraceLine {
         }
         if let Some(s) = self.snapped {
             write!(f, " (captured {} of {} bytes)", s.captured, s.wire)?;
+        }
+        for step in &self.explain {
+            write!(f, "\n    {step}")?;
         }
         Ok(())
     }
@@ -181,10 +188,11 @@ pub struct Tracer {
     datapath: Datapath,
     /// Interface name -> the ifindex the tracer uses for it.
     ifindexes: BTreeMap<String, u32>,
-    /// Interface slot -> name.
-    iface_names: BTreeMap<u32, String>,
-    /// Member slot -> id.
-    member_ids: BTreeMap<u32, String>,
+    /// Interfaces and members by slot, to name them in lines and
+    /// explanations.
+    names: Names,
+    /// Whether each line gets the program's steps ([`TraceLine::explain`]).
+    explain: bool,
     /// Interfaces that do not exist here and got a made-up description.
     pub synthetic: Vec<(String, LinkInfo)>,
     /// The tables are the running daemon's (pinned), not built here.
@@ -240,11 +248,24 @@ impl Tracer {
                 .keys()
                 .filter_map(|n| system.links.get(n).map(|l| (n.clone(), l.ifindex)))
                 .collect();
+            // The configuration's members, by the slots the daemon gave
+            // them (those provisioned through the API are known by id).
+            let slots: BTreeMap<&str, u32> =
+                members.iter().map(|(n, s)| (n.as_str(), *s)).collect();
+            let known = config
+                .members
+                .iter()
+                .filter_map(|m| slots.get(m.id.as_str()).map(|s| (*s, m.clone())))
+                .collect();
             return Ok(Tracer {
                 datapath,
                 ifindexes,
-                iface_names: ifaces.into_iter().map(|(n, s)| (s, n)).collect(),
-                member_ids: members.into_iter().map(|(n, s)| (s, n)).collect(),
+                names: Names {
+                    ifaces: ifaces.into_iter().map(|(n, s)| (s, n)).collect(),
+                    member_ids: members.into_iter().map(|(n, s)| (s, n)).collect(),
+                    members: known,
+                },
+                explain: false,
                 synthetic: Vec::new(),
                 live: true,
             });
@@ -278,11 +299,19 @@ impl Tracer {
             .members()
             .map(|(slot, m)| (slot, m.id().to_string()))
             .collect();
+        let members = tables
+            .members()
+            .map(|(slot, m)| (slot, m.to_member()))
+            .collect();
         Ok(Tracer {
             datapath,
             ifindexes,
-            iface_names,
-            member_ids,
+            names: Names {
+                ifaces: iface_names,
+                member_ids,
+                members,
+            },
+            explain: false,
             synthetic,
             live: false,
         })
@@ -313,6 +342,20 @@ impl Tracer {
                     member: None,
                     frame: frame.to_vec(),
                     snapped: None,
+                    explain: if self.explain {
+                        vec![
+                            format!(
+                                "headers: {} bytes, shorter than an Ethernet header; the kernel's test run refuses such a frame, and the program's first check drops it",
+                                frame.len()
+                            ),
+                            format!(
+                                "drop (XDP_DROP), reason malformed: {}",
+                                explain::describe(reason::DROP_MALFORMED)
+                            ),
+                        ]
+                    } else {
+                        Vec::new()
+                    },
                 }));
             }
             Err(DatapathError::FrameTooLarge { len, max }) => {
@@ -334,14 +377,19 @@ impl Tracer {
         };
         let v: TraceVerdict = verdict.unwrap_or_default();
         let egress = (result.action == action::REDIRECT)
-            .then(|| self.iface_names.get(&v.egress).cloned())
+            .then(|| self.names.ifaces.get(&v.egress).cloned())
             .flatten();
         Ok(Entry::Traced(TraceLine {
             number,
             action: result.action,
             reason: v.reason,
             egress,
-            member: self.member_ids.get(&v.member).cloned(),
+            member: self.names.member_ids.get(&v.member).cloned(),
+            explain: if self.explain {
+                self.names.explain(ingress, frame, &v, result.action)
+            } else {
+                Vec::new()
+            },
             frame: result.frame,
             snapped: None,
         }))
@@ -443,6 +491,11 @@ impl Tracer {
             w.into_writer().flush().map_err(io(path))?;
         }
         Ok(summary)
+    }
+
+    /// Whether each line gets the program's steps, in words.
+    pub fn set_explain(&mut self, on: bool) {
+        self.explain = on;
     }
 
     /// The tracer's program instance.
@@ -722,6 +775,7 @@ mod tests {
             member: None,
             frame: vec![0; 10],
             snapped: None,
+            explain: Vec::new(),
         };
         assert_eq!(Entry::Traced(line.clone()).to_string(), "3 drop malformed");
         let snapped = TraceLine {

@@ -174,7 +174,10 @@ impl RouteTable {
     /// Gives the entries `first..first + span` at `level` (and everything
     /// below them) whose depth code is within `lo..=hi` the value `v` and code
     /// `c`, collapsing the groups below that become uniform.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one recursive step of the trie walk: the range, its level, the depth window and the new value and code"
+    )]
     fn rewrite(&mut self, first: usize, span: usize, level: u32, lo: u8, hi: u8, v: u32, c: u8) {
         for i in first..first + span {
             let e = self.entries[i];

@@ -72,7 +72,10 @@ impl RouteTable {
     /// [`RouteTable::find_overlapping`] in entries `first..first + n` at
     /// `level`, the first of which resolves address `addr`, the next ones
     /// `step` further each.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one recursive step of the overlap search: the family, the range, its level, the address and the stride"
+    )]
     fn find_in(
         &self,
         v6: bool,

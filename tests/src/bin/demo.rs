@@ -1,12 +1,16 @@
 //! `cargo xtask demo`: a collection router in network namespaces, with a
 //! core and three members (untagged, 802.1Q, QinQ), real traffic through
 //! `collecte run --config examples/demo.toml`, and a per-member table read
-//! from its metrics.
+//! from its metrics; then `collecte top` for a few seconds, and one packet
+//! traced with `collecte trace --explain` against the live tables.
 //!
 //! Everything it creates (namespaces, the bpffs mount, the daemon, its pins)
 //! is removed on exit, after a failure or Ctrl-C too.
 use std::{
+    fs::File,
+    io::IsTerminal as _,
     net::{IpAddr, SocketAddr},
+    os::unix::process::CommandExt as _,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::{
@@ -18,9 +22,10 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
+use pcap_file::pcap::{PcapPacket, PcapWriter};
 use tests::{
     daemon::{Metrics, binary, scrape},
-    frames::ipv4_udp,
+    frames::{ETH_P_IP, ether, ipv4_udp, mac},
     tagged::TaggedMember,
     topology::{Topology, alice, bob, carol, plan, udp_socket},
 };
@@ -82,6 +87,23 @@ fn catch_signals() -> Arc<AtomicBool> {
     stop
 }
 
+/// `cmd` with SIGINT and SIGTERM unblocked in the child: it would inherit
+/// the mask [`catch_signals`] sets (a spawned process keeps its parent's
+/// signal mask), and a daemon or `collecte top` that never sees SIGTERM
+/// cannot stop cleanly.
+fn with_signals(cmd: &mut Command) -> &mut Command {
+    // SAFETY: between fork and exec, only async-signal-safe calls on a
+    // local set.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            Ok(())
+        })
+    }
+}
+
 /// The bpffs mount and the daemon: stopped, detached and unmounted on drop.
 struct Router {
     child: Option<Child>,
@@ -105,7 +127,7 @@ impl Router {
             }
         }
         let logfile = std::fs::File::create(log)?;
-        let child = Command::new("ip")
+        let child = with_signals(&mut Command::new("ip"))
             .args(["netns", "exec", ns])
             .arg(binary())
             .args(["run", "--config"])
@@ -195,6 +217,12 @@ fn run() -> anyhow::Result<()> {
     drive(&site, opts.duration, &stop)?;
     let text = scrape(site.router.name(), metrics).map_err(anyhow::Error::msg)?;
     print_table(&Metrics::parse(&text));
+    if !stop.load(Ordering::SeqCst) {
+        show_top(site.router.name())?;
+    }
+    if !stop.load(Ordering::SeqCst) {
+        explain_one_packet(site.router.name(), &config)?;
+    }
     println!(
         "\nmetrics: http://{METRICS}/metrics inside namespace {} (ip netns exec {} curl -s http://{METRICS}/metrics)",
         site.router.name(),
@@ -292,4 +320,87 @@ fn print_table(m: &Metrics) {
         );
     }
     println!("(rx: from the member, upload; tx: to the member, download; bytes are IP bytes)");
+}
+
+/// How long the demo shows `collecte top`.
+const TOP_FOR: Duration = Duration::from_secs(5);
+
+/// `collecte top` on the router's metrics for [`TOP_FOR`], as an operator
+/// would leave it open (it needs a terminal: without one, the demo says
+/// how to run it).
+fn show_top(router_ns: &str) -> anyhow::Result<()> {
+    let url = format!("http://{METRICS}/metrics");
+    if !std::io::stdout().is_terminal() {
+        println!(
+            "\ndemo: collecte top needs a terminal, and this output is not one; in a terminal: ip netns exec {router_ns} {} top --metrics {url}",
+            binary().display()
+        );
+        return Ok(());
+    }
+    println!(
+        "\ndemo: collecte top for {} s (q quits it earlier)",
+        TOP_FOR.as_secs()
+    );
+    thread::sleep(Duration::from_secs(1));
+    // `ip netns exec` execs collecte: the child is collecte itself.
+    let mut top = with_signals(&mut Command::new("ip"))
+        .args(["netns", "exec", router_ns])
+        .arg(binary())
+        .args(["top", "--metrics", &url])
+        .spawn()
+        .context("starting collecte top")?;
+    let until = Instant::now() + TOP_FOR;
+    while Instant::now() < until {
+        if top.try_wait()?.is_some() {
+            break;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    if top.try_wait()?.is_none() {
+        // SIGTERM: top puts the terminal back before it exits.
+        unsafe { libc::kill(top.id() as i32, libc::SIGTERM) };
+    }
+    let status = top.wait()?;
+    if !status.success() {
+        bail!("collecte top ended with {status}");
+    }
+    Ok(())
+}
+
+/// One packet from the core to carol, traced with `--explain` through the
+/// running daemon's own tables (the tracer reads the pinned ones): what
+/// the program does with it, step by step.
+fn explain_one_packet(router_ns: &str, config: &Path) -> anyhow::Result<()> {
+    let c = carol();
+    let ip = ipv4_udp(plan::REMOTE4, c.host4, 64, b"hello carol");
+    let frame = ether(mac(plan::UP0_MAC), mac(plan::GW_MAC), &[], ETH_P_IP, &ip);
+    let pcap = std::env::temp_dir().join(format!("{router_ns}.explain.pcap"));
+    let file = File::create(&pcap).with_context(|| format!("{}", pcap.display()))?;
+    let mut w = PcapWriter::new(file).context("writing the pcap")?;
+    w.write_packet(&PcapPacket::new(Duration::ZERO, frame.len() as u32, &frame))
+        .context("writing the pcap")?;
+    drop(w);
+    println!(
+        "\ndemo: one packet from the internet to carol, traced through the running router's tables:\n$ collecte trace --explain --config {} --ingress up0 {}",
+        config.display(),
+        pcap.display()
+    );
+    let out = Command::new("ip")
+        .args(["netns", "exec", router_ns])
+        .arg(binary())
+        .args(["trace", "--explain", "--config"])
+        .arg(config)
+        .args(["--ingress", "up0"])
+        .arg(&pcap)
+        .output()
+        .context("running collecte trace")?;
+    let _ = std::fs::remove_file(&pcap);
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    if !out.status.success() {
+        bail!(
+            "collecte trace failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
 }
