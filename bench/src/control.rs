@@ -17,6 +17,7 @@
 //! (`SO_TIMESTAMPNS`). Then a scrape and the daemon's peak RSS.
 //! [`figures()`] turns its results into the report's figures.
 mod figures;
+pub mod routes;
 
 use std::{
     io::{BufRead as _, BufReader, Read as _, Write as _},
@@ -243,15 +244,51 @@ fn sync_body(specs: &[Spec], changed: bool) -> Vec<u8> {
     out.into_bytes()
 }
 
-fn one(opts: &Options, specs: &[Spec], log: &mut dyn FnMut(&str)) -> anyhow::Result<SizeResult> {
+/// The state file `state` and the files the daemon keeps beside it: its
+/// journal and the drain state.
+fn state_files(state: &std::path::Path) -> [PathBuf; 3] {
+    let beside = |ext: &str| {
+        let mut name = state.as_os_str().to_owned();
+        name.push(ext);
+        PathBuf::from(name)
+    };
+    [state.to_owned(), beside(".journal"), beside(".drain")]
+}
+
+/// The daemon of one run, its API answering.
+struct Running {
+    s: Site,
+    daemon: Daemon,
+    http: Http,
+    pid: u32,
+    /// Its state file and configuration file, removed by the caller.
+    state: PathBuf,
+    path: PathBuf,
+}
+
+/// Starts the release daemon with no member for `specs.len()` members
+/// (`tag` names its namespaces and files), `[routes] table = routes` when
+/// given; returns once its API answers.
+fn launch(
+    opts: &Options,
+    specs: &[Spec],
+    tag: &str,
+    routes: Option<u32>,
+) -> anyhow::Result<Running> {
     let n = specs.len();
     crate::ns::unpin()?;
     let flow = specs[0];
-    let s = site(&format!("c{n}"), &flow)?;
+    let s = site(tag, &flow)?;
 
-    let pin_dir = PathBuf::from(format!("/sys/fs/bpf/clt-bench-{}-c{n}", std::process::id()));
-    let state = opts.work.join(format!("control-state-{n}.json"));
-    let _ = std::fs::remove_file(&state);
+    let pin_dir = PathBuf::from(format!(
+        "/sys/fs/bpf/clt-bench-{}-{tag}",
+        std::process::id()
+    ));
+    let state = opts.work.join(format!("control-state-{tag}.json"));
+    // A previous run's state, journal and drain state would be restored.
+    for f in state_files(&state) {
+        let _ = std::fs::remove_file(f);
+    }
     let token = opts.work.join("control-token");
     std::fs::write(&token, TOKEN)?;
     std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
@@ -283,9 +320,10 @@ fn one(opts: &Options, specs: &[Spec], log: &mut dyn FnMut(&str)) -> anyhow::Res
     config.api.token_file = Some(token.clone());
     // Where a sync's time goes, in the log.
     config.log.level = "collecte=debug".into();
-    let path = opts.work.join(format!("control-{n}.toml"));
+    config.routes = routes.map(|table| router_core::config::RoutesConfig { table });
+    let path = opts.work.join(format!("control-{tag}.toml"));
     std::fs::write(&path, population::config_toml(&config)?)?;
-    let logfile = opts.work.join(format!("control-{n}.log"));
+    let logfile = opts.work.join(format!("control-{tag}.log"));
     let mut daemon = Daemon::spawn(&opts.binary, &path, &s.router, &logfile, pin_dir)?;
     let pid = daemon.child.id();
 
@@ -313,6 +351,27 @@ fn one(opts: &Options, specs: &[Spec], log: &mut dyn FnMut(&str)) -> anyhow::Res
     drop(entered);
     let (code, _) = http.request("GET", "/v1/health", None)?;
     ensure!(code == 200, "health answered {code}");
+    Ok(Running {
+        s,
+        daemon,
+        http,
+        pid,
+        state,
+        path,
+    })
+}
+
+fn one(opts: &Options, specs: &[Spec], log: &mut dyn FnMut(&str)) -> anyhow::Result<SizeResult> {
+    let n = specs.len();
+    let flow = specs[0];
+    let Running {
+        s,
+        daemon,
+        mut http,
+        pid,
+        state,
+        path,
+    } = launch(opts, specs, &format!("c{n}"), None)?;
 
     let body_a = sync_body(specs, false);
     let body_b = sync_body(specs, true);
@@ -419,7 +478,9 @@ fn one(opts: &Options, specs: &[Spec], log: &mut dyn FnMut(&str)) -> anyhow::Res
     let rss_kib = scrape::status_kib(pid, "VmRSS:")?;
     drop(http);
     drop(daemon);
-    let _ = std::fs::remove_file(&state);
+    for f in state_files(&state) {
+        let _ = std::fs::remove_file(f);
+    }
     let _ = std::fs::remove_file(&path);
     Ok(SizeResult {
         members: n,

@@ -13,7 +13,10 @@
 //! 4. The control plane (`control`): the daemon with its provisioning API,
 //!    members provisioned through it: full syncs and single PUTs, the
 //!    longest forwarding gap and the loss of flows crossing the XDP fast
-//!    path during a full sync, a scrape and the peak RSS.
+//!    path during a full sync, a scrape and the peak RSS; and at its
+//!    largest size the member routes (`[routes]`, `--only routes` alone):
+//!    how long the whole kernel table takes to install in the background,
+//!    the API and the flows meanwhile, single writes, drain and undrain.
 //! 5. Probes (bench-ebpf `probe_*`): the datapath's prefix table, member
 //!    table and counters read alone, at the same sizes, to say where the
 //!    random-lookup time goes.
@@ -51,7 +54,8 @@ struct Cli {
     /// Small sizes and short runs (a smoke test: about two minutes).
     #[arg(long)]
     quick: bool,
-    /// Run only these parts (cost, forward, daemon, control); all by default.
+    /// Run only these parts (cost, forward, daemon, control, routes; control
+    /// includes routes); all by default.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -265,6 +269,29 @@ fn real_main(cli: &Cli) -> anyhow::Result<bool> {
                 .collect(),
         };
         control::figures(&p.control, &results, &mut report);
+    }
+    // 5. The member routes ([routes]), at the control part's largest size.
+    if want("control") || want("routes") {
+        let n = p.control.sizes.iter().copied().max().unwrap_or(0);
+        let result = scrape::binary().and_then(|binary| {
+            control::routes::run(
+                &control::Options {
+                    sizes: vec![n],
+                    puts: p.control.puts,
+                    put_secs: p.control.put_secs,
+                    rate: p.control.rate,
+                    margin: std::time::Duration::from_millis(p.control.margin_ms),
+                    work: work.clone(),
+                    binary,
+                },
+                &specs[..n],
+                &mut log,
+            )
+        });
+        if let Err(e) = &result {
+            log(&format!("  failed: {e:#}"));
+        }
+        control::routes::figures(&result, &mut report);
     }
     let Report {
         mut figures,

@@ -10,9 +10,12 @@
 //! - [`tables`]: the plan of every datapath table (member slots,
 //!   attachments, interfaces, prefixes), changed member by member or by
 //!   whole sets;
-//! - [`changes`]: what the plan hands the datapath to write.
+//! - [`changes`]: what the plan hands the datapath to write;
+//! - [`export`]: the member routes exported to a kernel table (`[routes]`):
+//!   what to add and remove.
 pub mod changes;
 pub mod config;
+pub mod export;
 pub mod member;
 pub mod routes;
 pub mod store;

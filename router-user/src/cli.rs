@@ -37,9 +37,10 @@ pub enum Command {
     },
     /// Take the fast path away: detach the XDP program from every interface
     /// and remove the pinned tables and counters under the configuration's
-    /// pin_dir. (SIGTERM alone leaves the datapath forwarding with its last
-    /// tables, so that a restart or upgrade never interrupts the members.)
-    /// Stop the daemon first.
+    /// pin_dir, and the member routes from its [routes] table. (SIGTERM
+    /// alone leaves the datapath forwarding with its last tables and the
+    /// routes announced, so that a restart or upgrade never interrupts the
+    /// members.) Stop the daemon first.
     Stop {
         /// The TOML configuration (for [datapath] pin_dir).
         #[arg(
@@ -107,6 +108,10 @@ pub enum Command {
     /// API ([api] in its configuration). Members of the configuration file
     /// can be listed and shown, not changed.
     Member(MemberArgs),
+    /// The member routes a running collecte exports to its [routes] table,
+    /// through the provisioning API: drain (withdraw them all, while
+    /// forwarding goes on), undrain, or show their state.
+    Routes(RoutesArgs),
     /// A live view of a running collecte from its metrics endpoint,
     /// refreshed every second: members busiest first (download and upload
     /// in bit/s and packets/s, spoofed packets/s) and the datapath's
@@ -201,6 +206,65 @@ pub enum MemberCommand {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+}
+
+/// `collecte routes`: where the API is, and what to do.
+#[derive(Debug, Args)]
+pub struct RoutesArgs {
+    /// The API: http://ADDRESS:PORT, or unix:/PATH for a Unix socket.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        default_value = "http://127.0.0.1:9571"
+    )]
+    pub api: String,
+    /// The file holding the API's bearer token.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        default_value = "/etc/collecte/api.token"
+    )]
+    pub token_file: PathBuf,
+    /// Print the API's JSON instead of a line.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: RoutesCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RoutesCommand {
+    /// Withdraw every member route from the table (the routing daemon stops
+    /// announcing them, and traffic moves to the other routers) while the
+    /// fast path goes on forwarding. Kept across restarts.
+    Drain,
+    /// Put the member routes back.
+    Undrain,
+    /// The table, how many routes it holds, and whether the router is
+    /// drained.
+    Status,
+}
+
+impl RoutesArgs {
+    /// Where the API is, with which token, and how to print.
+    pub fn options(&self) -> client::Options {
+        client::Options {
+            api: self.api.clone(),
+            token_file: self.token_file.clone(),
+            json: self.json,
+        }
+    }
+
+    /// The request the subcommand asks for.
+    pub fn request(&self) -> client::Request {
+        match self.command {
+            RoutesCommand::Drain => client::Request::Drain { drained: true },
+            RoutesCommand::Undrain => client::Request::Drain { drained: false },
+            RoutesCommand::Status => client::Request::Routes,
+        }
+    }
 }
 
 impl MemberArgs {

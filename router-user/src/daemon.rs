@@ -45,6 +45,7 @@ use crate::{
     netlink::{self, NetlinkError},
     provisioning::{self, ConflictError, Provisioning, StateError},
     router::{Router, RouterError, Shared, lock},
+    routes::{self, DrainError},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +82,10 @@ pub enum DaemonError {
     LearnEvents(#[source] std::io::Error),
     #[error("cannot install signal handlers: {0}")]
     Signals(#[source] std::io::Error),
+    #[error(transparent)]
+    Drain(#[from] DrainError),
+    #[error("cannot start the member routes' thread: {0}")]
+    RoutesThread(#[source] std::io::Error),
 }
 
 /// Runs the daemon until SIGTERM or SIGINT. `config` is what reading
@@ -108,6 +113,10 @@ pub async fn run(
         config_members,
         api_members.iter().map(|(_, m)| m),
         provisioning.path(),
+    )?;
+    let (routes, routes_thread) = routes::channel(
+        config.routes.as_ref(),
+        routes::drain_path(provisioning.path()),
     )?;
     let api = crate::api::prepare(&config.api).await?;
     let (handle, mut events) = netlink::connect()?;
@@ -151,6 +160,7 @@ pub async fn run(
     };
     let listen = config.metrics.listen;
     let mut router = Router::new(config, tables, datapath, provisioning);
+    router.set_routes(routes.clone());
     router.update(
         &system,
         &[
@@ -187,7 +197,17 @@ pub async fn run(
         unsafe { AsyncFd::register(ring) }.map_err(std::io::Error::from)
     });
     let mut learn_events = learn_events.transpose().map_err(DaemonError::LearnEvents)?;
+    let mut detached = router.detached_interfaces();
+    routes.set_detached(detached.clone());
     let router = Arc::new(Mutex::new(router));
+    let members = router.clone();
+    routes_thread
+        .spawn(Box::new(move |under_lock: &mut dyn FnMut()| {
+            let r = lock(&members);
+            under_lock();
+            r.member_prefixes()
+        }))
+        .map_err(DaemonError::RoutesThread)?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| DaemonError::Metrics {
@@ -206,12 +226,14 @@ pub async fn run(
         let mut resync = false;
         let mut resolve = false;
         let mut stop_learning = false;
+        let mut reloaded = false;
         tokio::select! {
             _ = term.recv() => { info!("SIGTERM: stopping"); break; }
             _ = int.recv() => { info!("SIGINT: stopping"); break; }
             _ = hup.recv() => {
                 info!(config = %config_path.display(), "SIGHUP: reloading the configuration");
                 reload(&router, config_path, &handle).await;
+                reloaded = true;
                 if let Some(api) = &api {
                     let config = lock(&router).config().api.clone();
                     api.reload(&config);
@@ -252,6 +274,14 @@ pub async fn run(
         if resync {
             needs_resolution = resync_once(&router, &handle, resolve).await;
         }
+        // Routes are withdrawn while the datapath is detached anywhere.
+        if resync || reloaded {
+            let now = lock(&router).detached_interfaces();
+            if now != detached {
+                routes.set_detached(now.clone());
+                detached = now;
+            }
+        }
     }
     server.abort();
     if let Some(api) = api {
@@ -261,6 +291,12 @@ pub async fn run(
         pin_dir = %pin_dir.display(),
         "the datapath keeps forwarding with its last tables; `collecte stop --detach` removes it"
     );
+    if let Some(table) = routes.table() {
+        info!(
+            table,
+            "the member routes stay in their table; `collecte stop --detach` removes them"
+        );
+    }
     Ok(())
 }
 

@@ -5,7 +5,9 @@
 //! around the [`router`], the [`api`] and the [`metrics`]; members added
 //! through the API are kept by [`provisioning`]; [`datapath`] is the only
 //! module that touches aya and the kernel maps, [`netlink`] the only one
-//! that talks to the kernel over rtnetlink; [`trace`] runs pcaps through
+//! that talks to the kernel over rtnetlink about interfaces, [`routes`]
+//! the one that keeps the member routes in a kernel routing table;
+//! [`trace`] runs pcaps through
 //! the program; [`top`] is a live terminal view of the metrics; [`cli`] is
 //! the command line; [`alloc`] the allocator and
 //! memory helpers.
@@ -19,5 +21,6 @@ pub mod metrics;
 pub mod netlink;
 pub mod provisioning;
 pub mod router;
+pub mod routes;
 pub mod top;
 pub mod trace;

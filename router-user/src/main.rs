@@ -6,8 +6,8 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use collecte::{
     api::client,
-    cli::{Cli, Command, MemberArgs},
-    daemon, datapath, netlink,
+    cli::{Cli, Command, MemberArgs, RoutesArgs},
+    daemon, datapath, netlink, routes,
     trace::{self, Tracer},
 };
 use router_core::config::Config;
@@ -31,6 +31,7 @@ fn main() -> anyhow::Result<()> {
             explain,
         } => trace(&config, &ingress, &input, write, explain),
         Command::Member(args) => member(&args),
+        Command::Routes(args) => routes_command(&args),
         Command::Top { metrics } => collecte::top::run(&metrics).context("collecte top"),
     }
 }
@@ -70,6 +71,11 @@ fn stop(config: &Path) -> anyhow::Result<()> {
     }
     for path in removed {
         println!("removed {}", path.display());
+    }
+    if let Some(r) = &cfg.routes {
+        let n = routes::remove_all(r.table)
+            .with_context(|| format!("removing the member routes from table {}", r.table))?;
+        println!("removed {n} member route(s) from routing table {}", r.table);
     }
     Ok(())
 }
@@ -118,6 +124,18 @@ fn trace(
             input.display()
         );
         std::process::exit(trace::EXIT_UNTRACED);
+    }
+    Ok(())
+}
+
+/// `collecte routes`: exits with 1 on error.
+fn routes_command(args: &RoutesArgs) -> anyhow::Result<()> {
+    match client::run(&args.options(), &args.request()) {
+        Ok(out) => print!("{out}"),
+        Err(e) => {
+            eprintln!("collecte routes: {:#}", anyhow::Error::from(e));
+            std::process::exit(1);
+        }
     }
     Ok(())
 }

@@ -24,6 +24,18 @@ pub struct Snapshot {
     counters: Vec<MemberCounters>,
     /// Per interface: name and packet counters indexed by [`reason`].
     pub interfaces: Vec<(String, [u64; reason::COUNT as usize])>,
+    /// The member routes, when `[routes]` exports them.
+    pub routes: Option<RoutesGauges>,
+}
+
+/// The member routes' gauges.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RoutesGauges {
+    /// The kernel table they are in.
+    pub table: u32,
+    /// Our routes in the table.
+    pub exported: u64,
+    pub drained: bool,
 }
 
 impl Snapshot {
@@ -34,6 +46,7 @@ impl Snapshot {
             ends: Vec::with_capacity(members),
             counters: Vec::with_capacity(members),
             interfaces: Vec::new(),
+            routes: None,
         }
     }
 
@@ -175,6 +188,13 @@ fn fixed_families(s: &Snapshot) -> Vec<MetricFamily> {
             ));
         }
     }
+    let routes = |name: &str, help: &str, value: fn(&RoutesGauges) -> f64| {
+        let metrics = s
+            .routes
+            .iter()
+            .map(|r| gauge(vec![label("table", &r.table.to_string())], value(r)));
+        family(name, help, MetricType::GAUGE, metrics.collect())
+    };
     vec![
         family(
             "collecte_datapath_packets_total",
@@ -187,6 +207,16 @@ fn fixed_families(s: &Snapshot) -> Vec<MetricFamily> {
             "Members in the datapath.",
             MetricType::GAUGE,
             vec![gauge(vec![], s.member_count() as f64)],
+        ),
+        routes(
+            "collecte_routes_exported",
+            "Member routes in the kernel routing table of [routes] (0 while drained or detached).",
+            |r| r.exported as f64,
+        ),
+        routes(
+            "collecte_routes_drained",
+            "1 while the router is drained (every member route withdrawn), else 0.",
+            |r| f64::from(u8::from(r.drained)),
         ),
         family(
             "collecte_build_info",
@@ -358,6 +388,41 @@ mod tests {
         );
         assert!(!text.contains("collecte_member_"), "{text}");
         assert!(text.lines().any(|l| l == "collecte_members 0"), "{text}");
+    }
+
+    /// With `[routes]`: the gauges, labelled with the table; without it,
+    /// nothing of them.
+    #[test]
+    fn renders_the_routes_gauges_when_routes_are_exported() {
+        let mut s = Snapshot::default();
+        assert!(!render(&s).contains("collecte_routes"));
+        s.routes = Some(RoutesGauges {
+            table: 100,
+            exported: 6,
+            drained: false,
+        });
+        let text = render(&s);
+        assert_eq!(text, whole(&s));
+        for line in [
+            "# TYPE collecte_routes_exported gauge",
+            "collecte_routes_exported{table=\"100\"} 6",
+            "collecte_routes_drained{table=\"100\"} 0",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        s.routes = Some(RoutesGauges {
+            table: 100,
+            exported: 0,
+            drained: true,
+        });
+        assert!(
+            render(&s)
+                .lines()
+                .any(|l| l == "collecte_routes_drained{table=\"100\"} 1")
+        );
     }
 
     #[test]

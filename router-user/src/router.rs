@@ -11,10 +11,12 @@ use std::{
     sync::{Arc, Mutex, MutexGuard},
 };
 
+use ipnet::IpNet;
 use router_common::{GatewayKey, IfaceAddrs, IfaceInfo};
 use router_core::{
     changes::{Changes, Uplinks},
     config::{Config, XdpMode},
+    export::Delta,
     member::Origin,
     store::MemberStore,
     tables::{InterfaceSources, Part, Tables, TablesError, learned::Learned},
@@ -27,6 +29,7 @@ use crate::{
     metrics,
     netlink::Snapshot,
     provisioning::{self, ConflictError, Op, Outcome, Provisioning, WriteError, Written},
+    routes,
 };
 
 /// Why the router could not be brought in line.
@@ -90,6 +93,8 @@ pub struct Router {
     full: bool,
     /// Where the members added through the API are saved.
     provisioning: Provisioning,
+    /// The member routes' thread, told of every change of the member set.
+    routes: Option<routes::Handle>,
 }
 
 impl Router {
@@ -113,7 +118,38 @@ impl Router {
             unresolved: BTreeSet::new(),
             full: true,
             provisioning,
+            routes: None,
         }
+    }
+
+    /// Tells `routes` of every change of the member set from now on.
+    pub fn set_routes(&mut self, routes: routes::Handle) {
+        self.routes = Some(routes);
+    }
+
+    /// The member routes' handle, once set.
+    pub fn routes(&self) -> Option<&routes::Handle> {
+        self.routes.as_ref()
+    }
+
+    /// Every member prefix (what the routes export).
+    pub fn member_prefixes(&self) -> Vec<IpNet> {
+        let mut out = Vec::with_capacity(self.tables.len() * 2);
+        for (_, m) in self.tables.members() {
+            out.extend(m.prefixes());
+        }
+        out
+    }
+
+    /// Configured interfaces the program is not attached to (missing, or
+    /// the attachment failed).
+    pub fn detached_interfaces(&self) -> Vec<String> {
+        self.tables
+            .interfaces()
+            .keys()
+            .filter(|name| !self.attached.contains_key(*name))
+            .cloned()
+            .collect()
     }
 
     /// After a resync: the gateways still unresolved, logged once when
@@ -146,6 +182,13 @@ impl Router {
             s.interfaces
                 .push((name.clone(), self.datapath.iface_counters(iface.slot)?));
         }
+        s.routes = self.routes.as_ref().and_then(|h| {
+            h.table().map(|table| metrics::RoutesGauges {
+                table,
+                exported: h.exported(),
+                drained: h.drained(),
+            })
+        });
         Ok(s)
     }
 
@@ -377,7 +420,16 @@ impl Router {
             .filter(|m| m.origin() == Origin::Api);
         let checked = provisioning::check_config(&new, members, api, self.provisioning.path())?;
         let previous = std::mem::replace(&mut self.config, new);
-        if let Err(e) = self.sync(system, &[Part::of(Origin::Config, &checked.config_members)]) {
+        let synced = self.sync(system, &[Part::of(Origin::Config, &checked.config_members)]);
+        if let Some(routes) = &self.routes {
+            // (A failed datapath write may leave the tables changed: the
+            // routes follow the tables either way.)
+            if synced.is_ok() {
+                routes.configure(self.config.routes.as_ref());
+            }
+            routes.resync();
+        }
+        if let Err(e) = synced {
             self.config = previous;
             return Err(e);
         }
@@ -391,9 +443,31 @@ impl Router {
     /// Validates, computes, persists and applies an API write, in that
     /// order; on error before the apply, nothing has changed.
     pub fn provision(&mut self, op: Op) -> Result<Outcome, WriteError> {
+        // What the member routes need to know of the write: its prefixes
+        // before and after (a sync: everything).
+        let routes_change = self.routes.as_ref().map(|_| {
+            let (id, new) = match &op {
+                Op::Put(m) => (m.id.as_str(), m.prefixes.clone()),
+                Op::Delete(id) => (id.as_str(), Vec::new()),
+                Op::Sync { .. } => return None,
+            };
+            let old: Vec<IpNet> = self
+                .tables
+                .member(id)
+                .map(|(_, m)| m.prefixes().collect())
+                .unwrap_or_default();
+            Some((old, new))
+        });
         let Written { changed, outcome } =
             self.provisioning
                 .write(op, &self.config, &mut self.tables)?;
+        if let (true, Some(routes)) = (changed, &self.routes) {
+            // Sent under the lock: in order with the writes.
+            match routes_change.flatten() {
+                Some((old, new)) => routes.members_changed(Delta::between(&old, &new)),
+                None => routes.resync(),
+            }
+        }
         if changed {
             let changes = self.tables.take_changes();
             if let Err(e) = self.apply(changes) {

@@ -258,6 +258,8 @@ pub struct SiteOptions {
     /// `[api] body_limit`, when set.
     pub body_limit: Option<String>,
     pub max_members: u32,
+    /// More sections (TOML), appended to the configuration.
+    pub extra: String,
 }
 
 impl Default for SiteOptions {
@@ -267,6 +269,7 @@ impl Default for SiteOptions {
             unix_socket: false,
             body_limit: None,
             max_members: 64,
+            extra: String::new(),
         }
     }
 }
@@ -377,6 +380,7 @@ impl Site {
               gateway_mac = \"02:00:00:00:00:01\"\n\n\
               [[access]]\ninterface = \"acc0\"\n\n[[access]]\ninterface = \"acc1\"\n";
         s += members;
+        s += &self.options.extra;
         s
     }
 

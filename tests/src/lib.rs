@@ -5,6 +5,8 @@
 //! ([`Netns`]), created when the test starts and removed when it ends, so
 //! tests run in parallel without seeing each other.
 pub mod api;
+pub mod bgp;
+pub mod bird;
 pub mod daemon;
 pub mod fixtures;
 pub mod frames;

@@ -50,7 +50,8 @@ pub fn site(tag: &str, metrics_port: u16) -> (Topology, Daemon) {
         ..Settings::default()
     };
     let members: Vec<MemberSpec> = vec![alice(), bob(), carol()];
-    let config = t.config(&settings, &members);
+    // Member routes exported too (the dashboard's routes panels read them).
+    let config = t.config(&settings, &members) + "\n[routes]\ntable = 100\n";
     let mut d = Daemon::start(
         &t.router,
         &config,

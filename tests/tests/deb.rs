@@ -144,6 +144,7 @@ fn the_control_data_files_and_modes() {
             "-rw-r--r--",
         ),
         ("/usr/share/doc/collecte/examples/demo.toml", "-rw-r--r--"),
+        ("/usr/share/doc/collecte/examples/bird.conf", "-rw-r--r--"),
         ("/usr/share/man/man8/collecte.8.gz", "-rw-r--r--"),
     ]);
     for dir in [

@@ -117,6 +117,8 @@ fn the_dashboard_is_an_importable_grafana_model() {
         "Upload per member (packets/s)",
         "Spoofed packets per member (packets/s)",
         "Packets by interface, action and reason (packets/s)",
+        "Member routes exported",
+        "Drained",
     ] {
         assert!(
             titles.iter().any(|t| t == needed),

@@ -49,8 +49,8 @@ enum Task {
         /// Small sizes and short runs (a smoke test).
         #[arg(long)]
         quick: bool,
-        /// Run only these parts: cost, forward, daemon, control (comma
-        /// separated); all by default.
+        /// Run only these parts: cost, forward, daemon, control, routes
+        /// (comma separated; control includes routes); all by default.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },
@@ -71,6 +71,9 @@ const APT_PACKAGES: &[&str] = &[
     "bpftool",
     "ethtool",
     "prometheus",
+    // The member routes' tests announce them with real BIRD 2 daemons
+    // (bird, birdc).
+    "bird2",
     // The Debian package (cargo xtask deb) and its test: dpkg-shlibdeps,
     // strip, the man page, lintian, systemd-analyze.
     "dpkg-dev",

@@ -123,6 +123,9 @@ pub enum ConfigError {
     /// A bad `[edge]` setting.
     #[error("[edge] {field}: {why}")]
     BadEdge { field: &'static str, why: String },
+    /// A bad `[routes]` setting.
+    #[error("[routes] {field}: {why}")]
+    BadRoutes { field: &'static str, why: String },
     /// A gateway that is not a unicast address.
     #[error(
         "[[uplink]] {uplink:?}, {field}: {value} is not a unicast address; \

@@ -22,6 +22,9 @@
 //! [log]
 //! level = "info"                     # default
 //!
+//! [routes]                           # optional: export the member prefixes
+//! table = 100                        # kernel table: 1..=4294967295 except 253-255
+//!
 //! [edge]                             # what the fast path answers on members' lines
 //! icmp_rate = 1000                   # default: echo replies and ICMP errors per second and CPU (0: none)
 //! icmp_burst = 100                   # default
@@ -68,6 +71,8 @@
 //! section and the field at fault and says what is allowed:
 //! - `max_members` is in `1..=MAX_MEMBERS_LIMIT`, `route_groups` in
 //!   `1..=MAX_ROUTE_GROUPS`, `pin_dir` is absolute.
+//! - `[routes] table` is in `1..=4294967295`, and not 253, 254 or 255
+//!   (the kernel's default, main and local tables).
 //! - Interface names are valid Linux names, each is declared once across
 //!   `[[uplink]]` and `[[access]]`, and there are at most [`MAX_INTERFACES`].
 //! - VLAN ids are in `1..=4094`; a member's `s_vlan` needs a `c_vlan`.
@@ -91,6 +96,7 @@
 //! - [`read`]: reading a file, the `[[member]]` tables in batches;
 //! - [`validate`]: the rules, section by section and for the whole set;
 //! - [`claims`]: the overlap search of the whole-set check;
+//! - [`routes`]: `[routes]`, the kernel table of member routes;
 //! - [`error`]: why a configuration is refused ([`ConfigError`]).
 //!
 //! The rules of one member's own fields are the member model's
@@ -98,6 +104,7 @@
 pub mod claims;
 pub mod error;
 pub mod read;
+pub mod routes;
 pub mod schema;
 pub mod validate;
 
@@ -106,6 +113,7 @@ mod tests;
 
 pub use claims::{Claims, OverlapFound};
 pub use error::{ConfigError, Section};
+pub use routes::{RESERVED_TABLES, RoutesConfig};
 pub use schema::{
     Access, ApiConfig, ApiEndpoint, ByteSize, Config, DEFAULT_BODY_LIMIT, DEFAULT_ICMP_BURST,
     DEFAULT_ICMP_RATE, DEFAULT_LOG_LEVEL, DEFAULT_MAX_MEMBERS, DEFAULT_METRICS_LISTEN,

@@ -9,6 +9,7 @@ use std::str::FromStr;
 use router_common::{MAX_IFACES, route};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::routes::RoutesConfig;
 use crate::member::{MacAddr, Member};
 
 /// Default `[datapath] pin_dir`.
@@ -56,6 +57,9 @@ pub struct Config {
     /// `[edge]`.
     #[serde(default)]
     pub edge: EdgeConfig,
+    /// `[routes]`: the kernel table of member routes; none without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routes: Option<RoutesConfig>,
     /// `[[uplink]]` tables.
     #[serde(rename = "uplink", default, skip_serializing_if = "Vec::is_empty")]
     pub uplinks: Vec<Uplink>,

@@ -8,6 +8,7 @@ use router_common::MAX_MEMBERS_LIMIT;
 
 use super::claims::Claims;
 use super::error::{ConfigError, Section};
+use super::routes::{RoutesConfig, check_table};
 use super::schema::{
     ApiConfig, ApiEndpoint, Config, DEFAULT_BODY_LIMIT, DatapathConfig, EdgeConfig, MAX_ICMP_RATE,
     MAX_IFNAME_LEN, MAX_INTERFACES, MAX_ROUTE_GROUPS, MAX_ROUTER_LIFETIME, MIN_BODY_LIMIT,
@@ -15,12 +16,27 @@ use super::schema::{
 };
 use crate::member::{Member, MemberError, MemberIn, Owner, check_mac, check_vlan};
 
+impl RoutesConfig {
+    /// Checks `[routes]` alone.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_table(i64::from(self.table))
+            .map(drop)
+            .map_err(|why| ConfigError::BadRoutes {
+                field: "table",
+                why,
+            })
+    }
+}
+
 impl Config {
     /// Checks every rule of the [configuration](super).
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.datapath.validate()?;
         self.api.validate()?;
         self.edge.validate()?;
+        if let Some(routes) = &self.routes {
+            routes.validate()?;
+        }
 
         let mut seen: HashMap<&str, Section> = HashMap::new();
         let declared = self

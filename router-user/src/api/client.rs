@@ -155,6 +155,10 @@ pub enum Request {
     Delete { id: String },
     /// Replace every API member with those of a file.
     Sync { file: PathBuf },
+    /// Drain (withdraw every member route) or undrain.
+    Drain { drained: bool },
+    /// The member routes' state.
+    Routes,
 }
 
 /// Where the member of a [`Request::Set`] comes from.
@@ -521,6 +525,37 @@ async fn run_async(options: &Options, request: &Request) -> Result<String, Clien
                 format!("deleted {id}\n")
             }
         }
+        Request::Drain { drained } => {
+            let a = call(
+                Method::PUT,
+                "/v1/drain".into(),
+                Some(json!({ "drained": drained })),
+            )
+            .await?;
+            let v = parse(&a)?;
+            if options.json {
+                pretty(&v)
+            } else if *drained {
+                format!(
+                    "drained: every member route leaves table {} (forwarding goes on)\n",
+                    v["table"]
+                )
+            } else {
+                format!(
+                    "undrained: the member routes return to table {}\n",
+                    v["table"]
+                )
+            }
+        }
+        Request::Routes => {
+            let a = call(Method::GET, "/v1/drain".into(), None).await?;
+            let v = parse(&a)?;
+            if options.json {
+                pretty(&v)
+            } else {
+                routes_text(&v)
+            }
+        }
         Request::Sync { file } => {
             let body = read_members_file(file)?;
             let a = call(Method::PUT, "/v1/members".into(), Some(body)).await?;
@@ -541,6 +576,22 @@ async fn run_async(options: &Options, request: &Request) -> Result<String, Clien
         }
     };
     Ok(out)
+}
+
+/// The member routes' state as a line.
+fn routes_text(v: &Value) -> String {
+    match v["table"].as_u64() {
+        None => "no member route is exported (no [routes] in the configuration)\n".into(),
+        Some(t) => format!(
+            "table {t}: {} member route(s) exported, {}\n",
+            v["exported"],
+            if v["drained"] == Value::Bool(true) {
+                "drained"
+            } else {
+                "not drained"
+            }
+        ),
+    }
 }
 
 /// Percent-encodes what a path segment cannot hold (valid ids need none).

@@ -52,6 +52,11 @@ struct HealthOut {
     config_members: usize,
     api_members: usize,
     revision: u64,
+    /// Every member route withdrawn by the operator.
+    drained: bool,
+    /// Member routes in the kernel table, when `[routes]` exports them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    routes_exported: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -104,6 +109,8 @@ pub(super) async fn health(State(router): State<Shared>) -> Response {
             config_members: store.count(Origin::Config),
             api_members: store.count(Origin::Api),
             revision: r.provisioning().revision(),
+            drained: r.routes().is_some_and(|h| h.drained()),
+            routes_exported: r.routes().and_then(|h| h.table().map(|_| h.exported())),
         }
     })
     .await;

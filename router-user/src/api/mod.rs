@@ -17,6 +17,8 @@
 //! | `PUT /v1/members/{id}` + member | 201 created, 200 replaced (or unchanged), with `MEMBER` |
 //! | `DELETE /v1/members/{id}` | 204; 404 |
 //! | `PUT /v1/members` + `{"members":[...]}` | 200 `{"revision":R,"members":N,"added":a,"replaced":r,"removed":d,"unchanged":u}` |
+//! | `GET /v1/drain` | 200 `{"drained":false,"table":100,"exported":6}` |
+//! | `PUT /v1/drain` + `{"drained":true}` | 200 the new state; 409 without `[routes]` (see `drain`) |
 //!
 //! `MEMBER` is the `[[member]]` table of the configuration as JSON plus
 //! `"slot"` (its counter slot), `"origin"` (`"config"` or `"api"`) and,
@@ -52,6 +54,7 @@
 //! - `auth`: the bearer token;
 //! - `handlers`: the endpoints;
 //! - `body`: request bodies, the streamed sync body included;
+//! - `drain`: `/v1/drain`, withdrawing the member routes;
 //! - `error`: [`ApiError`], the error answers;
 //! - [`client`]: `collecte member`, a client of the API.
 use std::{
@@ -76,6 +79,7 @@ use crate::router::{Shared, lock};
 mod auth;
 mod body;
 pub mod client;
+mod drain;
 mod error;
 mod handlers;
 
@@ -259,10 +263,11 @@ fn app(router: Shared, auth: Arc<Auth>, body_limit: usize, state: Arc<PathBuf>) 
             "/v1/members/{id}",
             get(show).put(put_member).delete(delete_member),
         )
+        .route("/v1/drain", get(drain::get_drain).put(drain::put_drain))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
-                "no such endpoint; the API has /v1/health, /v1/members and /v1/members/{id}",
+                "no such endpoint; the API has /v1/health, /v1/members, /v1/members/{id} and /v1/drain",
             )
         })
         .method_not_allowed_fallback(|| async {
