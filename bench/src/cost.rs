@@ -38,7 +38,22 @@ pub const PATHS: &[(&str, &str)] = &[
     ("up4", "upstream IPv4 with the source check"),
     ("push", "downstream IPv4 to a QinQ member (push 2 tags)"),
     ("pop", "upstream IPv4 from a QinQ member (pop 2 tags)"),
+    ("arp", "ARP request for the gateway answered (ARP reply)"),
+    (
+        "icmp6",
+        "downstream IPv6 with hop limit 1 (ICMPv6 time exceeded built and sent back)",
+    ),
 ];
+
+/// The router's addresses in the bench namespace: acc0's (the members'
+/// gateway, which the ARP path asks for) and up0's (the source of the
+/// ICMP errors towards the core).
+const ROUTER_ADDRESSES: [(&str, &str); 3] = [
+    ("acc0", "192.0.2.1/32"),
+    ("up0", "192.0.2.2/24"),
+    ("up0", "2001:db8::2/64"),
+];
+const ACC0_GW4: [u8; 4] = [192, 0, 2, 1];
 
 pub struct Options {
     pub sizes: Vec<usize>,
@@ -110,11 +125,13 @@ fn one_size(opts: &Options, specs: &[Spec]) -> anyhow::Result<SizeResult> {
         ns.ip(&["link", "set", name, "up"])?;
         ns.ip(&["link", "set", &peer, "up"])?;
     }
+    for (dev, addr) in ROUTER_ADDRESSES {
+        ns.ip(&["addr", "add", addr, "dev", dev, "nodad"])?;
+    }
     let _inside = ns.enter()?;
     ns::pin_to_cpu(ns::measure_cpu())?;
-    let links = netlink::snapshot_blocking()
-        .context("reading the namespace's interfaces")?
-        .links;
+    let system = netlink::snapshot_blocking().context("reading the namespace's interfaces")?;
+    let links = system.links;
 
     // Members: 3 in 4 plain on acc0, 1 in 4 QinQ on acc1.
     let qinq = |i: usize| i % 4 == 3;
@@ -147,13 +164,18 @@ fn one_size(opts: &Options, specs: &[Spec]) -> anyhow::Result<SizeResult> {
         state: &dir.join("unused-state.json"),
         metrics: "127.0.0.1:9570",
     };
-    let config = population::config(&setup, members)?;
+    let mut config = population::config(&setup, members)?;
+    // Answers at any rate (the bench gives the burst back before each
+    // measurement: see `Datapath::bench_setup`).
+    config.edge.icmp_rate = router_core::config::MAX_ICMP_RATE;
+    config.edge.icmp_burst = router_core::config::MAX_ICMP_RATE;
     config
         .validate()
         .context("the generated configuration is invalid")?;
 
     let t = Instant::now();
     let mut tables = population::tables(&config, &links)?;
+    tables.set_link_addresses(&system.link_addresses);
     let full = tables.full_state().into_owned();
     let build_s = t.elapsed().as_secs_f64();
     let groups_used = tables.routes().groups_used();
@@ -202,6 +224,7 @@ fn one_size(opts: &Options, specs: &[Spec]) -> anyhow::Result<SizeResult> {
     };
     for (name, iface) in tables.interfaces() {
         dp.set_iface(iface.slot, name, &iface.info, None)?;
+        dp.set_iface_addrs(iface.slot, &iface.addrs, &iface.gateways)?;
     }
     let t = Instant::now();
     dp.apply_full(&full)?;
@@ -246,6 +269,9 @@ fn one_size(opts: &Options, specs: &[Spec]) -> anyhow::Result<SizeResult> {
     let (down6, _, d6) = frames::ipv6(UP0_MAC, GW_MAC, REMOTE6, [0; 16]);
     let (up4, s4, _) = frames::ipv4(ACC0_MAC, CPE_PLAIN, None, [0; 4], REMOTE4);
     let (pop, sq, _) = frames::ipv4(ACC1_MAC, CPE_QINQ, Some((S_VLAN, C_VLAN)), [0; 4], REMOTE4);
+    let (arp, spa) = frames::arp_request(CPE_PLAIN, ACC0_GW4);
+    let (mut expired6, _, e6) = frames::ipv6(UP0_MAC, GW_MAC, REMOTE6, [0; 16]);
+    frames::set_hop_limit6(&mut expired6, 1);
     let down = (slot("up0")?, reason::FWD_DOWNSTREAM);
     // (path, frame, ingress, address offset, length, region, expected)
     let paths = [
@@ -269,6 +295,24 @@ fn one_size(opts: &Options, specs: &[Spec]) -> anyhow::Result<SizeResult> {
             4,
             regions[2],
             (slot("acc1")?, reason::FWD_UPSTREAM),
+        ),
+        (
+            "arp",
+            arp,
+            acc0,
+            spa,
+            4,
+            regions[0],
+            (slot("acc0")?, reason::REPLY_ARP),
+        ),
+        (
+            "icmp6",
+            expired6,
+            up0,
+            e6,
+            16,
+            regions[1],
+            (slot("up0")?, reason::REPLY_TIME_EXCEEDED),
         ),
     ];
     let mut cases = vec![Case {
@@ -466,9 +510,10 @@ fn check(dp: &mut Datapath, bench: &mut Progs, c: &Case) -> anyhow::Result<()> {
                 .filter(|(_, (a, b))| a != b)
                 .map(|(r, (a, b))| (r, a - b))
                 .collect();
+            let want = reason::TABLE[why as usize].1;
             ensure!(
-                act == action::REDIRECT && moved == vec![(why as usize, u64::from(N))],
-                "expected {N} x {:?} and a redirect; got action {act} and counters {:?}",
+                act == want && moved == vec![(why as usize, u64::from(N))],
+                "expected {N} x {:?} and action {want}; got action {act} and counters {:?}",
                 reason::NAMES[why as usize],
                 moved
                     .iter()

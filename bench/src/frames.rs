@@ -1,11 +1,12 @@
-//! The 64-byte bench frames (UDP, zero payload, untagged or QinQ) and the
-//! offsets of their addresses.
+//! The 64-byte bench frames (UDP, zero payload, untagged or QinQ; an ARP
+//! request) and the offsets of their addresses.
 use collecte::datapath::bench::BENCH_FRAME_LEN;
 
 pub type Frame = [u8; BENCH_FRAME_LEN];
 
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
+const ETH_P_ARP: u16 = 0x0806;
 const ETH_P_8021Q: u16 = 0x8100;
 const ETH_P_8021AD: u16 = 0x88a8;
 
@@ -87,6 +88,23 @@ pub fn ipv6(dst_mac: [u8; 6], src_mac: [u8; 6], src: [u8; 16], dst: [u8; 16]) ->
     ip[24..40].copy_from_slice(&dst);
     udp(&mut f[l3 + 40..], payload);
     (f, (l3 + 8) as u32, (l3 + 24) as u32)
+}
+
+/// A broadcast ARP request from `mac` for `target`, padded to the bench
+/// frame's length; returns it with the offset of its sender address.
+pub fn arp_request(mac: [u8; 6], target: [u8; 4]) -> (Frame, u32) {
+    let mut f = [0u8; BENCH_FRAME_LEN];
+    let l3 = l2(&mut f, [0xff; 6], mac, None, ETH_P_ARP);
+    let a = &mut f[l3..l3 + 28];
+    a[0..8].copy_from_slice(&[0, 1, 0x08, 0x00, 6, 4, 0, 1]);
+    a[8..14].copy_from_slice(&mac);
+    a[24..28].copy_from_slice(&target);
+    (f, (l3 + 14) as u32)
+}
+
+/// Sets the hop limit of an untagged IPv6 frame.
+pub fn set_hop_limit6(f: &mut Frame, hop_limit: u8) {
+    f[14 + 7] = hop_limit;
 }
 
 fn udp(u: &mut [u8], len: u16) {

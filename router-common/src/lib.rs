@@ -15,7 +15,12 @@
 //! - The prefix table (`ROUTES`): a multibit trie of `u32` entries, in two
 //!   halves (see [`Globals::active`]). See [`route`] for its layout.
 //! - A `u64` packet counter per (interface slot, [`reason`]) in a per-CPU
-//!   array.
+//!   array, [`reason::REASON_SLOTS`] per interface.
+//! - What the fast path answers for itself on members' lines (see [`edge`]):
+//!   each interface's own addresses ([`IfaceAddrs`]), the gateway addresses
+//!   of each access interface (`GATEWAYS`, keyed by [`GatewayKey`]), the
+//!   per-CPU rate of the ICMP messages it sends, and the CPE MACs it learns
+//!   ([`LearnedMac`], [`LearnEvent`]).
 //!
 //! Tables that change together (members and routes) are double-buffered:
 //! userspace writes the inactive half (the inactive [`MemberFwd`] of every
@@ -26,7 +31,7 @@
 
 /// Bumped whenever a layout below changes; userspace refuses pinned maps of
 /// another version instead of misreading them.
-pub const ABI_VERSION: u32 = 3;
+pub const ABI_VERSION: u32 = 4;
 
 /// Highest ingress ifindex the datapath can classify (`IFINDEX_SLOT` size).
 pub const MAX_IFINDEX: u32 = 1 << 16;
@@ -84,6 +89,10 @@ pub mod member_flags {
     pub const HAS_MAC: u16 = 1 << 1;
     /// The member also checks upstream frames' source MAC against `mac`.
     pub const CHECK_MAC: u16 = 1 << 2;
+    /// The member has no configured MAC: the datapath reports the source
+    /// MAC of its frames that pass the source check (`LEARN_EVENTS`), and
+    /// `mac` (with [`HAS_MAC`]) is the one learned, if any.
+    pub const LEARN: u16 = 1 << 3;
 }
 
 /// One member's attachment, as the control plane describes it; the
@@ -181,6 +190,17 @@ pub struct Globals {
     pub uplink6: u32,
     /// [`ABI_VERSION`] of the userspace that filled the tables.
     pub abi_version: u32,
+    /// `[edge] icmp_rate`: echo replies and ICMP errors per second and per
+    /// CPU; 0 sends none (the packets go to the kernel).
+    pub icmp_rate: u32,
+    /// `[edge] icmp_burst`: how many may go at once after a quiet time.
+    pub icmp_burst: u32,
+    /// `[edge] router_lifetime`: Router Lifetime of the answered Router
+    /// Solicitations' advertisements, in seconds.
+    pub router_lifetime: u16,
+    /// `[edge] ra_hop_limit`: their Cur Hop Limit.
+    pub ra_hop_limit: u8,
+    pub _pad: u8,
 }
 
 /// The multibit trie that maps addresses to members (`ROUTES`).
@@ -241,14 +261,18 @@ pub struct RouteChunk(pub [u32; route::CHUNK as usize]);
 pub const MAX_MEMBERS_LIMIT: u32 = route::LOCAL - 1;
 
 /// What the program does with a packet: the kernel's XDP action codes
-/// (`XDP_REDIRECT`, `XDP_PASS`, `XDP_DROP`), so that an action reads the
-/// same here, in the program's return value and in the tracer's output.
+/// (`XDP_REDIRECT`, `XDP_PASS`, `XDP_DROP`, `XDP_TX`), so that an action
+/// reads the same here, in the program's return value and in the tracer's
+/// output.
 /// Each [`reason`] has one, in [`reason::TABLE`].
 pub mod action {
     /// Dropped (`XDP_DROP`).
     pub const DROP: u32 = 1;
     /// Handed to the kernel unchanged (`XDP_PASS`).
     pub const PASS: u32 = 2;
+    /// Answered: the frame, turned into the answer in place, leaves by the
+    /// interface it came from with the tags it came with (`XDP_TX`).
+    pub const REPLY: u32 = 3;
     /// Rewritten and redirected to its egress interface (`XDP_REDIRECT`).
     pub const FORWARD: u32 = 4;
 
@@ -258,110 +282,21 @@ pub mod action {
             FORWARD => "forward",
             PASS => "pass",
             DROP => "drop",
+            REPLY => "reply",
             _ => "unknown",
         }
     }
 }
 
-/// Why the program did what it did: the counter index within an interface's
-/// row of `IFACE_COUNTERS`, and the code the tracer reports. What the
-/// program then does is the reason's row of [`TABLE`](reason::TABLE), not
-/// where its number falls.
-pub mod reason {
-    use super::action::{DROP, FORWARD, PASS};
+pub mod reason;
 
-    pub const FWD_DOWNSTREAM: u32 = 0;
-    pub const FWD_UPSTREAM: u32 = 1;
-    pub const FWD_HAIRPIN: u32 = 2;
-    pub const PASS_NOT_IP: u32 = 3;
-    pub const PASS_NOT_TO_ROUTER: u32 = 4;
-    pub const PASS_LOCAL: u32 = 5;
-    pub const PASS_TTL_EXCEEDED: u32 = 6;
-    pub const PASS_TOO_BIG: u32 = 7;
-    pub const PASS_NO_ROUTE: u32 = 8;
-    pub const PASS_NO_NEIGHBOR: u32 = 9;
-    pub const PASS_IPV6_EXTENSION: u32 = 10;
-    pub const PASS_LINK_LOCAL: u32 = 11;
-    pub const PASS_MULTICAST: u32 = 12;
-    pub const PASS_BROADCAST: u32 = 13;
-    pub const PASS_UNKNOWN_ATTACHMENT: u32 = 14;
-    pub const DROP_SPOOFED: u32 = 15;
-    pub const DROP_MALFORMED: u32 = 16;
-    /// Number of reasons: the width of an interface's counter row.
-    pub const COUNT: u32 = 17;
+pub mod edge;
+pub mod ra;
 
-    /// Every reason's [`action`](super::action) and name, one row per
-    /// reason in reason order (checked below at compile time), so that a new
-    /// reason gets its action here, by name, and no other reason's changes.
-    pub const TABLE: [(u32, u32, &str); COUNT as usize] = [
-        (FWD_DOWNSTREAM, FORWARD, "downstream"),
-        (FWD_UPSTREAM, FORWARD, "upstream"),
-        (FWD_HAIRPIN, FORWARD, "hairpin"),
-        (PASS_NOT_IP, PASS, "not-ip"),
-        (PASS_NOT_TO_ROUTER, PASS, "not-to-router"),
-        (PASS_LOCAL, PASS, "local"),
-        (PASS_TTL_EXCEEDED, PASS, "ttl-exceeded"),
-        (PASS_TOO_BIG, PASS, "too-big"),
-        (PASS_NO_ROUTE, PASS, "no-route"),
-        (PASS_NO_NEIGHBOR, PASS, "no-neighbor"),
-        (PASS_IPV6_EXTENSION, PASS, "ipv6-extension"),
-        (PASS_LINK_LOCAL, PASS, "link-local"),
-        (PASS_MULTICAST, PASS, "multicast"),
-        (PASS_BROADCAST, PASS, "broadcast"),
-        (PASS_UNKNOWN_ATTACHMENT, PASS, "unknown-attachment"),
-        (DROP_SPOOFED, DROP, "spoofed"),
-        (DROP_MALFORMED, DROP, "malformed"),
-    ];
-
-    /// `(action, reason)` names, as the metrics and the tracer spell them:
-    /// [`TABLE`]'s, indexed by reason.
-    pub const NAMES: [(&str, &str); COUNT as usize] = names();
-
-    /// The reasons whose action is `action`, as a mask (bit `r` for reason
-    /// `r`): the program tests a reason's bit in a constant, with no memory
-    /// access.
-    pub const fn with_action(action: u32) -> u32 {
-        let mut mask = 0;
-        let mut r = 0;
-        while r < TABLE.len() {
-            if TABLE[r].1 == action {
-                mask |= 1 << r;
-            }
-            r += 1;
-        }
-        mask
-    }
-
-    const fn names() -> [(&'static str, &'static str); COUNT as usize] {
-        let mut names = [("", ""); COUNT as usize];
-        let mut r = 0;
-        while r < TABLE.len() {
-            names[r] = (super::action::name(TABLE[r].1), TABLE[r].2);
-            r += 1;
-        }
-        names
-    }
-
-    // Row `r` is reason `r` (so each of the `COUNT` reasons has exactly
-    // one row), and its action is one of the three.
-    const _: () = {
-        let mut r = 0;
-        while r < TABLE.len() {
-            assert!(
-                TABLE[r].0 == r as u32,
-                "reason::TABLE: row r must be reason r"
-            );
-            let a = TABLE[r].1;
-            assert!(
-                a == FORWARD || a == PASS || a == DROP,
-                "reason::TABLE: unknown action"
-            );
-            r += 1;
-        }
-    };
-    // Every reason has a bit in a `with_action` mask.
-    const _: () = assert!(COUNT <= u32::BITS);
-}
+pub use edge::{
+    GATEWAY_ENTRIES, GatewayKey, IfaceAddrs, LEARN_EVENTS_BYTES, LearnEvent, LearnedMac,
+    MAX_GATEWAYS_PER_IFACE, addr_flags, family,
+};
 
 /// A member id or interface name, NUL-padded: the value of the userspace-only
 /// pinned maps `MEMBER_IDS` and `IFACE_NAMES`, which record which slot
@@ -492,8 +427,8 @@ const _: () = assert!(core::mem::size_of::<MemberLine>() == 64);
 const _: () = assert!(core::mem::offset_of!(MemberLine, counters) == 24);
 // Interface slots and member flags fit `MemberFwd`'s bytes.
 const _: () = assert!(MAX_IFACES <= 256);
-const _: () = assert!(member_flags::CHECK_MAC < 256);
-const _: () = assert!(core::mem::size_of::<Globals>() == 24);
+const _: () = assert!(member_flags::LEARN < 256);
+const _: () = assert!(core::mem::size_of::<Globals>() == 36);
 const _: () = assert!(core::mem::size_of::<TraceVerdict>() == 68);
 const _: () = assert!(core::mem::size_of::<AttachKey>() == 8);
 const _: () = assert!(route::FIRST_GROUP == 512);
@@ -515,4 +450,8 @@ mod pod {
     unsafe impl aya::Pod for super::AttachKey {}
     unsafe impl aya::Pod for super::RouteChunk {}
     unsafe impl aya::Pod for super::SlotName {}
+    unsafe impl aya::Pod for super::IfaceAddrs {}
+    unsafe impl aya::Pod for super::GatewayKey {}
+    unsafe impl aya::Pod for super::LearnedMac {}
+    unsafe impl aya::Pod for super::LearnEvent {}
 }

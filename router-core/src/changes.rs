@@ -25,6 +25,32 @@ pub struct Uplinks {
     pub v6: u32,
 }
 
+/// The `[edge]` settings the datapath reads (in `Globals`): the rate of
+/// the echo replies and ICMP errors it sends, and what its Router
+/// Advertisements carry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Edge {
+    /// Per second and per CPU; 0: none (the packets go to the kernel).
+    pub icmp_rate: u32,
+    pub icmp_burst: u32,
+    /// Router Lifetime, seconds.
+    pub router_lifetime: u16,
+    /// Cur Hop Limit.
+    pub ra_hop_limit: u8,
+}
+
+impl Edge {
+    /// The settings of an `[edge]` section.
+    pub fn of(config: &crate::config::EdgeConfig) -> Self {
+        Edge {
+            icmp_rate: config.icmp_rate,
+            icmp_burst: config.icmp_burst,
+            router_lifetime: config.router_lifetime.min(u32::from(u16::MAX)) as u16,
+            ra_hop_limit: config.ra_hop_limit,
+        }
+    }
+}
+
 /// A set of table changes to apply at once: desired values of member slots,
 /// route entries (index within a half) and attachments (`None` removes),
 /// later entries winning over earlier ones for the same slot or key.
@@ -37,6 +63,8 @@ pub struct Changes {
     pub zero_counters: Vec<u32>,
     /// Upstream uplink slots, 0 for none.
     pub uplinks: Uplinks,
+    /// The `[edge]` settings in force.
+    pub edge: Edge,
     /// Which member id holds each changed slot (`None`: freed), recorded
     /// beside the pinned counters so that a restart gives slots back.
     pub ids: SlotIds,
@@ -92,6 +120,8 @@ pub struct FullState<'a> {
     pub zero_counters: Vec<u32>,
     /// Upstream uplink slots.
     pub uplinks: Uplinks,
+    /// The `[edge]` settings.
+    pub edge: Edge,
     /// Member id of every slot in use.
     pub ids: SlotIds,
 }
@@ -106,6 +136,7 @@ impl FullState<'_> {
             attachments: self.attachments,
             zero_counters: self.zero_counters,
             uplinks: self.uplinks,
+            edge: self.edge,
             ids: self.ids,
         }
     }

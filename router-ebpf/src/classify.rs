@@ -1,20 +1,23 @@
 //! Classification: what a frame is, from its ingress interface (uplink or
 //! access), its Ethernet destination and its addresses, then the dispatch
 //! downstream (to a member) or upstream (through the [`source`] check, to a
-//! member or the uplink), down to the verdict's reason. It decides; the
-//! lookups, the rewrite and the counting are the other modules'.
+//! member or the uplink), down to the verdict's reason. What the router
+//! answers itself (ARP, Neighbor and Router Solicitations, echo requests,
+//! ICMP errors) is dispatched here, off the forwarding path, to the
+//! modules that answer it. It decides; the lookups, the rewrite, the
+//! answers and the counting are the other modules'.
 use aya_ebpf::programs::XdpContext;
-use router_common::{
-    IFACE_SLOT_UNKNOWN, IfaceInfo, MAX_IFACES, NO_MEMBER, kind, reason, route, step,
-};
+use router_common::{IFACE_SLOT_UNKNOWN, MAX_IFACES, NO_MEMBER, kind, reason, route, step};
 
 use crate::{
-    explain,
+    arp, echo,
+    edge::In,
+    explain, icmp_error, icmp6, learn,
     lookup::{Tables, lookup, member_hop, uplink_hop},
     maps::{IFACES, IFINDEX_SLOT},
-    packet::{EthHdr, header},
-    parse::{Packet, parse},
-    rewrite::{NextHop, rewrite},
+    packet::{ETH_P_ARP, ETH_P_IPV6, EthHdr, header},
+    parse::{self, Packet, link_local6},
+    rewrite::{NextHop, fits, rewrite},
     source,
     verdict::Verdict,
 };
@@ -30,7 +33,7 @@ pub fn iface_slot(ifindex: u32) -> u32 {
 }
 
 /// Decides what to do with the frame that came in on interface `slot`,
-/// and rewrites it if it is forwarded.
+/// and rewrites it if it is forwarded or answered.
 #[inline(always)]
 pub fn classify(ctx: &XdpContext, slot: u32, t: &Tables) -> Verdict {
     let Some(iface) = IFACES.get(slot) else {
@@ -42,31 +45,72 @@ pub fn classify(ctx: &XdpContext, slot: u32, t: &Tables) -> Verdict {
     if iface.kind == kind::NONE {
         return Verdict::new(reason::PASS_UNKNOWN_ATTACHMENT);
     }
+    let x = In {
+        ctx,
+        slot,
+        iface,
+        t,
+    };
     let dst_mac = unsafe { (*eth).dst };
     if dst_mac[0] & 1 != 0 {
-        return Verdict::new(if dst_mac == [0xff; 6] {
+        let mut v = Verdict::new(if dst_mac == [0xff; 6] {
             reason::PASS_BROADCAST
         } else {
             reason::PASS_MULTICAST
         });
+        v.reason = group(&x, &mut v);
+        return v;
     }
     if dst_mac != iface.mac {
         return Verdict::new(reason::PASS_NOT_TO_ROUTER);
     }
-    let p = match parse(ctx) {
+    let l2 = match parse::l2(ctx) {
+        Ok(l2) => l2,
+        Err(r) => return Verdict::new(r),
+    };
+    if l2.proto == ETH_P_ARP {
+        let mut v = Verdict::new(reason::PASS_ARP);
+        v.reason = arp::arp(&x, &l2, &mut v);
+        return v;
+    }
+    let p = match parse::l3(ctx, &l2) {
         Ok(p) => p,
         Err(r) => return Verdict::new(r),
     };
     explain::parsed(&p);
     if let Some(r) = special_addresses(&p) {
-        return Verdict::new(r);
+        let mut v = Verdict::new(r);
+        if p.v6 && iface.kind == kind::ACCESS {
+            v.reason = icmp6::to_router(&x, &p, false, &mut v);
+        }
+        return v;
     }
     if iface.kind == kind::UPLINK {
         explain::step(step::FROM_UPLINK);
-        downstream(ctx, &p, iface, t)
+        downstream(&x, &p)
     } else {
         explain::step(step::FROM_ACCESS);
-        upstream(ctx, &p, slot, t)
+        upstream(&x, &p)
+    }
+}
+
+/// A frame to a group address (`v` says which: broadcast or multicast),
+/// which goes to the kernel unless it is ARP, or on an access interface a
+/// Neighbor or Router Solicitation. Returns the reason.
+#[inline(always)]
+fn group(x: &In, v: &mut Verdict) -> u32 {
+    let Ok(l2) = parse::l2(x.ctx) else {
+        return v.reason;
+    };
+    if l2.proto == ETH_P_ARP {
+        return arp::arp(x, &l2, v);
+    }
+    if x.iface.kind != kind::ACCESS || l2.proto != ETH_P_IPV6 {
+        return v.reason;
+    }
+    match parse::l3(x.ctx, &l2) {
+        Ok(p) => icmp6::to_router(x, &p, true, v),
+        Err(_) => v.reason,
     }
 }
 
@@ -74,8 +118,7 @@ pub fn classify(ctx: &XdpContext, slot: u32, t: &Tables) -> Verdict {
 #[inline(always)]
 fn special_addresses(p: &Packet) -> Option<u32> {
     if p.v6 {
-        let link_local = |a: u64| a >> 54 == 0xfe80 >> 6;
-        if link_local(p.src[0]) || link_local(p.dst[0]) {
+        if link_local6(p.src[0]) || link_local6(p.dst[0]) {
             return Some(reason::PASS_LINK_LOCAL);
         }
         if p.dst[0] >> 56 == 0xff {
@@ -98,12 +141,12 @@ fn special_addresses(p: &Packet) -> Option<u32> {
 
 /// From an uplink towards a member.
 #[inline(always)]
-fn downstream(ctx: &XdpContext, p: &Packet, uplink: &IfaceInfo, t: &Tables) -> Verdict {
-    let expected_tags = if uplink.vlan == 0 { 0 } else { 1 };
-    if p.tags != expected_tags || p.c_vlan != uplink.vlan {
+fn downstream(x: &In, p: &Packet) -> Verdict {
+    let expected_tags = if x.iface.vlan == 0 { 0 } else { 1 };
+    if p.tags != expected_tags || p.c_vlan != x.iface.vlan {
         return Verdict::new(reason::PASS_UNKNOWN_ATTACHMENT);
     }
-    let leaf = lookup(t.g, p, &p.dst);
+    let leaf = lookup(x.t.g, p.v6, &p.dst);
     explain::dst_lookup(leaf);
     if leaf == route::LOCAL {
         return Verdict::new(reason::PASS_LOCAL);
@@ -113,50 +156,67 @@ fn downstream(ctx: &XdpContext, p: &Packet, uplink: &IfaceInfo, t: &Tables) -> V
     }
     let slot = leaf - 1;
     let mut v = Verdict::new(reason::FWD_DOWNSTREAM).to(slot, p.len);
-    forward(ctx, p, member_hop(t, slot), &mut v);
+    forward(x, p, member_hop(x.t, slot), &mut v);
     v
 }
 
-/// From a member: the source check, then to another member or the uplink.
+/// From a member: the source check, then to the router, another member or
+/// the uplink.
 #[inline(always)]
-fn upstream(ctx: &XdpContext, p: &Packet, slot: u32, t: &Tables) -> Verdict {
-    let sender = match source::check(ctx, p, slot, t) {
+fn upstream(x: &In, p: &Packet) -> Verdict {
+    let sender = match source::check(x.ctx, p, x.slot, x.t) {
         Ok(sender) => sender,
         Err(spoofed) => return spoofed,
     };
+    learn::note(x.ctx, sender.slot, sender.m);
     let bytes = p.len;
-    let leaf = lookup(t.g, p, &p.dst);
+    let leaf = lookup(x.t.g, p.v6, &p.dst);
     explain::dst_lookup(leaf);
     if leaf == route::LOCAL {
-        return Verdict::new(reason::PASS_LOCAL).from(sender, bytes);
+        let mut v = Verdict::new(reason::PASS_LOCAL).from(sender.slot, bytes);
+        if p.v6 {
+            v.reason = icmp6::to_router(x, p, false, &mut v);
+        } else {
+            v.reason = echo::request4(x, p, &mut v);
+        }
+        return v;
     }
     if leaf != route::EMPTY {
         let mut v = Verdict::new(reason::FWD_HAIRPIN)
-            .from(sender, bytes)
+            .from(sender.slot, bytes)
             .to(leaf - 1, bytes);
-        forward(ctx, p, member_hop(t, leaf - 1), &mut v);
+        forward(x, p, member_hop(x.t, leaf - 1), &mut v);
         return v;
     }
-    let mut v = Verdict::new(reason::FWD_UPSTREAM).from(sender, bytes);
-    forward(ctx, p, uplink_hop(t.g, p), &mut v);
+    let mut v = Verdict::new(reason::FWD_UPSTREAM).from(sender.slot, bytes);
+    forward(x, p, uplink_hop(x.t.g, p), &mut v);
     v
 }
 
 /// Rewrites the frame for `hop`, the verdict's next hop. When there is
 /// none, or the frame cannot take it, the packet goes to the kernel
 /// instead, with the reason, and to no member (the egress stays the one
-/// found, as the tracer reports it).
+/// found, as the tracer reports it) — or, expired or too big, its ICMP
+/// error goes back where it came from.
 #[inline(always)]
-fn forward(ctx: &XdpContext, p: &Packet, hop: Result<NextHop, u32>, v: &mut Verdict) {
-    let rewritten = match hop {
-        Ok(hop) => {
-            v.egress = hop.egress;
-            explain::hop(&hop);
-            rewrite(ctx, p, &hop)
+fn forward(x: &In, p: &Packet, hop: Result<NextHop, u32>, v: &mut Verdict) {
+    let hop = match hop {
+        Ok(hop) => hop,
+        Err(r) => {
+            v.reason = r;
+            v.to = NO_MEMBER;
+            return;
         }
-        Err(r) => Err(r),
     };
-    match rewritten {
+    v.egress = hop.egress;
+    explain::hop(&hop);
+    if let Err(r) = fits(p, &hop) {
+        v.reason = r;
+        v.to = NO_MEMBER;
+        v.reason = icmp_error::send(x, p, hop.limit(), v);
+        return;
+    }
+    match rewrite(x.ctx, p, &hop) {
         Ok(()) => explain::step(step::REWRITTEN),
         Err(r) => {
             v.reason = r;

@@ -10,7 +10,7 @@ use crate::{maps::TRACE_VERDICT, parse::Packet, rewrite::NextHop};
 /// Whether this is the tracer's instance of the program.
 #[inline(always)]
 pub fn tracing() -> bool {
-    unsafe { core::ptr::read_volatile(&crate::TRACE) != 0 }
+    crate::verdict::tracing()
 }
 
 /// Applies `f` to the tracer's record, in the tracer's instance only.

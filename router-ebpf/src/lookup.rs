@@ -46,13 +46,13 @@ fn entry(index: u32) -> u32 {
     }
 }
 
-/// The leaf of `addr` (`p`'s family) in the active half of the prefix
+/// The leaf of `addr` (IPv6 if `v6`) in the active half of the prefix
 /// table: a member slot + 1, `route::LOCAL` or `route::EMPTY`.
 #[inline(always)]
-pub fn lookup(g: &Globals, p: &Packet, addr: &[u64; 2]) -> u32 {
+pub fn lookup(g: &Globals, v6: bool, addr: &[u64; 2]) -> u32 {
     let base = g.active * g.route_half;
     let entry_in_half = |i| entry(base + i);
-    if p.v6 {
+    if v6 {
         trie::lookup6(entry_in_half, addr)
     } else {
         trie::lookup4(entry_in_half, addr[0] as u32)

@@ -1,36 +1,45 @@
 //! The collecte XDP program: forwards member traffic between uplinks and
-//! access interfaces, drops spoofed and malformed packets, and passes
-//! everything else to the kernel unchanged.
+//! access interfaces, answers for the gateway on members' lines, sends the
+//! ICMP errors of forwarding, drops spoofed and malformed packets, and
+//! passes everything else to the kernel unchanged.
 //!
 //! A packet goes through the modules in order: [`parse`] its headers
 //! (through the one bounds-checked accessor, [`packet::header`]),
 //! [`classify`] it by its ingress interface (with the [`source`] check
-//! upstream), [`lookup`] its addresses and next hop (the walk is [`trie`]'s),
-//! [`rewrite`] the frame for it, then count and act on the [`verdict`].
-//! The tracer's instance also records each step it takes ([`explain`]).
+//! upstream, and [`learn`]ing CPE MACs), [`lookup`] its addresses and next
+//! hop (the walk is [`trie`]'s), [`rewrite`] the frame for it, then count
+//! and act on the [`verdict`]. What the router answers itself, off the
+//! forwarding path ([`edge`]): [`arp`], and through [`icmp6`] [`ndp`]
+//! (Neighbor Solicitations), [`ra`] (Router Solicitations) and [`echo`];
+//! and the [`icmp_error`]s of forwarding, within the [`ratelimit`]; their
+//! checksums are [`csum`]'s. The tracer's instance also records each step
+//! it takes ([`explain`]).
 //! Every map is in [`maps`].
 #![no_std]
 #![no_main]
 
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 
+mod arp;
 mod classify;
+mod csum;
+mod echo;
+mod edge;
 mod explain;
+mod icmp6;
+mod icmp_error;
+mod learn;
 mod lookup;
 mod maps;
+mod ndp;
 mod packet;
 mod parse;
+mod ra;
+mod ratelimit;
 mod rewrite;
 mod source;
 mod trie;
 mod verdict;
-
-/// Set to 1 by the tracer's instance of the program: the ingress interface
-/// comes from `TRACE_VERDICT`, the verdict is written there, no counter moves
-/// and nothing is redirected. The verifier removes the branches it guards
-/// from the datapath's instance, where it stays 0.
-#[unsafe(no_mangle)]
-static TRACE: u8 = 0;
 
 // ---- Bench build (the `bench` crate; see bench.rs) ----
 /// Set to 1 by the benchmark's instance of the program: before parsing, the
@@ -48,7 +57,7 @@ pub fn collecte(ctx: XdpContext) -> u32 {
     if unsafe { core::ptr::read_volatile(&BENCH) } != 0 && !bench::randomise(&ctx) {
         return xdp_action::XDP_ABORTED;
     }
-    let trace = unsafe { core::ptr::read_volatile(&TRACE) } != 0;
+    let trace = verdict::tracing();
     let ifindex = if trace {
         verdict::traced_ingress()
     } else {

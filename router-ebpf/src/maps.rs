@@ -5,11 +5,11 @@
 //! own maps stay in `bench.rs`, which `bench-ebpf` compiles too.
 use aya_ebpf::{
     macros::map,
-    maps::{Array, DevMap, HashMap, PerCpuArray},
+    maps::{Array, DevMap, HashMap, PerCpuArray, RingBuf},
 };
 use router_common::{
-    AttachKey, Globals, IfaceInfo, MAX_IFACES, MAX_IFINDEX, MemberLine, RouteChunk, TraceVerdict,
-    reason, route,
+    AttachKey, GATEWAY_ENTRIES, GatewayKey, Globals, IfaceAddrs, IfaceInfo, LEARN_EVENTS_BYTES,
+    LearnedMac, MAX_IFACES, MAX_IFINDEX, MemberLine, RouteChunk, TraceVerdict, reason, route,
 };
 
 /// `BPF_F_MMAPABLE`: the array can be memory-mapped by userspace.
@@ -39,8 +39,27 @@ pub static ATTACHMENTS: HashMap<AttachKey, u32> = HashMap::with_max_entries(2, 0
 /// the loader; memory-mapped by userspace, which writes it directly.
 #[map]
 pub static MEMBER_LINES: Array<MemberLine> = Array::with_max_entries(1, BPF_F_MMAPABLE);
+/// `reason::REASON_SLOTS` counters per interface slot.
 #[map]
 pub static IFACE_COUNTERS: PerCpuArray<u64> =
-    PerCpuArray::with_max_entries(MAX_IFACES * reason::COUNT, 0);
+    PerCpuArray::with_max_entries(MAX_IFACES * reason::REASON_SLOTS, 0);
+/// Each interface's own addresses, the sources of what it answers.
+#[map]
+pub static IFACE_ADDRS: Array<IfaceAddrs> = Array::with_max_entries(MAX_IFACES, 0);
+/// The addresses of each access interface: its members' gateways.
+#[map]
+pub static GATEWAYS: HashMap<GatewayKey, u32> = HashMap::with_max_entries(GATEWAY_ENTRIES, 0);
+/// This CPU's theoretical arrival time of its next echo reply or ICMP
+/// error (GCRA, `bpf_ktime_get_ns`).
+#[map]
+pub static ICMP_RATE: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+/// By member slot: the last CPE MAC reported for a member without one
+/// configured. Sized by the loader (`max_members`); memory-mapped by
+/// userspace.
+#[map]
+pub static LEARNED: Array<LearnedMac> = Array::with_max_entries(1, BPF_F_MMAPABLE);
+/// Reports of CPE MACs, read by the daemon.
+#[map]
+pub static LEARN_EVENTS: RingBuf = RingBuf::with_byte_size(LEARN_EVENTS_BYTES, 0);
 #[map]
 pub static TRACE_VERDICT: Array<TraceVerdict> = Array::with_max_entries(1, 0);

@@ -10,6 +10,7 @@ pub const VLAN_HLEN: usize = 4;
 pub const IPV6_HLEN: usize = 40;
 pub const ETH_P_IP: u16 = 0x0800;
 pub const ETH_P_IPV6: u16 = 0x86dd;
+pub const ETH_P_ARP: u16 = 0x0806;
 pub const ETH_P_8021Q: u16 = 0x8100;
 pub const ETH_P_8021AD: u16 = 0x88a8;
 /// An older outer TPID, still met on QinQ lines.
@@ -51,6 +52,25 @@ pub struct Ipv6Hdr {
     pub src: [u8; 16],
     pub dst: [u8; 16],
 }
+
+/// ICMP and ICMPv6: type, code, checksum, and the 4 bytes that depend on
+/// the type.
+#[repr(C)]
+pub struct IcmpHdr {
+    pub kind: u8,
+    pub code: u8,
+    pub check: [u8; 2],
+    pub rest: [u8; 4],
+}
+
+pub const ICMP_HLEN: usize = 8;
+pub const IPV4_HLEN: usize = 20;
+pub const IPPROTO_ICMP: u8 = 1;
+pub const IPPROTO_ICMPV6: u8 = 58;
+/// IPv4 `frag_off` bits: don't fragment, more fragments, the offset.
+pub const IP_DF: u16 = 0x4000;
+pub const IP_MF: u16 = 0x2000;
+pub const IP_OFFSET: u16 = 0x1fff;
 
 /// The one bounds-checked accessor: a pointer to a `T` at `offset` bytes into
 /// the frame, or `None` when the frame is too short.

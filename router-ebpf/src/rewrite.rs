@@ -1,9 +1,9 @@
-//! Rewriting a frame for its [`NextHop`]: the TTL and MTU checks, the
-//! layer-2 header with its tags, and the TTL or hop-limit decrement. It
-//! writes the frame only (through [`header`]); it reads no map, and which
-//! next hop to take is decided before it.
+//! Rewriting a frame for its [`NextHop`]: the TTL and MTU checks
+//! ([`fits`]), the layer-2 header with its tags, and the TTL or hop-limit
+//! decrement ([`rewrite`]). It writes the frame only (through [`header`]);
+//! it reads no map, and which next hop to take is decided before it.
 use aya_ebpf::{helpers::bpf_xdp_adjust_head, programs::XdpContext};
-use router_common::reason;
+use router_common::{ra::line_mtu, reason};
 
 use crate::{
     packet::{
@@ -24,6 +24,15 @@ pub struct NextHop {
     /// The egress interface's layer-3 MTU.
     pub mtu: u32,
     pub tags: Tags,
+}
+
+impl NextHop {
+    /// The largest IP packet the egress takes with the tags it leaves with
+    /// (the MTU an ICMP error announces).
+    #[inline(always)]
+    pub fn limit(&self) -> u32 {
+        line_mtu(self.mtu, self.tags.count)
+    }
 }
 
 /// The VLAN tags a frame leaves with: `count` of them, `first` under TPID
@@ -66,11 +75,11 @@ impl Tags {
     }
 }
 
-/// Checks TTL and MTU, then replaces the layer-2 header (MACs and tags) and
-/// decrements the TTL or hop limit. Fails with the reason the frame goes to
-/// the kernel instead, in which case the frame is untouched.
+/// Whether the packet can be forwarded to `hop`: its TTL or hop limit is
+/// above 1, and it fits (the reason it cannot otherwise, `ttl-exceeded` or
+/// `too-big`).
 #[inline(always)]
-pub fn rewrite(ctx: &XdpContext, p: &Packet, hop: &NextHop) -> Result<(), u32> {
+pub fn fits(p: &Packet, hop: &NextHop) -> Result<(), u32> {
     if p.ttl <= 1 {
         return Err(reason::PASS_TTL_EXCEEDED);
     }
@@ -80,6 +89,15 @@ pub fn rewrite(ctx: &XdpContext, p: &Packet, hop: &NextHop) -> Result<(), u32> {
     if p.len > hop.mtu || p.wire + VLAN_HLEN as u32 * tags > hop.mtu + VLAN_HLEN as u32 {
         return Err(reason::PASS_TOO_BIG);
     }
+    Ok(())
+}
+
+/// Replaces the layer-2 header (MACs and tags) and decrements the TTL or
+/// hop limit of a packet that [`fits`]. Fails with the reason the frame
+/// goes to the kernel instead, in which case the frame is untouched.
+#[inline(always)]
+pub fn rewrite(ctx: &XdpContext, p: &Packet, hop: &NextHop) -> Result<(), u32> {
+    let tags = hop.tags.count;
     let new_l3 = ETH_HLEN + VLAN_HLEN * tags as usize;
     let delta = p.l3 as i32 - new_l3 as i32;
     if delta != 0 && unsafe { bpf_xdp_adjust_head(ctx.ctx, delta) } != 0 {

@@ -10,6 +10,20 @@ use crate::{
     maps::{EGRESS, IFACE_COUNTERS, TRACE_VERDICT},
 };
 
+/// Set to 1 by the tracer's instance of the program: the ingress interface
+/// comes from `TRACE_VERDICT`, the verdict is written there, no counter moves
+/// and nothing is redirected. The verifier removes the branches it guards
+/// from the datapath's instance, where it stays 0.
+#[unsafe(no_mangle)]
+static TRACE: u8 = 0;
+
+/// Whether this is the tracer's instance, which changes no state: it
+/// neither counts, nor spends the ICMP rate, nor reports CPE MACs.
+#[inline(always)]
+pub fn tracing() -> bool {
+    unsafe { core::ptr::read_volatile(&TRACE) != 0 }
+}
+
 /// What the program decided, before it is counted and acted on.
 pub struct Verdict {
     pub reason: u32,
@@ -48,17 +62,28 @@ impl Verdict {
         self.bytes = bytes;
         self
     }
+    /// The frame, made an answer, leaves by interface `slot`, where it
+    /// came from.
+    #[inline(always)]
+    pub const fn reply(reason: u32, slot: u32) -> Self {
+        let mut v = Verdict::new(reason);
+        v.egress = slot;
+        v
+    }
 }
 
 // The table's actions are the kernel's codes, returned as they are.
 const _: () = assert!(action::DROP == xdp_action::XDP_DROP);
 const _: () = assert!(action::PASS == xdp_action::XDP_PASS);
 const _: () = assert!(action::FORWARD == xdp_action::XDP_REDIRECT);
+const _: () = assert!(action::REPLY == xdp_action::XDP_TX);
 
-/// Reasons whose packets are forwarded, and dropped (bit `r` for reason
-/// `r`), from the table: constants, so that the program tests a bit.
-const FORWARDS: u32 = reason::with_action(action::FORWARD);
-const DROPS: u32 = reason::with_action(action::DROP);
+/// Reasons whose packets are forwarded, answered, and dropped (bit `r`
+/// for reason `r`), from the table: constants, so that the program tests a
+/// bit.
+const FORWARDS: u64 = reason::with_action(action::FORWARD);
+const REPLIES: u64 = reason::with_action(action::REPLY);
+const DROPS: u64 = reason::with_action(action::DROP);
 
 /// Turns a verdict into an XDP action: its reason's, from the table.
 #[inline(always)]
@@ -74,6 +99,9 @@ pub fn act(v: &Verdict, trace: bool) -> u32 {
             Ok(a) | Err(a) => a,
         };
     }
+    if REPLIES >> v.reason & 1 != 0 {
+        return xdp_action::XDP_TX;
+    }
     if DROPS >> v.reason & 1 != 0 {
         return xdp_action::XDP_DROP;
     }
@@ -84,7 +112,7 @@ pub fn act(v: &Verdict, trace: bool) -> u32 {
 /// cache line its forwarding data was read from.
 #[inline(always)]
 pub fn count(slot: u32, v: &Verdict, t: &Tables) {
-    if let Some(c) = IFACE_COUNTERS.get_ptr_mut(slot * reason::COUNT + v.reason) {
+    if let Some(c) = IFACE_COUNTERS.get_ptr_mut(slot * reason::REASON_SLOTS + v.reason) {
         unsafe { *c += 1 };
     }
     if let Some(l) = line(t, v.from) {

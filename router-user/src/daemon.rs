@@ -5,6 +5,8 @@
 //! - netlink events (links, addresses, neighbours): a resync within ~50 ms;
 //! - a 1 s tick while a gateway is unresolved (the kernel is asked to
 //!   resolve it), and a 30 s safety resync;
+//! - the datapath's reports of CPE MACs (members without a configured
+//!   MAC): the member takes the MAC, logged;
 //! - SIGHUP: reload the configuration, apply only the difference;
 //! - SIGTERM / SIGINT: exit, leaving the pinned datapath forwarding with its
 //!   last tables (a restart takes it over; `collecte stop --detach` removes
@@ -30,12 +32,15 @@ use router_core::{
     store::MemberStore,
     tables::{Part, Tables, TablesError},
 };
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::{
+    io::unix::AsyncFd,
+    signal::unix::{SignalKind, signal},
+};
 use tracing::{debug, error, info};
 
 use crate::{
     alloc,
-    datapath::{Datapath, DatapathError, LoadOptions, Mode, Sizing},
+    datapath::{Datapath, DatapathError, LearnEvents, LoadOptions, Mode, Sizing},
     edge::{self, Edge, EdgeError},
     metrics,
     netlink::{self, NetlinkError},
@@ -74,6 +79,8 @@ pub enum DaemonError {
     Router(#[from] RouterError),
     #[error(transparent)]
     Api(#[from] crate::api::StartError),
+    #[error("cannot watch the datapath's CPE MAC reports (LEARN_EVENTS): {0}")]
+    LearnEvents(#[source] std::io::Error),
     #[error("cannot install signal handlers: {0}")]
     Signals(#[source] std::io::Error),
     #[error(transparent)]
@@ -170,6 +177,13 @@ pub async fn run(
         let (rss_kib, peak_kib) = alloc::resident_kib();
         debug!(rss_kib, peak_kib, "start-up: {what}");
     };
+    let restored = router.restore_learned()?;
+    if restored > 0 {
+        info!(
+            members = restored,
+            "CPE MACs learned by the previous run kept"
+        );
+    }
     lap("tables built");
     // In the tables now: freed before the whole tables are written out.
     drop((checked, api_members));
@@ -182,6 +196,12 @@ pub async fn run(
         interfaces = router.attached_count(),
         "datapath ready"
     );
+    let learn_events = router.take_learn_events().map(|ring| {
+        // SAFETY: the ring's file descriptor is the map's, owned by the
+        // ring, open until the `AsyncFd` (which owns the ring) drops.
+        unsafe { AsyncFd::register(ring) }.map_err(std::io::Error::from)
+    });
+    let mut learn_events = learn_events.transpose().map_err(DaemonError::LearnEvents)?;
     let mut detached = router.detached_interfaces();
     routes.set_detached(detached.clone());
     let router = Arc::new(Mutex::new(router));
@@ -211,6 +231,7 @@ pub async fn run(
     loop {
         let mut resync = false;
         let mut resolve = false;
+        let mut stop_learning = false;
         let mut reloaded = false;
         tokio::select! {
             _ = term.recv() => { info!("SIGTERM: stopping"); break; }
@@ -230,11 +251,31 @@ pub async fn run(
                 while events.try_recv().is_ok() {}
                 resync = true;
             }
+            Some(ready) = readable(&mut learn_events) => {
+                match ready {
+                    Ok(mut guard) => {
+                        let reports = guard.get_inner_mut().drain();
+                        guard.clear_ready();
+                        if !reports.is_empty()
+                            && let Err(e) = lock(&router).learn(&reports)
+                        {
+                            error!(error = %e, "cannot apply the CPE MACs learned; the previous tables stay in force");
+                        }
+                    }
+                    Err(e) => {
+                        error!(error = %e, "cannot wait for the datapath's CPE MAC reports; no more MACs are learned");
+                        stop_learning = true;
+                    }
+                }
+            }
             _ = tick.tick() => {
                 ticks += 1;
                 resolve = needs_resolution;
                 resync = needs_resolution || ticks.is_multiple_of(30);
             }
+        }
+        if stop_learning {
+            learn_events = None;
         }
         if resync {
             needs_resolution = resync_once(&router, &handle, resolve, &mut edge).await;
@@ -264,6 +305,17 @@ pub async fn run(
         );
     }
     Ok(())
+}
+
+/// The datapath's CPE MAC reports, when there are some to read (never,
+/// without the ring).
+async fn readable(
+    events: &mut Option<AsyncFd<LearnEvents>>,
+) -> Option<std::io::Result<tokio::io::unix::AsyncFdReadyMutGuard<'_, LearnEvents>>> {
+    match events {
+        Some(fd) => Some(fd.readable_mut().await),
+        None => std::future::pending().await,
+    }
 }
 
 /// bpffs's magic number (`statfs`).

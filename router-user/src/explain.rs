@@ -28,11 +28,11 @@ pub const REASONS: [&str; reason::COUNT as usize] = [
     "a packet from an uplink to a member's prefix: forwarded to the member's line",
     "a member's packet to an address outside every member's prefix: forwarded to the uplink",
     "a member's packet to another member's prefix: forwarded to that member's line",
-    "neither IPv4 nor IPv6 (ARP, for one): the kernel's to handle",
+    "neither IPv4, IPv6 nor ARP: the kernel's to handle",
     "its Ethernet destination is not this interface's MAC: not a packet for the router to forward",
     "addressed to one of the router's own addresses: the kernel answers it",
-    "its TTL or hop limit would reach 0: the kernel sends the ICMP time exceeded",
-    "it does not fit the egress MTU: the kernel fragments it or sends the ICMP error",
+    "its TTL or hop limit would reach 0, and the fast path sends no error for it (about an ICMP error, a later fragment, a non-unicast source, no address on the interface, or icmp_rate 0): the kernel's",
+    "it does not fit the egress MTU: IPv4 without DF, which the kernel fragments, or a packet the fast path sends no error for",
     "no member's prefix holds the destination: the kernel routes it",
     "the next hop's MAC is not known yet: the kernel resolves it",
     "an IPv6 hop-by-hop options header: the kernel processes it",
@@ -42,6 +42,20 @@ pub const REASONS: [&str; reason::COUNT as usize] = [
     "it came from an interface or tags where no member lives (or an uplink with unexpected tags): the kernel's",
     "its source is not the member's that is attached where it came in: dropped and counted against that attachment's member",
     "headers cut short or inconsistent: dropped",
+    "an ARP request for the gateway from the member attached there: answered with the interface's MAC, out of the way it came, tags kept",
+    "a Neighbor Solicitation for a gateway address: answered with a Neighbor Advertisement (router, solicited, override; target link-layer address)",
+    "a Router Solicitation: answered with a Router Advertisement from the link-local gateway (lifetime, source link-layer address, the line's MTU)",
+    "an echo request to a gateway address from a member: answered with the echo reply",
+    "its TTL or hop limit would reach 0: the fast path sends the ICMP time exceeded back, from the ingress interface's address",
+    "IPv4 with DF that does not fit the egress MTU: the fast path sends fragmentation needed with the MTU back",
+    "IPv6 that does not fit the egress MTU: the fast path sends packet too big with the MTU back",
+    "an echo reply or ICMP error over [edge] icmp_rate: dropped, unanswered",
+    "ARP the fast path does not answer (a reply, not Ethernet/IPv4, on an uplink): the kernel's",
+    "gratuitous ARP (sender = target): not answered, the kernel's",
+    "an ARP probe (sender 0.0.0.0): not answered, the kernel's",
+    "an ARP request for an address that is not a gateway of this interface: the kernel's",
+    "a Neighbor Solicitation for an address that is not a gateway of this interface: the kernel's",
+    "a Neighbor or Router Solicitation RFC 4861 says to discard (hop limit not 255, bad checksum, bad option, ...): dropped",
 ];
 
 /// The sentence for reason `r`.
@@ -58,6 +72,7 @@ fn xdp_name(a: u32) -> &'static str {
         action::FORWARD => "XDP_REDIRECT",
         action::PASS => "XDP_PASS",
         action::DROP => "XDP_DROP",
+        action::REPLY => "XDP_TX",
         _ => "XDP_ABORTED",
     }
 }

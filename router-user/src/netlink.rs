@@ -40,6 +40,8 @@ pub struct Snapshot {
     pub links: BTreeMap<String, LinkInfo>,
     /// Every address configured on any interface.
     pub addresses: Vec<IpAddr>,
+    /// The addresses of each interface, by name, in the kernel's order.
+    pub link_addresses: BTreeMap<String, Vec<IpAddr>>,
     /// Resolved neighbours: (ifindex, address) -> MAC.
     pub neighbours: BTreeMap<(u32, IpAddr), [u8; 6]>,
     /// Each interface's IPv6 link-local address (by ifindex): the lowest
@@ -69,6 +71,7 @@ impl Snapshot {
 /// Reads every interface and address of the calling thread's namespace.
 pub async fn snapshot(handle: &rtnetlink::Handle) -> Result<Snapshot, NetlinkError> {
     let mut out = Snapshot::default();
+    let mut names: BTreeMap<u32, String> = BTreeMap::new();
     let mut links = handle.link().get().execute();
     while let Some(msg) = links
         .try_next()
@@ -102,6 +105,7 @@ pub async fn snapshot(handle: &rtnetlink::Handle) -> Result<Snapshot, NetlinkErr
                 .insert(msg.header.index, LinkPeer { ifindex, elsewhere });
         }
         if let Some(name) = name {
+            names.insert(info.ifindex, name.clone());
             out.links.insert(name, info);
         }
     }
@@ -128,10 +132,13 @@ pub async fn snapshot(handle: &rtnetlink::Handle) -> Result<Snapshot, NetlinkErr
             }
         }
         for attr in &msg.attributes {
-            if let AddressAttribute::Address(a) = attr
-                && !out.addresses.contains(a)
-            {
-                out.addresses.push(*a);
+            if let AddressAttribute::Address(a) = attr {
+                if !out.addresses.contains(a) {
+                    out.addresses.push(*a);
+                }
+                if let Some(name) = names.get(&msg.header.index) {
+                    out.link_addresses.entry(name.clone()).or_default().push(*a);
+                }
             }
             if let AddressAttribute::Address(IpAddr::V6(a)) = attr
                 && a.is_unicast_link_local()

@@ -12,20 +12,20 @@ use std::{
 };
 
 use ipnet::IpNet;
-use router_common::IfaceInfo;
+use router_common::{GatewayKey, IfaceAddrs, IfaceInfo};
 use router_core::{
     changes::{Attachment, Changes, Uplinks},
     config::{Config, XdpMode},
     export::Delta,
     member::Origin,
     store::MemberStore,
-    tables::{InterfaceSources, Part, Tables, TablesError},
+    tables::{InterfaceSources, Part, Tables, TablesError, learned::Learned},
 };
 use tracing::{debug, info, warn};
 
 use crate::{
     alloc,
-    datapath::{Attach, Datapath, DatapathError, LinkId},
+    datapath::{Attach, Datapath, DatapathError, LearnEvents, LinkId},
     metrics,
     netlink::Snapshot,
     provisioning::{self, ConflictError, Op, Outcome, Provisioning, WriteError, Written},
@@ -81,6 +81,8 @@ pub struct Router {
     datapath: Datapath,
     /// Interfaces as installed in the datapath.
     installed: BTreeMap<String, (u32, IfaceInfo)>,
+    /// Their addresses and gateway addresses, as installed.
+    installed_addrs: BTreeMap<String, (u32, IfaceAddrs, Vec<GatewayKey>)>,
     /// Interfaces the program is attached to: name -> (ifindex, link).
     attached: BTreeMap<String, (u32, LinkId)>,
     /// Uplink slots last written.
@@ -110,6 +112,7 @@ impl Router {
             tables,
             datapath,
             installed: BTreeMap::new(),
+            installed_addrs: BTreeMap::new(),
             attached: BTreeMap::new(),
             uplinks: Uplinks::default(),
             unresolved: BTreeSet::new(),
@@ -248,6 +251,7 @@ impl Router {
             links: &system.links,
             gateway_macs: &gateways,
         };
+        self.tables.set_link_addresses(&system.link_addresses);
         self.tables.update(sources, parts, &system.addresses)?;
         Ok(())
     }
@@ -275,7 +279,7 @@ impl Router {
             && changes.routes.is_empty()
             && changes.attachments.is_empty()
             && changes.zero_counters.is_empty();
-        if empty && changes.uplinks == self.uplinks {
+        if empty && changes.uplinks == self.uplinks && changes.edge == self.datapath.edge() {
             return Ok(());
         }
         debug!(
@@ -312,6 +316,7 @@ impl Router {
                 self.detach(&name);
                 self.datapath.clear_iface(slot, info.ifindex)?;
                 self.installed.remove(&name);
+                self.installed_addrs.remove(&name);
             }
         }
         for (name, iface) in &wanted {
@@ -322,6 +327,7 @@ impl Router {
                     if let Some((slot, info)) = self.installed.remove(name) {
                         self.datapath.clear_iface(slot, info.ifindex)?;
                     }
+                    self.installed_addrs.remove(name);
                     self.detach(name);
                     continue;
                 }
@@ -329,6 +335,12 @@ impl Router {
                     .set_iface(iface.slot, name, &iface.info, previous)?;
                 self.installed
                     .insert(name.clone(), (iface.slot, iface.info));
+            }
+            let addrs = (iface.slot, iface.addrs, iface.gateways.clone());
+            if self.installed_addrs.get(name) != Some(&addrs) {
+                self.datapath
+                    .set_iface_addrs(iface.slot, &iface.addrs, &iface.gateways)?;
+                self.installed_addrs.insert(name.clone(), addrs);
             }
             let attached_at = self.attached.get(name).map(|(i, _)| *i);
             if attached_at != Some(iface.info.ifindex) {
@@ -491,6 +503,52 @@ impl Router {
     pub fn attached_count(&self) -> usize {
         self.attached.len()
     }
+}
+
+/// The CPE MACs the datapath learns for members without a configured MAC.
+impl Router {
+    /// At start over a pinned datapath: gives members the MACs the
+    /// previous run learned (before the first push). Returns how many.
+    pub fn restore_learned(&mut self) -> Result<usize, RouterError> {
+        if !self.datapath.reused() {
+            return Ok(0);
+        }
+        let learned = self.datapath.learned_macs()?;
+        Ok(self.tables.restore_learned(learned))
+    }
+
+    /// The datapath's reports of CPE MACs, for the daemon's loop (once).
+    pub fn take_learn_events(&mut self) -> Option<LearnEvents> {
+        self.datapath.take_learn_events()
+    }
+
+    /// Applies the datapath's reports `(member slot, MAC)`: each member
+    /// without a configured MAC takes the MAC its CPE sends from (logged,
+    /// and logged as a new CPE when it had another one).
+    pub fn learn(&mut self, reports: &[(u32, [u8; 6])]) -> Result<(), RouterError> {
+        for &(slot, mac) in reports {
+            let id = self.tables.id(slot).unwrap_or("?").to_string();
+            match self.tables.learn(slot, mac) {
+                Learned::New { mac } => {
+                    info!(member = %id, mac = %fmt_mac(mac), "CPE MAC learned: downstream traffic goes to it")
+                }
+                Learned::Changed { old, mac } => {
+                    warn!(member = %id, old = %fmt_mac(old), mac = %fmt_mac(mac), "a new CPE on the member's line: its MAC changed, downstream traffic goes to the new one")
+                }
+                Learned::Same | Learned::Ignored => {}
+            }
+        }
+        let changes = self.tables.take_changes();
+        self.apply(changes)
+    }
+}
+
+/// `aa:bb:cc:dd:ee:ff`.
+pub fn fmt_mac(m: [u8; 6]) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
 }
 
 /// Changes of at least this many members and routes free enough memory

@@ -93,7 +93,7 @@ pub struct Snapped {
 }
 
 impl std::fmt::Display for TraceLine {
-    /// `N forward IFACE member=ID`, `N pass REASON` or `N drop REASON
+    /// `N forward IFACE member=ID`, `N reply REASON`, `N pass REASON` or `N drop REASON
     /// member=ID`, followed by ` (captured C of W bytes)` for a record
     /// captured shorter than its frame.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -283,12 +283,14 @@ impl Tracer {
             }
         }
         let mut tables = Tables::from_config(config, &links, &gateways)?;
+        tables.set_link_addresses(&system.link_addresses);
         tables.set_locals(&system.addresses)?;
         let mut datapath = Datapath::load(sizing, Mode::Trace)?;
         let mut ifindexes = BTreeMap::new();
         let mut iface_names = BTreeMap::new();
         for (name, iface) in tables.interfaces() {
             datapath.set_iface(iface.slot, name, &iface.info, None)?;
+            datapath.set_iface_addrs(iface.slot, &iface.addrs, &iface.gateways)?;
             ifindexes.insert(name.clone(), iface.info.ifindex);
             iface_names.insert(iface.slot, name.clone());
         }

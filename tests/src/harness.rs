@@ -26,6 +26,11 @@ pub const ROUTER_ADDRESSES: &[(&str, &str)] = &[
     ("up0", "192.0.2.2/24"),
     ("up0", "2001:db8::2/64"),
     ("acc0", "198.51.100.1/32"),
+    ("acc0", "2001:db8:ff::1/128"),
+    ("acc0", "fe80::1/64"),
+    ("acc1", "198.51.100.2/32"),
+    ("acc1", "2001:db8:ff::2/128"),
+    ("acc1", "fe80::1/64"),
 ];
 
 /// One row of a fixture table.
@@ -54,6 +59,8 @@ pub struct Harness {
     tables: Tables,
     ifindex: BTreeMap<String, u32>,
     slots: BTreeMap<String, u32>,
+    /// The forwarding instance's CPE MAC reports, once taken.
+    learn_events: Option<collecte::datapath::LearnEvents>,
 }
 
 impl Harness {
@@ -92,6 +99,7 @@ impl Harness {
         tables
             .set_interfaces(&config, &system.links, &BTreeMap::new())
             .expect("interfaces");
+        tables.set_link_addresses(&system.link_addresses);
         tables.sync(&config.members).expect("tables");
         for (id, slot) in &member_slots {
             assert_eq!(tables.slot(id), Some(*slot), "member {id} got its slot");
@@ -109,6 +117,8 @@ impl Harness {
             for (name, iface) in tables.interfaces() {
                 dp.set_iface(iface.slot, name, &iface.info, None)
                     .expect("interface installs");
+                dp.set_iface_addrs(iface.slot, &iface.addrs, &iface.gateways)
+                    .expect("interface addresses install");
                 ifindex.insert(name.clone(), iface.info.ifindex);
                 slots.insert(name.clone(), iface.slot);
             }
@@ -142,6 +152,7 @@ impl Harness {
             tables,
             ifindex,
             slots,
+            learn_events: None,
         }
     }
 
@@ -204,6 +215,41 @@ impl Harness {
         (out.action, out.frame)
     }
 
+    /// The CPE MACs the forwarding instance reported since the last call,
+    /// as (member id, MAC).
+    pub fn learn_events(&mut self) -> Vec<(String, [u8; 6])> {
+        if self.learn_events.is_none() {
+            self.learn_events = self.forward.take_learn_events();
+        }
+        let ring = self.learn_events.as_mut().expect("LEARN_EVENTS");
+        ring.drain()
+            .into_iter()
+            .map(|(slot, mac)| {
+                let id = self.tables.id(slot).expect("a member's slot");
+                (id.to_string(), mac)
+            })
+            .collect()
+    }
+
+    /// Member `id`'s CPE sends from `mac`: the tables learn it, and both
+    /// instances get the change, as the daemon does with a report.
+    pub fn learn(&mut self, id: &str, mac: [u8; 6]) -> router_core::tables::learned::Learned {
+        let slot = self.tables.slot(id).expect("member");
+        let learned = self.tables.learn(slot, mac);
+        let changes = self.tables.take_changes();
+        self.trace.apply(changes.clone()).expect("tracer apply");
+        self.forward.apply(changes).expect("apply");
+        learned
+    }
+
+    /// The forwarding instance's counter of `reason` on interface `iface`,
+    /// summed over the CPUs.
+    pub fn counter(&self, iface: &str, reason: u32) -> u64 {
+        self.forward
+            .iface_counters(self.slots[iface])
+            .expect("iface counters")[reason as usize]
+    }
+
     /// Runs one fixture through both instances; returns what went wrong.
     pub fn check(&mut self, f: &Fixture) -> Vec<String> {
         let mut errors = Vec::new();
@@ -227,6 +273,13 @@ impl Harness {
         if f.action == collecte::datapath::action::REDIRECT {
             let l3 = l3_offset(&out.frame);
             frames::assert_ipv4_checksum(&out.frame, l3);
+        }
+        // An answer's checksums and lengths, checked on their own.
+        if out.action == collecte::datapath::action::TX {
+            let padded = f.reason == reason::REPLY_ARP || f.reason == reason::REPLY_ECHO;
+            if let Err(e) = crate::wire::check_frame(&out.frame, true, padded) {
+                errors.push(format!("the answer is inconsistent: {e}"));
+            }
         }
         // Interface counters: exactly one step, on the ingress interface.
         for (name, after) in &if_after {

@@ -20,6 +20,7 @@ pub mod tagged;
 pub mod topology;
 pub mod traffic;
 pub mod vlan_tc;
+pub mod wire;
 
 pub use netns::Netns;
 

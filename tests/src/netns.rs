@@ -100,3 +100,20 @@ pub fn run(program: &str, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Runs `f` on a fresh thread that has entered namespace `ns`: sockets it
+/// opens stay in that namespace for their whole life, whichever thread uses
+/// them afterwards.
+pub fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let target = File::open(format!("/run/netns/{ns}"))
+                .unwrap_or_else(|e| panic!("open netns {ns}: {e}"));
+            let rc = unsafe { libc::setns(target.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns {ns}: {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .expect("thread in namespace panicked")
+    })
+}

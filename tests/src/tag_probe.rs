@@ -20,7 +20,7 @@ use aya::{
 };
 use tests_ebpf as abi;
 
-use crate::{Netns, topology::in_netns};
+use crate::{Netns, netns::in_netns};
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tests-ebpf"));
 

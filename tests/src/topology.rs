@@ -26,7 +26,6 @@
 //! interface names repeat across tests but namespaces never do, so tests run
 //! in parallel.
 use std::{
-    fs::File,
     io::ErrorKind,
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket},
     os::fd::AsRawFd,
@@ -39,7 +38,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{Netns, netns::run};
+use crate::{Netns, netns::run, tag_probe::TagProbe};
 
 /// MACs and addresses of the site (documentation ranges only).
 pub mod plan {
@@ -207,6 +206,9 @@ impl Default for Settings {
 
 /// The namespaces of one site.
 pub struct Topology {
+    /// Pass-everything XDP programs on the router's peers (see
+    /// `Topology::new`); detached first.
+    pub peer_xdp: Vec<crate::tag_probe::TagProbe>,
     pub core: Netns,
     pub router: Netns,
     /// alice's host.
@@ -247,22 +249,7 @@ impl Drop for Bpffs {
     }
 }
 
-/// Runs `f` on a fresh thread that has entered namespace `ns`: sockets it
-/// opens stay in that namespace for their whole life, whichever thread uses
-/// them afterwards.
-pub fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let target = File::open(format!("/run/netns/{ns}"))
-                .unwrap_or_else(|e| panic!("open netns {ns}: {e}"));
-            let rc = unsafe { libc::setns(target.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0, "setns {ns}: {}", std::io::Error::last_os_error());
-            f()
-        })
-        .join()
-        .expect("thread in namespace panicked")
-    })
-}
+pub use crate::netns::in_netns;
 
 fn sysctl(ns: &Netns, settings: &[&str]) {
     let mut args = vec!["netns", "exec", ns.name(), "sysctl", "-qw"];
@@ -404,8 +391,17 @@ impl Topology {
         ]);
         alice_ns.ip(&["route", "add", "default", "via", "fe80::1", "dev", "m0"]);
 
+        // What the router's XDP transmits (XDP_TX: ARP and ND answers,
+        // ICMP errors) is only delivered promptly to a veth peer that runs
+        // an XDP program of its own (6.18): a pass-everything one on each.
+        let peer_xdp = vec![
+            TagProbe::attach(&core, "gw0"),
+            TagProbe::attach(&alice_ns, "m0"),
+            TagProbe::attach(&trunk, "t0"),
+        ];
         let bpffs = Bpffs::mount(router.name());
         Topology {
+            peer_xdp,
             core,
             router,
             alice: alice_ns,

@@ -507,10 +507,11 @@ fn tagged_and_qinq_members() {
     assert_eq!(hairpins, 3, "hairpin forwards");
 }
 
-/// (3) A TTL of 1 is the kernel's: it answers time-exceeded; a TTL of 2
-/// still goes through the fast path.
+/// (3) A TTL of 1 gets its time exceeded, from the fast path where the
+/// ingress interface has an address of the packet's family, else from the
+/// kernel; a TTL of 2 still goes through the fast path.
 #[test]
-fn ttl_expiry_goes_to_the_kernel() {
+fn ttl_expiry_is_answered() {
     let (t, d) = site("ttl", settings(9573), &[alice(), bob(), carol()]);
     let a = alice();
     let m0 = d.metrics();
@@ -552,8 +553,9 @@ fn ttl_expiry_goes_to_the_kernel() {
         got,
         ether(mac(GW_MAC), mac(UP0_MAC), &[], ETH_P_IP, &next_hop(&ip))
     );
-    // TTL 1 from a tagged member goes to the kernel too (which cannot
-    // answer here: no VLAN devices), and is never forwarded.
+    // TTL 1 from a tagged member on acc1 (no address to answer from) goes
+    // to the kernel (which cannot answer here: no VLAN devices), and is
+    // never forwarded.
     m.send_ip(&ipv4_udp(bob().host4, REMOTE4, 1, b"ttl one"));
     m.send_ip(&ipv6_udp(bob().host6, REMOTE6, 1, b"ttl one"));
     assert!(
@@ -563,15 +565,23 @@ fn ttl_expiry_goes_to_the_kernel() {
 
     let m1 = d.metrics();
     let ttl = |m: &Metrics, i| m.datapath(i, "pass", "ttl-exceeded");
+    let answered = |m: &Metrics, i| m.datapath(i, "reply", "time-exceeded");
+    // The fast path answers from the ingress interface's address of the
+    // packet's family: acc0 has an IPv4 one (alice's pings), up0 both (the
+    // core's); acc0 has no global IPv6 address and acc1 none at all, so
+    // those go to the kernel as before.
     assert_eq!(
-        ttl(&m1, "acc0") - ttl(&m0, "acc0"),
-        6,
-        "TTL-expired passes from alice"
+        (
+            answered(&m1, "acc0") - answered(&m0, "acc0"),
+            ttl(&m1, "acc0") - ttl(&m0, "acc0")
+        ),
+        (3, 3),
+        "TTL-expired from alice: IPv4 answered by XDP, IPv6 by the kernel"
     );
     assert_eq!(
-        ttl(&m1, "up0") - ttl(&m0, "up0"),
+        answered(&m1, "up0") - answered(&m0, "up0"),
         6,
-        "TTL-expired passes from the core"
+        "TTL-expired from the core, answered by XDP"
     );
     assert_eq!(
         ttl(&m1, "acc1") - ttl(&m0, "acc1"),

@@ -170,17 +170,17 @@ fn cases() -> Vec<Case> {
                 "destination 198.51.100.7: in member alice's prefix 198.51.100.7/32",
                 "next hop: out of acc0, untagged, MTU 1500, to 02:00:00:00:01:01 from 02:00:00:00:ff:02",
                 "not rewritten: the frame was left as it came",
-                "pass (XDP_PASS), reason ttl-exceeded: its TTL or hop limit would reach 0: the kernel sends the ICMP time exceeded",
+                "pass (XDP_PASS), reason ttl-exceeded: its TTL or hop limit would reach 0, and the fast path sends no error for it (about an ICMP error, a later fragment, a non-unicast source, no address on the interface, or icmp_rate 0): the kernel's",
             ],
         },
         Case {
-            description: "ARP on a member's line: not a packet to forward",
+            description: "ARP the fast path does not answer: not a packet to forward",
             ingress: "acc0",
             frame: ether(mac(ACC0), mac(ALICE), &[], ETH_P_ARP, &[0u8; 28]),
             expected: &[
-                "1 pass not-ip",
+                "1 pass arp",
                 "headers: not parsed as a packet to forward (42 bytes on acc0)",
-                "pass (XDP_PASS), reason not-ip: neither IPv4 nor IPv6 (ARP, for one): the kernel's to handle",
+                "pass (XDP_PASS), reason arp: ARP the fast path does not answer (a reply, not Ethernet/IPv4, on an uplink): the kernel's",
             ],
         },
         Case {

@@ -255,7 +255,7 @@ fn trace_round_trip_through_a_pcap() {
             "1 forward core0 member=alice",
             "2 forward acc0 member=bob",
             "3 drop spoofed member=bob",
-            "4 pass not-ip",
+            "4 pass arp",
         ],
         "stderr: {stderr}"
     );

@@ -145,7 +145,7 @@ pub fn figures(opts: &Options, results: &[anyhow::Result<SizeResult>], report: &
                     d(n, "floor"),
                     t,
                     c,
-                    if *path == "push" || *path == "pop" {
+                    if *path == "push" || *path == "pop" || *path == "icmp6" {
                         "whole program incl. the test-run floor; includes one bpf_xdp_adjust_head of the bench restore (the frame's length changed in the previous run)"
                     } else {
                         "whole program incl. the test-run floor, randomiser removed"

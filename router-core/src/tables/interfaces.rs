@@ -6,7 +6,7 @@ use std::{
     net::IpAddr,
 };
 
-use router_common::{IfaceInfo, MAX_IFACES, iface_flags, kind};
+use router_common::{GatewayKey, IfaceAddrs, IfaceInfo, MAX_IFACES, iface_flags, kind};
 
 use crate::changes::Uplinks;
 use crate::config::Config;
@@ -31,6 +31,11 @@ pub struct Interface {
     pub up: bool,
     /// Position in the configuration (uplinks first).
     pub order: usize,
+    /// Its own addresses, as the sources of what the datapath sends from
+    /// it (see `Tables::set_link_addresses`).
+    pub addrs: IfaceAddrs,
+    /// On an access interface, its addresses: its members' gateways.
+    pub gateways: Vec<GatewayKey>,
 }
 
 /// What the interfaces are planned from: the configuration, what the
@@ -112,6 +117,8 @@ pub(super) fn plan(
                 info,
                 up,
                 order,
+                addrs: IfaceAddrs::default(),
+                gateways: Vec::new(),
             },
         );
     }

@@ -22,6 +22,8 @@
 //! - `slots`: member slots, free, resting and reserved;
 //! - `interfaces`: the interfaces' slots and descriptions, and the uplinks;
 //! - `attachments`: the members of each attachment;
+//! - `addresses`: the interfaces' own addresses, sources and gateways;
+//! - `learned`: the CPE MACs learned for members without one configured;
 //! - `output`: what the tables hand out (changes, whole state, members).
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -33,15 +35,17 @@ use router_common::{MAX_IFACES, MemberInfo, member_flags, route};
 use smallvec::SmallVec;
 
 use crate::{
-    changes::{Attachment, Changes},
+    changes::{Attachment, Changes, Edge},
     config::{Config, ConfigError, check_count},
     member::{Member, MemberError, MemberIn, Origin},
     routes::{RouteError, RouteTable},
     store::{MemberStore, MemberView, StoreError},
 };
 
+mod addresses;
 mod attachments;
 mod interfaces;
+pub mod learned;
 mod output;
 mod slots;
 
@@ -94,6 +98,13 @@ pub struct Tables {
     slots: Slots,
     /// Interface slots of a previous run, by name.
     reserved_ifaces: BTreeMap<String, u32>,
+    /// Each interface's addresses, as the kernel has them, by name.
+    link_addresses: BTreeMap<String, Vec<IpAddr>>,
+    /// The `[edge]` settings.
+    edge: Edge,
+    /// CPE MACs learned, by member slot (members without a configured
+    /// MAC).
+    learned: hashbrown::HashMap<u32, [u8; 6]>,
     pending: Changes,
 }
 
@@ -151,6 +162,9 @@ impl Tables {
             ifaces: BTreeMap::new(),
             slots: Slots::new(max_members),
             reserved_ifaces: BTreeMap::new(),
+            link_addresses: BTreeMap::new(),
+            edge: Edge::default(),
+            learned: hashbrown::HashMap::new(),
             pending: Changes::default(),
         }
     }
@@ -205,6 +219,7 @@ impl Tables {
         };
         self.ifaces = self.plan_interfaces(sources)?;
         self.pending.uplinks = interfaces::pick_uplinks(&self.ifaces);
+        self.edge = Edge::of(&config.edge);
         Ok(())
     }
 
@@ -213,8 +228,27 @@ impl Tables {
         &self,
         sources: InterfaceSources<'_>,
     ) -> Result<BTreeMap<String, Interface>, TablesError> {
-        interfaces::plan(&self.ifaces, &self.reserved_ifaces, sources)
-            .map_err(|_| TablesError::TooManyInterfaces)
+        let mut ifaces = interfaces::plan(&self.ifaces, &self.reserved_ifaces, sources)
+            .map_err(|_| TablesError::TooManyInterfaces)?;
+        self.derive_addresses(&mut ifaces);
+        Ok(ifaces)
+    }
+
+    /// Each interface's addresses, as the kernel has them (by interface
+    /// name; the addresses of interfaces absent from the map are none).
+    /// The interfaces' sources and gateways follow at once.
+    pub fn set_link_addresses(&mut self, addresses: &BTreeMap<String, Vec<IpAddr>>) {
+        self.link_addresses = addresses.clone();
+        let mut ifaces = std::mem::take(&mut self.ifaces);
+        self.derive_addresses(&mut ifaces);
+        self.ifaces = ifaces;
+    }
+
+    fn derive_addresses(&self, ifaces: &mut BTreeMap<String, Interface>) {
+        for (name, i) in ifaces.iter_mut() {
+            let addrs = self.link_addresses.get(name).map_or(&[][..], Vec::as_slice);
+            (i.addrs, i.gateways) = addresses::derive(i.slot, i.info.kind, addrs);
+        }
     }
 
     /// The configured interfaces, by name.
@@ -511,9 +545,11 @@ impl Tables {
         let wanted = local_prefixes(locals);
         let checked = self.check_replace_with(&ifaces, parts, wanted.iter().copied(), false)?;
         let fits = checked.fits;
+        let edge = Edge::of(&sources.config.edge);
         let apply = |t: &mut Tables| {
             t.ifaces = ifaces;
             t.pending.uplinks = interfaces::pick_uplinks(&t.ifaces);
+            t.edge = edge;
             t.make_replace(&checked, parts)?;
             t.put_locals(wanted)
         };
@@ -611,8 +647,17 @@ impl Tables {
                 self.attachments.detach(k, slot, ipv6);
             }
             self.attachments.attach(new_key, slot, new_ipv6);
+            // Another line: another CPE (a member that only gains or
+            // loses IPv6 prefixes keeps its line, and its CPE).
+            if old_key.map(|(k, _)| k) != Some(new_key) {
+                self.forget_learned(slot);
+            }
         }
-        self.pending.members.push((slot, member_info(iface, m)));
+        if fresh || m.mac().is_some() {
+            self.forget_learned(slot);
+        }
+        let info = self.info_of(slot, iface, m);
+        self.pending.members.push((slot, info));
         if fresh {
             self.pending.ids.push(slot, Some(m.id()));
         }
@@ -642,6 +687,7 @@ impl Tables {
             self.release(p, slot, &id)?;
         }
         self.attachments.detach(key, slot, ipv6);
+        self.forget_learned(slot);
         self.members.remove(slot);
         self.pending.members.push((slot, MemberInfo::default()));
         self.pending.ids.push(slot, None);
@@ -791,7 +837,10 @@ fn access_slot(
     })
 }
 
-fn member_info(iface: u32, m: &MemberView<'_>) -> MemberInfo {
+/// What the datapath holds for member `m` in interface slot `iface`: a
+/// configured MAC is checked upstream and used downstream; without one,
+/// the member learns its CPE's (`learned`, used downstream only).
+fn member_info(iface: u32, m: &MemberView<'_>, learned: Option<[u8; 6]>) -> MemberInfo {
     let (s_vlan, c_vlan) = m.tags();
     let mut info = MemberInfo {
         iface,
@@ -803,6 +852,12 @@ fn member_info(iface: u32, m: &MemberView<'_>) -> MemberInfo {
     if let Some(mac) = m.mac() {
         info.mac = mac.0;
         info.flags |= member_flags::HAS_MAC | member_flags::CHECK_MAC;
+    } else {
+        info.flags |= member_flags::LEARN;
+        if let Some(mac) = learned {
+            info.mac = mac;
+            info.flags |= member_flags::HAS_MAC;
+        }
     }
     info
 }

@@ -5,8 +5,8 @@ use crate::changes::{Attachment, Changes, FullState};
 use crate::routes::RouteTable;
 use crate::store::{MemberStore, MemberView};
 
+use super::Tables;
 use super::interfaces::pick_uplinks;
-use super::{Tables, member_info};
 
 impl Tables {
     /// Takes what changed since the last call. Slots freed before the
@@ -21,6 +21,7 @@ impl Tables {
         c.routes = self.routes.take_dirty();
         c.uplinks = pick_uplinks(&self.ifaces);
         self.pending.uplinks = c.uplinks;
+        c.edge = self.edge;
         c
     }
 
@@ -32,18 +33,20 @@ impl Tables {
         let Changes {
             zero_counters,
             uplinks,
+            edge,
             ..
         } = self.take_changes();
         let mut full = FullState {
             routes: self.routes.entries().into(),
             zero_counters,
             uplinks,
+            edge,
             ..FullState::default()
         };
         full.members.reserve(self.members.len());
         for (slot, m) in self.members.iter() {
             let iface = self.ifaces.get(m.interface()).map_or(0, |i| i.slot);
-            full.members.push((slot, member_info(iface, &m)));
+            full.members.push((slot, self.info_of(slot, iface, &m)));
             full.ids.push(slot, Some(m.id()));
         }
         full.attachments = self.attachments.all();

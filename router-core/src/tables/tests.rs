@@ -3,6 +3,7 @@ use router_common::ATTACH_SHARED;
 use super::*;
 use crate::changes::Uplinks;
 use crate::member::MacAddr;
+use crate::tables::learned::Learned;
 
 fn member(id: &str, prefixes: &[&str], c_vlan: Option<u16>) -> Member {
     Member {
@@ -431,7 +432,7 @@ fn ipv6_attachments_follow_members_with_ipv6_prefixes() {
     let v4 = member("v4", &["198.51.100.1/32"], Some(10));
     let v6 = member("v6", &["198.51.100.2/32", "2001:db8:1::/48"], Some(10));
     let other = member("other", &["2001:db8:2::/48"], Some(20));
-    t.sync(&[v4.clone()]).unwrap();
+    t.sync(std::slice::from_ref(&v4)).unwrap();
     assert_eq!(t.take_ipv6_attachment_changes(), vec![]);
     assert!(t.ipv6_attachments().is_empty());
     t.sync(&[v4.clone(), v6.clone(), other.clone()]).unwrap();
@@ -481,4 +482,111 @@ fn ipv6_attachments_follow_members_with_ipv6_prefixes() {
         vec![(key(2, 0, 30), false)]
     );
     assert!(t.ipv6_attachments().is_empty());
+}
+
+fn without_mac(id: &str, prefixes: &[&str], c_vlan: Option<u16>) -> Member {
+    Member {
+        mac: None,
+        ..member(id, prefixes, c_vlan)
+    }
+}
+
+/// The member info of `slot` in the changes (the last one written).
+fn info(c: &Changes, slot: u32) -> MemberInfo {
+    c.members
+        .iter()
+        .rev()
+        .find(|(s, _)| *s == slot)
+        .map(|(_, m)| *m)
+        .expect("the member was written")
+}
+
+#[test]
+fn a_member_without_mac_learns_and_relearns_its_cpe() {
+    let mut t = tables(8);
+    t.sync(&[without_mac("dave", &["198.51.100.8/32"], Some(7))])
+        .unwrap();
+    let slot = t.slot("dave").unwrap();
+    let first = info(&t.take_changes(), slot);
+    assert_eq!(
+        first.flags & member_flags::HAS_MAC,
+        0,
+        "nothing learned yet"
+    );
+    assert_ne!(first.flags & member_flags::LEARN, 0);
+    assert_eq!(first.flags & member_flags::CHECK_MAC, 0);
+    let a = [2, 0, 0, 0, 0xaa, 1];
+    assert_eq!(t.learn(slot, a), Learned::New { mac: a });
+    let learned = info(&t.take_changes(), slot);
+    assert_eq!(learned.mac, a);
+    assert_ne!(learned.flags & member_flags::HAS_MAC, 0);
+    assert_eq!(learned.flags & member_flags::CHECK_MAC, 0, "never checked");
+    assert_eq!(t.learn(slot, a), Learned::Same);
+    assert!(t.take_changes().members.is_empty(), "nothing to write");
+    let b = [2, 0, 0, 0, 0xbb, 2];
+    assert_eq!(t.learn(slot, b), Learned::Changed { old: a, mac: b });
+    assert_eq!(info(&t.take_changes(), slot).mac, b);
+    assert_eq!(t.learned_mac(slot), Some(b));
+    // Another line: another CPE, the MAC is forgotten.
+    t.sync(&[without_mac("dave", &["198.51.100.8/32"], Some(8))])
+        .unwrap();
+    assert_eq!(t.learned_mac(slot), None);
+    assert_eq!(
+        info(&t.take_changes(), slot).flags & member_flags::HAS_MAC,
+        0
+    );
+}
+
+#[test]
+fn a_configured_mac_is_never_replaced_by_a_learned_one() {
+    let mut t = tables(8);
+    t.sync(&[member("alice", &["198.51.100.7/32"], None)])
+        .unwrap();
+    let slot = t.slot("alice").unwrap();
+    t.take_changes();
+    assert_eq!(t.learn(slot, [2, 0, 0, 0, 0xcc, 3]), Learned::Ignored);
+    assert!(t.take_changes().members.is_empty());
+    assert_eq!(
+        t.learn(9, [2, 0, 0, 0, 0xcc, 3]),
+        Learned::Ignored,
+        "no member"
+    );
+    // Given a MAC, a member that learned one forgets it.
+    t.sync(&[without_mac("alice", &["198.51.100.7/32"], None)])
+        .unwrap();
+    t.learn(slot, [2, 0, 0, 0, 0xdd, 4]);
+    t.sync(&[member("alice", &["198.51.100.7/32"], None)])
+        .unwrap();
+    assert_eq!(t.learned_mac(slot), None);
+    let m = info(&t.take_changes(), slot);
+    assert_eq!(m.mac, [2, 0, 0, 0, 1, 1]);
+    assert_ne!(m.flags & member_flags::CHECK_MAC, 0);
+}
+
+#[test]
+fn learned_macs_come_back_only_to_the_slots_they_belonged_to() {
+    let slots = BTreeMap::from([("dave".to_string(), 3u32)]);
+    let mut t = Tables::with_slots(8, 64, slots, BTreeMap::new());
+    let config = Config::parse(
+        "[[uplink]]\ninterface = \"up0\"\ngateway4 = \"192.0.2.1\"\n[[access]]\ninterface = \"acc0\"\n",
+    )
+    .unwrap();
+    t.set_interfaces(&config, &BTreeMap::new(), &BTreeMap::new())
+        .unwrap();
+    t.sync(&[
+        without_mac("dave", &["198.51.100.8/32"], Some(7)),
+        without_mac("erin", &["198.51.100.9/32"], Some(9)),
+    ])
+    .unwrap();
+    let erin = t.slot("erin").unwrap();
+    assert_eq!(t.slot("dave"), Some(3));
+    let kept = [2, 0, 0, 0, 0xd0, 1];
+    // erin's slot is new: what the pins held there was someone else's.
+    let n = t.restore_learned([(3, kept), (erin, [2, 0, 0, 0, 0xe0, 1])]);
+    assert_eq!(n, 1);
+    assert_eq!(t.learned_mac(3), Some(kept));
+    assert_eq!(t.learned_mac(erin), None);
+    let full = t.full_state();
+    let dave = full.members.iter().find(|(s, _)| *s == 3).unwrap().1;
+    assert_eq!(dave.mac, kept);
 }

@@ -658,15 +658,19 @@ pub fn table(members: &[Value]) -> String {
     out
 }
 
-/// One member as `key: value` lines.
+/// One member as `key: value` lines: the table's columns, then, for a
+/// member without `mac`, the CPE MAC the router learned (`-`: none yet).
 pub fn details(m: &Value) -> String {
+    let learned = m["mac"].is_null().then_some(("LEARNED MAC", "learned_mac"));
     COLUMNS
         .iter()
+        .copied()
+        .chain(learned)
         .map(|(h, k)| {
             format!(
-                "{:<10} {}\n",
+                "{:<12} {}\n",
                 format!("{}:", h.to_ascii_lowercase()),
-                cell(&m[*k])
+                cell(&m[k])
             )
         })
         .collect()

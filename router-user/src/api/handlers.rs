@@ -16,13 +16,14 @@ use super::body::{json_body, parse_member, read_sync_body};
 use super::error::{ApiError, json};
 use crate::{
     provisioning::{Op, Outcome, SyncCounts},
-    router::{Router, Shared, lock},
+    router::{Router, Shared, fmt_mac, lock},
 };
 
 /// The header carrying the state's revision in write answers.
 pub const REVISION_HEADER: &str = "x-collecte-revision";
 
-/// A member as the API shows it.
+/// A member as the API shows it: the configuration's fields, its slot,
+/// its origin and, for a member without `mac`, the CPE MAC learned.
 #[derive(Serialize)]
 struct MemberOut<M> {
     #[serde(flatten)]
@@ -30,6 +31,9 @@ struct MemberOut<M> {
     #[serde(skip_serializing_if = "Option::is_none")]
     slot: Option<u32>,
     origin: Origin,
+    /// The CPE MAC the datapath learned, for a member without `mac`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    learned_mac: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -125,6 +129,7 @@ pub(super) async fn list(State(router): State<Shared>) -> Response {
                 member,
                 slot: Some(slot),
                 origin: member.origin(),
+                learned_mac: r.tables().learned_mac(slot).map(fmt_mac),
             })
             .collect();
         members.sort_unstable_by(|a, b| a.member.id().cmp(b.member.id()));
@@ -165,6 +170,7 @@ pub(super) async fn show(
             member,
             slot: Some(slot),
             origin: member.origin(),
+            learned_mac: r.tables().learned_mac(slot).map(fmt_mac),
         })
         .expect("serializes"))
     })
@@ -187,13 +193,17 @@ pub(super) async fn put_member(
             let member = parse_member(&id, &body)?;
             let mut r = lock(&router);
             let outcome = r.provision(Op::Put(member.clone()))?;
-            Ok::<_, ApiError>((member, outcome, r.provisioning().revision()))
+            let learned = r
+                .tables()
+                .slot(&member.id)
+                .and_then(|s| r.tables().learned_mac(s));
+            Ok::<_, ApiError>((member, outcome, r.provisioning().revision(), learned))
         })
         .await??;
         Ok::<_, ApiError>(out)
     }
     .await;
-    let (member, outcome, revision) = match result {
+    let (member, outcome, revision, learned) = match result {
         Ok(x) => x,
         Err(e) => return e.into_response(),
     };
@@ -208,6 +218,7 @@ pub(super) async fn put_member(
         member: &member,
         slot: Some(slot),
         origin: Origin::Api,
+        learned_mac: learned.map(fmt_mac),
     })
     .expect("serializes");
     with_revision(json(status, body), revision)

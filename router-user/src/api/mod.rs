@@ -21,7 +21,9 @@
 //! | `PUT /v1/drain` + `{"drained":true}` | 200 the new state; 409 without `[routes]` (see `drain`) |
 //!
 //! `MEMBER` is the `[[member]]` table of the configuration as JSON plus
-//! `"slot"` (its counter slot) and `"origin"` (`"config"` or `"api"`). A
+//! `"slot"` (its counter slot), `"origin"` (`"config"` or `"api"`) and,
+//! for a member without `mac` whose CPE the datapath has seen,
+//! `"learned_mac"` (the MAC its downstream traffic goes to). A
 //! request body is a member in the configuration's shape; in a PUT of one
 //! member the `id` may be left out, and must equal the path's when present.
 //! Write answers carry the header `X-Collecte-Revision`, the number of

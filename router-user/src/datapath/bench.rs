@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use aya::{
-    maps::{Array, MapData},
+    maps::{Array, MapData, PerCpuArray, PerCpuValues},
     programs::{TestRun, TestRunOptions},
 };
 
@@ -87,13 +87,26 @@ impl Datapath {
         Ok(())
     }
 
-    /// Writes `BENCH_CONF` (see [`bench_conf`]).
+    /// Writes `BENCH_CONF` (see [`bench_conf`]), and gives every CPU its
+    /// whole `[edge] icmp_burst` again (`ICMP_RATE` at 0): a measurement
+    /// of the answers' paths measures answers, not the rate limit's drops.
     pub fn bench_setup(&mut self, conf: &[u8; BENCH_CONF_LEN]) -> Result<(), DatapathError> {
         let mut map: Array<&mut MapData, [u8; BENCH_CONF_LEN]> = self
             .bench_map("BENCH_CONF")?
             .try_into()
             .map_err(map_err("BENCH_CONF"))?;
-        map.set(0, conf, 0).map_err(map_err("BENCH_CONF"))
+        map.set(0, conf, 0).map_err(map_err("BENCH_CONF"))?;
+        let ncpus = self.ncpus;
+        let mut rate: PerCpuArray<&mut MapData, u64> = self
+            .bench_map("ICMP_RATE")?
+            .try_into()
+            .map_err(map_err("ICMP_RATE"))?;
+        let zeros =
+            PerCpuValues::try_from(vec![0u64; ncpus]).map_err(|e| DatapathError::Layout {
+                map: "ICMP_RATE",
+                message: e.to_string(),
+            })?;
+        rate.set(0, zeros, 0).map_err(map_err("ICMP_RATE"))
     }
 
     /// Runs the program `repeat` times on `frame` arriving on

@@ -66,7 +66,7 @@ impl Datapath {
         for (r, total) in out.iter_mut().enumerate() {
             let values = self
                 .iface_counters
-                .get(&(slot * reason::COUNT + r as u32), 0)
+                .get(&(slot * reason::REASON_SLOTS + r as u32), 0)
                 .map_err(map_err("IFACE_COUNTERS"))?;
             *total = Self::sum(&values, |t, v| *t += v);
         }

@@ -11,10 +11,10 @@ use aya::{
     util::nr_cpus,
 };
 use router_common::{
-    ABI_VERSION, AttachKey, Globals, IfaceInfo, MAX_IFACES, MAX_IFINDEX, MemberLine, RouteChunk,
-    reason, route,
+    ABI_VERSION, AttachKey, GATEWAY_ENTRIES, GatewayKey, Globals, IfaceAddrs, IfaceInfo,
+    LEARN_EVENTS_BYTES, LearnedMac, MAX_IFACES, MAX_IFINDEX, MemberLine, RouteChunk, reason, route,
 };
-use router_core::changes::{RecordedSlots, Uplinks};
+use router_core::changes::{Edge, RecordedSlots, Uplinks};
 
 use super::error::{DatapathError, map_err};
 use super::mapped::{Mapped, Windowed};
@@ -72,7 +72,8 @@ impl Datapath {
             .override_global("BENCH", &bench_on, true)
             .map_max_entries("ROUTES", 2 * sizing.route_half() / route::CHUNK)
             .map_max_entries("ATTACHMENTS", 2 * sizing.max_members + 2 * MAX_IFACES)
-            .map_max_entries("MEMBER_LINES", lines);
+            .map_max_entries("MEMBER_LINES", lines)
+            .map_max_entries("LEARNED", sizing.max_members);
         let mut reused = false;
         if let Some(dir) = pin_dir {
             std::fs::create_dir_all(dir).map_err(|source| DatapathError::PinDir {
@@ -110,6 +111,14 @@ impl Datapath {
             attachments: take!(ebpf, "ATTACHMENTS"),
             lines: lines_data(take_data(&mut ebpf, "MEMBER_LINES")?)?,
             iface_counters: take!(ebpf, "IFACE_COUNTERS"),
+            iface_addrs: take!(ebpf, "IFACE_ADDRS"),
+            gateways: take!(ebpf, "GATEWAYS"),
+            learned: Windowed::new(
+                take_data(&mut ebpf, "LEARNED")?,
+                "LEARNED",
+                sizing.max_members as usize,
+            ),
+            learn_events: Some(take!(ebpf, "LEARN_EVENTS")),
             trace: take!(ebpf, "TRACE_VERDICT"),
             ebpf,
             mode,
@@ -118,6 +127,7 @@ impl Datapath {
             last_flip: Instant::now(),
             lagging: Lagging::default(),
             uplinks: Uplinks::default(),
+            edge: Edge::default(),
             ncpus,
             reused: false,
             member_ids: None,
@@ -161,8 +171,14 @@ impl Datapath {
                 v4: pinned.uplink4,
                 v6: pinned.uplink6,
             };
+            dp.edge = Edge {
+                icmp_rate: pinned.icmp_rate,
+                icmp_burst: pinned.icmp_burst,
+                router_lifetime: pinned.router_lifetime,
+                ra_hop_limit: pinned.ra_hop_limit,
+            };
         } else {
-            dp.write_globals(Uplinks::default())?;
+            dp.write_globals(Uplinks::default(), Edge::default())?;
         }
         Ok(dp)
     }
@@ -220,7 +236,7 @@ fn take_data(ebpf: &mut Ebpf, name: &'static str) -> Result<MapData, DatapathErr
 fn check_layouts(ebpf: &Ebpf, sizing: &Sizing, lines: u32) -> Result<(), DatapathError> {
     use std::mem::size_of;
 
-    use aya::maps::MapType::{Array, DevMap, Hash, PerCpuArray};
+    use aya::maps::MapType::{Array, DevMap, Hash, PerCpuArray, RingBuf};
     let expect: &[(&'static str, aya::maps::MapType, usize, usize, u32)] = &[
         ("GLOBALS", Array, 4, size_of::<Globals>(), 1),
         ("IFINDEX_SLOT", Array, 4, 4, MAX_IFINDEX),
@@ -246,8 +262,24 @@ fn check_layouts(ebpf: &Ebpf, sizing: &Sizing, lines: u32) -> Result<(), Datapat
             PerCpuArray,
             4,
             8,
-            MAX_IFACES * reason::COUNT,
+            MAX_IFACES * reason::REASON_SLOTS,
         ),
+        ("IFACE_ADDRS", Array, 4, size_of::<IfaceAddrs>(), MAX_IFACES),
+        (
+            "GATEWAYS",
+            Hash,
+            size_of::<GatewayKey>(),
+            4,
+            GATEWAY_ENTRIES,
+        ),
+        (
+            "LEARNED",
+            Array,
+            4,
+            size_of::<LearnedMac>(),
+            sizing.max_members,
+        ),
+        ("LEARN_EVENTS", RingBuf, 0, 0, LEARN_EVENTS_BYTES),
     ];
     for (name, kind, key, value, entries) in expect {
         let map = ebpf
@@ -293,7 +325,11 @@ fn line_entries(max_members: u32, cpus: usize) -> Result<u32, DatapathError> {
 fn map_info(map: &aya::maps::Map) -> Result<aya::maps::MapInfo, MapError> {
     use aya::maps::Map;
     let data = match map {
-        Map::Array(d) | Map::PerCpuArray(d) | Map::HashMap(d) | Map::DevMap(d) => d,
+        Map::Array(d)
+        | Map::PerCpuArray(d)
+        | Map::HashMap(d)
+        | Map::DevMap(d)
+        | Map::RingBuf(d) => d,
         _ => {
             return Err(MapError::InvalidName {
                 name: "unexpected map type".into(),

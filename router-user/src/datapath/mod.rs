@@ -23,6 +23,9 @@
 //! - `mapped`: memory-mapped array maps;
 //! - `write`: interfaces, applies and flips, the whole state;
 //! - `counters`: member and interface counters;
+//! - `learn`: the CPE MACs the datapath learns (its reports, and what it
+//!   keeps by member slot); `ring`: the reports' ring, as the daemon reads
+//!   it;
 //! - `links`: attaching to and detaching from interfaces;
 //! - `run`: the kernel's test run on one frame;
 //! - `bench` (feature `bench`): the bench build, for the `bench` crate;
@@ -35,23 +38,26 @@ use std::{
 
 use aya::{
     Ebpf,
-    maps::{Array, DevMap, HashMap, MapData, PerCpuArray},
+    maps::{Array, DevMap, HashMap, MapData, PerCpuArray, RingBuf},
     programs::Xdp,
     programs::xdp::XdpLinkId,
 };
 use router_common::{
-    AttachKey, Globals, IfaceInfo, MemberLine, SlotName, TraceVerdict, member_line_index, route,
+    AttachKey, GatewayKey, Globals, IfaceAddrs, IfaceInfo, LearnedMac, MemberLine, SlotName,
+    TraceVerdict, member_line_index, route,
 };
-use router_core::changes::{Attachment, Uplinks};
+use router_core::changes::{Attachment, Edge, Uplinks};
 
 #[cfg(feature = "bench")]
 pub mod bench;
 mod counters;
 mod error;
+mod learn;
 mod links;
 mod load;
 mod mapped;
 mod pins;
+mod ring;
 mod run;
 mod write;
 
@@ -59,6 +65,7 @@ pub use error::{DatapathError, ETH_HLEN};
 pub use mapped::COUNTER_WINDOW;
 use mapped::{Mapped, Window, Windowed};
 pub use pins::{PINNED_MAPS, remove_pins};
+pub use ring::LearnEvents;
 
 /// The XDP object built by `build.rs` from `router-ebpf`.
 static PROGRAM: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/router"));
@@ -97,7 +104,8 @@ pub enum Mode {
 /// What one run of the program did to a packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunResult {
-    /// The XDP action (`XDP_PASS` = 2, `XDP_DROP` = 1, `XDP_REDIRECT` = 4, ...).
+    /// The XDP action (`XDP_PASS` = 2, `XDP_DROP` = 1, `XDP_TX` = 3,
+    /// `XDP_REDIRECT` = 4, ...).
     pub action: u32,
     /// The frame as the program left it.
     pub frame: Vec<u8>,
@@ -116,7 +124,7 @@ pub mod action {
             ABORTED => "aborted",
             DROP => "drop",
             PASS => "pass",
-            TX => "tx",
+            TX => "reply",
             REDIRECT => "forward",
             _ => "unknown",
         }
@@ -138,6 +146,12 @@ pub struct Datapath {
     /// `MEMBER_LINES`, reached through [`Window`]s.
     lines: MapData,
     iface_counters: PerCpuArray<MapData, u64>,
+    iface_addrs: Array<MapData, IfaceAddrs>,
+    gateways: HashMap<MapData, GatewayKey, u32>,
+    /// `LEARNED`, by member slot.
+    learned: Windowed<LearnedMac>,
+    /// `LEARN_EVENTS`, until the daemon takes it.
+    learn_events: Option<RingBuf<MapData>>,
     trace: Array<MapData, TraceVerdict>,
     active: u32,
     last_flip: Instant,
@@ -145,6 +159,8 @@ pub struct Datapath {
     lagging: Lagging,
     /// Uplink slots in force.
     uplinks: Uplinks,
+    /// `[edge]` settings in force.
+    edge: Edge,
     ncpus: usize,
     /// The tables were reused from pins.
     reused: bool,
@@ -168,6 +184,15 @@ impl Datapath {
     /// Whether the tables came from a previous run's pins.
     pub fn reused(&self) -> bool {
         self.reused
+    }
+
+    /// The instructions the verifier went through to accept the program
+    /// (`bpf_prog_info.verified_insns`), if the kernel says.
+    pub fn verified_instructions(&mut self) -> Option<u32> {
+        self.program()
+            .info()
+            .ok()
+            .and_then(|i| i.verified_instruction_count())
     }
 
     pub fn sizing(&self) -> Sizing {

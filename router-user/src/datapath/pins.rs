@@ -10,7 +10,8 @@ use router_common::{ABI_VERSION, Globals, SlotName};
 use super::error::{DatapathError, map_err};
 
 /// The maps that make the datapath's state, pinned under `pin_dir` by the
-/// daemon. (`TRACE_VERDICT` is the tracer's scratch space.)
+/// daemon. (`TRACE_VERDICT` is the tracer's scratch space; `ICMP_RATE`,
+/// the ICMP messages' pace, starts afresh with each program.)
 pub const PINNED_MAPS: &[&str] = &[
     "GLOBALS",
     "IFINDEX_SLOT",
@@ -20,6 +21,10 @@ pub const PINNED_MAPS: &[&str] = &[
     "ATTACHMENTS",
     "MEMBER_LINES",
     "IFACE_COUNTERS",
+    "IFACE_ADDRS",
+    "GATEWAYS",
+    "LEARNED",
+    "LEARN_EVENTS",
 ];
 
 /// Maps that earlier layouts pinned and this one no longer has (ABI 2:
@@ -37,10 +42,7 @@ pub(super) fn check_pinned_version(dir: &Path) -> Result<(), DatapathError> {
         .collect();
     let path = dir.join("GLOBALS");
     let version = if path.exists() {
-        let data = MapData::from_pin(&path).map_err(map_err("GLOBALS"))?;
-        let globals: Array<MapData, Globals> =
-            Array::try_from(aya::maps::Map::Array(data)).map_err(map_err("GLOBALS"))?;
-        globals.get(&0, 0).map_err(map_err("GLOBALS"))?.abi_version
+        pinned_version(&path)?
     } else {
         0
     };
@@ -58,6 +60,32 @@ pub(super) fn check_pinned_version(dir: &Path) -> Result<(), DatapathError> {
         });
     }
     Ok(())
+}
+
+/// The layout version of the `GLOBALS` pinned at `path`. Every layout so
+/// far starts `Globals` with the same six `u32`, the version last: the
+/// values of versions 1 to 3 are 24 bytes long.
+fn pinned_version(path: &Path) -> Result<u32, DatapathError> {
+    const FORMER_LEN: usize = 24;
+    let data = MapData::from_pin(path).map_err(map_err("GLOBALS"))?;
+    let size = data.info().map_err(map_err("GLOBALS"))?.value_size() as usize;
+    let map = aya::maps::Map::Array(data);
+    if size == std::mem::size_of::<Globals>() {
+        let globals: Array<MapData, Globals> = Array::try_from(map).map_err(map_err("GLOBALS"))?;
+        return Ok(globals.get(&0, 0).map_err(map_err("GLOBALS"))?.abi_version);
+    }
+    if size == FORMER_LEN {
+        let globals: Array<MapData, [u8; FORMER_LEN]> =
+            Array::try_from(map).map_err(map_err("GLOBALS"))?;
+        let v = globals.get(&0, 0).map_err(map_err("GLOBALS"))?;
+        return Ok(u32::from_ne_bytes([v[20], v[21], v[22], v[23]]));
+    }
+    Err(DatapathError::Layout {
+        map: "GLOBALS",
+        message: format!(
+            "the pinned GLOBALS holds {size} bytes, of no layout version this collecte knows (it reads version {ABI_VERSION})"
+        ),
+    })
 }
 
 /// Removes everything a daemon pinned under `pin_dir`: the XDP links (which

@@ -5,17 +5,21 @@ use std::time::Instant;
 
 use aya::maps::MapError;
 use router_common::{
-    ABI_VERSION, AttachKey, Globals, IfaceInfo, MAX_IFACES, MAX_IFINDEX, MemberCounters, MemberFwd,
-    MemberLine, SlotName,
+    ABI_VERSION, AttachKey, GatewayKey, Globals, IfaceAddrs, IfaceInfo, MAX_IFACES, MAX_IFINDEX,
+    MemberCounters, MemberFwd, MemberLine, SlotName,
 };
-use router_core::changes::{Attachment, Changes, FullState, SlotIds, Uplinks};
+use router_core::changes::{Attachment, Changes, Edge, FullState, SlotIds, Uplinks};
 
 use super::error::{DatapathError, map_err};
 use super::pins::slot_name;
 use super::{COUNTER_WINDOW, Datapath, GRACE, Lagging, Mode};
 
 impl Datapath {
-    pub(super) fn write_globals(&mut self, uplinks: Uplinks) -> Result<(), DatapathError> {
+    pub(super) fn write_globals(
+        &mut self,
+        uplinks: Uplinks,
+        edge: Edge,
+    ) -> Result<(), DatapathError> {
         let g = Globals {
             active: self.active,
             max_members: self.sizing.max_members,
@@ -23,8 +27,55 @@ impl Datapath {
             uplink4: uplinks.v4,
             uplink6: uplinks.v6,
             abi_version: ABI_VERSION,
+            icmp_rate: edge.icmp_rate,
+            icmp_burst: edge.icmp_burst,
+            router_lifetime: edge.router_lifetime,
+            ra_hop_limit: edge.ra_hop_limit,
+            _pad: 0,
         };
         self.globals.set(0, g, 0).map_err(map_err("GLOBALS"))
+    }
+
+    /// The `[edge]` settings in force.
+    pub fn edge(&self) -> Edge {
+        self.edge
+    }
+
+    /// Sets interface `slot`'s own addresses and its gateway addresses
+    /// (`gateways`, all of this slot: those it had and lacks now go).
+    pub fn set_iface_addrs(
+        &mut self,
+        slot: u32,
+        addrs: &IfaceAddrs,
+        gateways: &[GatewayKey],
+    ) -> Result<(), DatapathError> {
+        if slot == 0 || slot >= MAX_IFACES {
+            return Err(DatapathError::IfaceSlot(slot));
+        }
+        let stale: Vec<GatewayKey> = self
+            .gateways
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|k| u32::from(k.iface) == slot && !gateways.contains(k))
+            .collect();
+        for key in stale {
+            match self.gateways.remove(&key) {
+                Ok(()) | Err(MapError::KeyNotFound) => {}
+                Err(MapError::SyscallError(ref e)) if is_enoent(&e.io_error) => {}
+                Err(e) => return Err(map_err("GATEWAYS")(e)),
+            }
+        }
+        for key in gateways {
+            if u32::from(key.iface) != slot {
+                return Err(DatapathError::IfaceSlot(u32::from(key.iface)));
+            }
+            self.gateways
+                .insert(key, 1, 0)
+                .map_err(map_err("GATEWAYS"))?;
+        }
+        self.iface_addrs
+            .set(slot, addrs, 0)
+            .map_err(map_err("IFACE_ADDRS"))
     }
 
     /// Installs interface `slot`. `previous_ifindex` is the ifindex the slot
@@ -83,6 +134,7 @@ impl Datapath {
                 .set(ifindex, 0, 0)
                 .map_err(map_err("IFINDEX_SLOT"))?;
         }
+        self.set_iface_addrs(slot, &IfaceAddrs::default(), &[])?;
         self.ifaces
             .set(slot, IfaceInfo::default(), 0)
             .map_err(map_err("IFACES"))
@@ -99,6 +151,8 @@ impl Datapath {
         }
         let zero = std::mem::take(&mut changes.zero_counters);
         self.zero_member_counters(&zero)?;
+        self.forget_learned(&zero)?;
+        self.keep_learned(changes.members.iter().map(|(slot, m)| (*slot, m)))?;
         let ids = std::mem::take(&mut changes.ids);
         self.write_ids(&ids)?;
         // What the half missed at the last apply (copied from the active
@@ -106,7 +160,7 @@ impl Datapath {
         let lagging = std::mem::take(&mut self.lagging);
         self.catch_up(half, &lagging)?;
         self.write_half(half, &changes)?;
-        self.flip(half, changes.uplinks)?;
+        self.flip(half, changes.uplinks, changes.edge)?;
         // Only where the other half lacks this change, not its values.
         self.lagging = Lagging {
             members: changes.members.iter().map(|(slot, _)| *slot).collect(),
@@ -138,10 +192,11 @@ impl Datapath {
     }
 
     /// Makes `half` active.
-    fn flip(&mut self, half: u32, uplinks: Uplinks) -> Result<(), DatapathError> {
+    fn flip(&mut self, half: u32, uplinks: Uplinks, edge: Edge) -> Result<(), DatapathError> {
         self.active = half;
         self.uplinks = uplinks;
-        self.write_globals(uplinks)?;
+        self.edge = edge;
+        self.write_globals(uplinks, edge)?;
         self.last_flip = Instant::now();
         Ok(())
     }
@@ -152,6 +207,8 @@ impl Datapath {
     /// writes the other half whole too.
     pub fn apply_full(&mut self, full: &FullState<'_>) -> Result<(), DatapathError> {
         self.zero_member_counters(&full.zero_counters)?;
+        self.forget_learned(&full.zero_counters)?;
+        self.keep_learned(full.members.iter().map(|(slot, m)| (*slot, m)))?;
         if let Some(names) = self.member_ids.as_ref() {
             names.fill(0, names.len, SlotName::default())?;
         }
@@ -163,7 +220,7 @@ impl Datapath {
             }
             let half = 1 - self.active;
             self.write_full_half(half, full)?;
-            self.flip(half, full.uplinks)?;
+            self.flip(half, full.uplinks, full.edge)?;
         }
         self.lagging = Lagging::default();
         Ok(())

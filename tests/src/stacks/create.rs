@@ -4,6 +4,7 @@
 use crate::{
     Netns,
     netns::run,
+    tag_probe::TagProbe,
     topology::{Bpffs, MemberSpec},
     vlan_tc::VlanTc,
 };
@@ -200,8 +201,19 @@ impl Stacks {
         }
         switch.ip(&["link", "set", "br0", "up"]);
 
+        // What the router's XDP transmits (XDP_TX: its answers and ICMP
+        // errors) reaches the peer veth's queue, but the kernel (6.18)
+        // only wakes the peer to take it when the peer has an XDP program
+        // of its own; without one the frames wait for the next redirected
+        // frame. A program that passes everything on (`tag_probe`) on both
+        // peers of the router, as a real NIC needs none.
+        let peer_xdp = vec![
+            TagProbe::attach(&switch, "sw0"),
+            TagProbe::attach(&core, "gw0"),
+        ];
         let bpffs = Bpffs::mount(router.name());
         Stacks {
+            peer_xdp,
             members,
             switch,
             core,

@@ -214,6 +214,9 @@ impl Member {
 /// The namespaces of one site. Fields drop in order: members (their tc
 /// programs, then their namespaces), switch, core, router, bpffs.
 pub struct Stacks {
+    /// The pass-everything XDP programs on the router's peers (see
+    /// `Stacks::new`): detached first.
+    pub peer_xdp: Vec<crate::tag_probe::TagProbe>,
     pub members: Vec<Member>,
     pub switch: Netns,
     pub core: Netns,
