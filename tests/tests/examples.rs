@@ -24,4 +24,8 @@ fn the_demo_configuration_is_valid() {
     let ids: Vec<&str> = c.members.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(ids, ["alice", "bob", "carol"]);
     assert!(c.datapath.pin_dir.starts_with("/run/collecte-demo"));
+    // The demo's members are stock CPEs: the router learns their MACs.
+    for m in &c.members {
+        assert_eq!(m.mac, None, "{} has a configured mac", m.id);
+    }
 }

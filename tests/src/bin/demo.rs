@@ -1,8 +1,14 @@
 //! `cargo xtask demo`: a collection router in network namespaces, with a
-//! core and three members (untagged, 802.1Q, QinQ), real traffic through
-//! `collecte run --config examples/demo.toml`, and a per-member table read
-//! from its metrics; then `collecte top` for a few seconds, and one packet
-//! traced with `collecte trace --explain` against the live tables.
+//! core and three members behind one access link through a switch: alice
+//! (untagged), bob (802.1Q) and carol (QinQ), each a real Linux IP stack
+//! whose tags tc programs push and pop (`tests::stacks`). Real traffic
+//! goes through `collecte run --config examples/demo.toml`, which names no
+//! member's MAC: the router learns them, answers ARP and Neighbor
+//! Solicitations for its gateway addresses on every line, and sends the
+//! router advertisements the members take their IPv6 default route from.
+//! A per-member table read from its metrics; then `collecte top` for a
+//! few seconds, and one packet traced with `collecte trace --explain`
+//! against the live tables.
 //!
 //! Everything it creates (namespaces, the bpffs mount, the daemon, its pins)
 //! is removed on exit, after a failure or Ctrl-C too.
@@ -24,10 +30,14 @@ use std::{
 use anyhow::{Context as _, bail};
 use pcap_file::pcap::{PcapPacket, PcapWriter};
 use tests::{
+    Netns,
     daemon::{Metrics, binary, scrape},
     frames::{ETH_P_IP, ether, ipv4_udp, mac},
-    tagged::TaggedMember,
-    topology::{Topology, alice, bob, carol, plan, udp_socket},
+    stacks::{
+        Gateway6, Options as SiteOptions, Stacks, plan, ra::default_route_from_ra,
+        tools::ping_until,
+    },
+    topology::{alice, carol, wait_for},
 };
 
 /// Where examples/demo.toml pins the datapath; the demo mounts a bpffs of
@@ -191,9 +201,15 @@ fn run() -> anyhow::Result<()> {
     let config = std::fs::canonicalize(&opts.config)
         .with_context(|| format!("{}", opts.config.display()))?;
     println!(
-        "demo: building the site: a core, the router, alice (untagged), bob (802.1Q 101) and carol (QinQ 10/102)"
+        "demo: building the site: a core, the router, a switch, and behind it alice (untagged), bob (802.1Q 101) and carol (QinQ 10/102), real IP stacks"
     );
-    let site = Topology::new("demo");
+    let site = Stacks::new(
+        "demo",
+        SiteOptions {
+            gateway6: Gateway6::FromRa,
+            ..SiteOptions::stock(9570)
+        },
+    );
     let log = std::env::temp_dir().join(format!("{}.collecte.log", site.router.name()));
     let mut router = Router::start(site.router.name(), &config, &log)?;
     let metrics: SocketAddr = METRICS.parse()?;
@@ -215,9 +231,38 @@ fn run() -> anyhow::Result<()> {
         thread::sleep(Duration::from_millis(100));
     }
     println!(
-        "demo: collecte runs in namespace {} ({}); driving traffic for {} s",
+        "demo: collecte runs in namespace {} ({}); the members come up, no MAC configured anywhere",
         site.router.name(),
         config.display(),
+    );
+    site.plug();
+    for m in &site.members {
+        let route = wait_for(Duration::from_secs(20), || {
+            default_route_from_ra(&m.ns, &[plan::ACC_LL6]).0
+        });
+        let Some(route) = route else {
+            bail!(
+                "{} took no IPv6 default route from the router's advertisements in 20 s{}",
+                m.id(),
+                site.diagnose(None)
+            );
+        };
+        println!(
+            "demo: {:<5} IPv6 default route from the router's RA: {route}",
+            m.id()
+        );
+        for target in [plan::REMOTE4.to_string(), plan::REMOTE6.to_string()] {
+            if ping_until(&m.ns, &target, Duration::from_secs(10)).received != 1 {
+                bail!(
+                    "{} cannot reach {target} through the router{}",
+                    m.id(),
+                    site.diagnose(None)
+                );
+            }
+        }
+    }
+    println!(
+        "demo: every member reaches the internet host; driving traffic for {} s",
         opts.duration.as_secs()
     );
     drive(&site, opts.duration, &stop)?;
@@ -247,60 +292,51 @@ fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Traffic both ways for every member, plus a few spoofed packets.
-fn drive(site: &Topology, duration: Duration, stop: &AtomicBool) -> anyhow::Result<()> {
-    let (a, b, c) = (alice(), bob(), carol());
+/// `ping` in namespace `ns`, in the background, quiet.
+fn ping(ns: &Netns, args: &[&str]) -> std::io::Result<Child> {
+    Command::new("ip")
+        .args(["netns", "exec", ns.name(), "ping", "-n", "-q"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+}
+
+/// Traffic both ways for every member (pings from each member to the
+/// core's internet host and from the core to each member, both families),
+/// plus bob trying alice's source address once a second.
+fn drive(site: &Stacks, duration: Duration, stop: &AtomicBool) -> anyhow::Result<()> {
     let deadline = Instant::now() + duration;
-    // alice's real IP stack: pings to the core's "internet" host, both
-    // families, in the background.
     let count = (duration.as_secs() * 20).max(1).to_string();
-    let pings: Vec<Child> = [IpAddr::V4(plan::REMOTE4), IpAddr::V6(plan::REMOTE6)]
-        .iter()
-        .map(|t| {
-            Command::new("ip")
-                .args([
-                    "netns",
-                    "exec",
-                    site.alice.name(),
-                    "ping",
-                    "-n",
-                    "-q",
-                    "-i",
-                    "0.05",
-                    "-c",
-                ])
-                .arg(&count)
-                .arg(t.to_string())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-        })
-        .collect::<Result<_, _>>()?;
-    // bob and carol: raw tagged frames on the trunk.
-    let members = [
-        TaggedMember::open(site.trunk.name(), "t0", &b, plan::ACC1_MAC),
-        TaggedMember::open(site.trunk.name(), "t0", &c, plan::ACC1_MAC),
-    ];
-    // The core sends to every member through the router.
-    let core = udp_socket(
-        site.core.name(),
-        SocketAddr::new(IpAddr::V4(plan::REMOTE4), 0),
-    );
-    let payload = [0x5au8; 64];
-    let mut sent = 0u64;
+    let mut pings = Vec::new();
+    for m in &site.members {
+        for target in [IpAddr::V4(plan::REMOTE4), IpAddr::V6(plan::REMOTE6)] {
+            let target = target.to_string();
+            pings.push(ping(&m.ns, &["-i", "0.05", "-c", &count, &target])?);
+        }
+        for host in [IpAddr::V4(m.spec.host4), IpAddr::V6(m.spec.host6)] {
+            let host = host.to_string();
+            pings.push(ping(&site.core, &["-i", "0.05", "-c", &count, &host])?);
+        }
+    }
+    // bob sends with alice's source: the router drops it as spoofed.
+    let bob = site.member("bob");
+    let alice4 = alice().host4.to_string();
+    bob.ns.ip(&[
+        "addr",
+        "add",
+        &format!("{alice4}/32"),
+        "dev",
+        plan::MEMBER_DEV,
+    ]);
+    let spoofs = duration.as_secs().max(1).to_string();
+    let remote4 = plan::REMOTE4.to_string();
+    pings.push(ping(
+        &bob.ns,
+        &["-I", &alice4, "-i", "1", "-c", &spoofs, &remote4],
+    )?);
     while Instant::now() < deadline && !stop.load(Ordering::SeqCst) {
-        for m in &members {
-            m.send_ip(&ipv4_udp(m.addr4, plan::REMOTE4, 64, &payload));
-        }
-        for host in [a.host4, b.host4, c.host4] {
-            let _ = core.send_to(&payload, SocketAddr::new(IpAddr::V4(host), 9));
-        }
-        sent += 1;
-        if sent.is_multiple_of(50) {
-            // bob tries a source that is alice's.
-            members[0].send_ip(&ipv4_udp(a.host4, plan::REMOTE4, 64, &payload));
-        }
-        thread::sleep(Duration::from_millis(10));
+        thread::sleep(Duration::from_millis(100));
     }
     for mut p in pings {
         let _ = p.kill();
