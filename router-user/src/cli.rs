@@ -131,9 +131,10 @@ pub enum Command {
     },
 }
 
-/// `collecte member`: where the API is, and what to do.
+/// Where the API is, with which token, and how to print: the options of
+/// every command that talks to a running collecte.
 #[derive(Debug, Args)]
-pub struct MemberArgs {
+pub struct ApiArgs {
     /// The API: http://ADDRESS:PORT, or unix:/PATH for a Unix socket.
     #[arg(
         long,
@@ -150,9 +151,27 @@ pub struct MemberArgs {
         default_value = "/etc/collecte/api.token"
     )]
     pub token_file: PathBuf,
-    /// Print the API's JSON instead of a table.
+    /// Print the API's JSON instead of a table or a line.
     #[arg(long, global = true)]
     pub json: bool,
+}
+
+impl ApiArgs {
+    /// The client's options.
+    pub fn options(&self) -> client::Options {
+        client::Options {
+            api: self.api.clone(),
+            token_file: self.token_file.clone(),
+            json: self.json,
+        }
+    }
+}
+
+/// `collecte member`: where the API is, and what to do.
+#[derive(Debug, Args)]
+pub struct MemberArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
     #[command(subcommand)]
     pub command: MemberCommand,
 }
@@ -214,25 +233,8 @@ pub enum MemberCommand {
 /// `collecte routes`: where the API is, and what to do.
 #[derive(Debug, Args)]
 pub struct RoutesArgs {
-    /// The API: http://ADDRESS:PORT, or unix:/PATH for a Unix socket.
-    #[arg(
-        long,
-        global = true,
-        value_name = "URL",
-        default_value = "http://127.0.0.1:9571"
-    )]
-    pub api: String,
-    /// The file holding the API's bearer token.
-    #[arg(
-        long,
-        global = true,
-        value_name = "FILE",
-        default_value = "/etc/collecte/api.token"
-    )]
-    pub token_file: PathBuf,
-    /// Print the API's JSON instead of a line.
-    #[arg(long, global = true)]
-    pub json: bool,
+    #[command(flatten)]
+    pub api: ApiArgs,
     #[command(subcommand)]
     pub command: RoutesCommand,
 }
@@ -253,11 +255,7 @@ pub enum RoutesCommand {
 impl RoutesArgs {
     /// Where the API is, with which token, and how to print.
     pub fn options(&self) -> client::Options {
-        client::Options {
-            api: self.api.clone(),
-            token_file: self.token_file.clone(),
-            json: self.json,
-        }
+        self.api.options()
     }
 
     /// The request the subcommand asks for.
@@ -273,11 +271,7 @@ impl RoutesArgs {
 impl MemberArgs {
     /// Where the API is, with which token, and how to print.
     pub fn options(&self) -> client::Options {
-        client::Options {
-            api: self.api.clone(),
-            token_file: self.token_file.clone(),
-            json: self.json,
-        }
+        self.api.options()
     }
 
     /// The request the subcommand asks for.
