@@ -93,6 +93,11 @@ pub mod member_flags {
     /// MAC of its frames that pass the source check (`LEARN_EVENTS`), and
     /// `mac` (with [`HAS_MAC`]) is the one learned, if any.
     pub const LEARN: u16 = 1 << 3;
+    /// The member is a PPPoE session (see [`pppoe`](crate::pppoe)): frames
+    /// to it get the session's PPPoE and PPP headers, and only frames of
+    /// its session count as its own (a plain IP frame from its attachment
+    /// does not).
+    pub const PPPOE: u16 = 1 << 4;
 }
 
 /// One member's attachment, as the control plane describes it; the
@@ -291,6 +296,7 @@ pub mod action {
 pub mod reason;
 
 pub mod edge;
+pub mod pppoe;
 pub mod ra;
 
 pub use edge::{
@@ -427,7 +433,7 @@ const _: () = assert!(core::mem::size_of::<MemberLine>() == 64);
 const _: () = assert!(core::mem::offset_of!(MemberLine, counters) == 24);
 // Interface slots and member flags fit `MemberFwd`'s bytes.
 const _: () = assert!(MAX_IFACES <= 256);
-const _: () = assert!(member_flags::LEARN < 256);
+const _: () = assert!(member_flags::PPPOE < 256);
 const _: () = assert!(core::mem::size_of::<Globals>() == 36);
 const _: () = assert!(core::mem::size_of::<TraceVerdict>() == 68);
 const _: () = assert!(core::mem::size_of::<AttachKey>() == 8);
