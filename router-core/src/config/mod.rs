@@ -43,7 +43,7 @@
 //! interface = "acc0"
 //!
 //! [[member]]
-//! id = "alice"                       # 1-64 chars of [A-Za-z0-9_.-], unique
+//! id = "alice"                       # 1-64 chars of [A-Za-z0-9_.@-], unique
 //! interface = "acc0"                 # one of the [[access]] interfaces
 //! s_vlan = 10                        # optional outer tag (802.1ad); needs c_vlan
 //! c_vlan = 101                       # optional inner tag; alone it is a single 802.1Q tag

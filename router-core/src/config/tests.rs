@@ -539,7 +539,7 @@ fn bad_id() {
         );
         let msg = err.to_string();
         assert!(
-            msg.contains(why) && msg.contains("A-Z a-z 0-9 _ . -"),
+            msg.contains(why) && msg.contains("A-Z a-z 0-9 _ . - @"),
             "{msg}"
         );
         assert!(msg.contains(&format!("{id:?}")), "{msg}");
@@ -548,6 +548,10 @@ fn bad_id() {
         .validate_fields()
         .unwrap();
     member("A.b-c_9", &["198.51.100.7/32"])
+        .validate_fields()
+        .unwrap();
+    // A PPPoE session's member is named by its User-Name.
+    member("alice@isp.example", &["198.51.100.7/32"])
         .validate_fields()
         .unwrap();
 }

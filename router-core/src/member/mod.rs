@@ -25,6 +25,11 @@ pub enum Origin {
     Config,
     /// Added through the provisioning API (kept in the state file).
     Api,
+    /// A PPPoE session's member, put by the session manager when RADIUS
+    /// accepts the session and removed when it ends. Its id is the
+    /// session's User-Name, its MAC the client's. Neither the API's sync
+    /// nor the state file touch it: sessions are persisted on their own.
+    Session,
 }
 
 /// `[[member]]`: one member, its attachment and its addresses.
@@ -34,7 +39,7 @@ pub enum Origin {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Member {
-    /// Unique id: 1-64 characters of `[A-Za-z0-9_.-]`.
+    /// Unique id: 1-64 characters of `[A-Za-z0-9_.@-]`.
     pub id: String,
     /// One of the `[[access]]` interfaces.
     pub interface: String,

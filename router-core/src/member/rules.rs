@@ -81,7 +81,7 @@ pub enum MemberError {
     SVlanWithoutCVlan { member: String },
     /// A member id that is empty, too long or has a forbidden character.
     #[error(
-        "member id {id:?} {why}; ids are 1-{max} characters of A-Z a-z 0-9 _ . -",
+        "member id {id:?} {why}; ids are 1-{max} characters of A-Z a-z 0-9 _ . - @",
         max = MAX_ID_LEN
     )]
     BadId { id: String, why: String },
@@ -114,7 +114,8 @@ fn overlap_tail(member: &str, other: &str) -> String {
 }
 
 /// Checks a member id alone: 1-[`MAX_ID_LEN`] characters of
-/// `[A-Za-z0-9_.-]`.
+/// `[A-Za-z0-9_.@-]` (`@` for the User-Name of a PPPoE session's member,
+/// such as `alice@isp.example`).
 pub fn validate_id(id: &str) -> Result<(), MemberError> {
     let why = if id.is_empty() {
         "is empty".to_owned()
@@ -122,7 +123,7 @@ pub fn validate_id(id: &str) -> Result<(), MemberError> {
         format!("is {} characters long", id.len())
     } else if let Some(c) = id
         .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '@')))
     {
         format!("contains {c:?}")
     } else {

@@ -31,6 +31,24 @@ mod tests;
 const PRESENT: u8 = 1 << 0;
 const HAS_MAC: u8 = 1 << 1;
 const ORIGIN_API: u8 = 1 << 2;
+const ORIGIN_SESSION: u8 = 1 << 3;
+
+/// The [`Rec::flags`] bit of `origin` (none for `config`).
+fn origin_flag(origin: Origin) -> u8 {
+    match origin {
+        Origin::Config => 0,
+        Origin::Api => ORIGIN_API,
+        Origin::Session => ORIGIN_SESSION,
+    }
+}
+
+/// How many members of each origin: (api, session).
+fn origin_counts(flags: u8) -> (usize, usize) {
+    (
+        usize::from(flags & ORIGIN_API != 0),
+        usize::from(flags & ORIGIN_SESSION != 0),
+    )
+}
 
 /// One member: everything but its id and prefixes, which are `len` bytes
 /// at `off` in the arena (`id_len` bytes of id, then the prefixes).
@@ -76,6 +94,8 @@ pub struct MemberStore {
     len: usize,
     /// Members of origin `api`.
     api: usize,
+    /// Members of origin `session`.
+    session: usize,
 }
 
 impl fmt::Debug for MemberStore {
@@ -112,7 +132,8 @@ impl MemberStore {
     pub fn count(&self, origin: Origin) -> usize {
         match origin {
             Origin::Api => self.api,
-            Origin::Config => self.len - self.api,
+            Origin::Session => self.session,
+            Origin::Config => self.len - self.api - self.session,
         }
     }
 
@@ -182,7 +203,7 @@ impl MemberStore {
                 v.insert(n);
                 self.recs.push(rec);
                 self.len += 1;
-                self.api += usize::from(origin == Origin::Api);
+                self.count_in(rec.flags);
                 Ok(n)
             }
         }
@@ -243,10 +264,7 @@ impl MemberStore {
                 off
             }
         };
-        let mut flags = src.flags & (PRESENT | HAS_MAC);
-        if origin == Origin::Api {
-            flags |= ORIGIN_API;
-        }
+        let flags = src.flags & (PRESENT | HAS_MAC) | origin_flag(origin);
         let rec = Rec {
             off: off as u32,
             iface,
@@ -269,12 +287,12 @@ impl MemberStore {
             if old.off != rec.off {
                 self.garbage += old.len as usize;
             }
-            self.api -= usize::from(old.flags & ORIGIN_API != 0);
+            self.count_out(old.flags);
         } else {
             self.index_insert(n);
             self.len += 1;
         }
-        self.api += usize::from(rec.flags & ORIGIN_API != 0);
+        self.count_in(rec.flags);
         self.maybe_compact();
     }
 
@@ -293,9 +311,23 @@ impl MemberStore {
         self.recs[n as usize] = Rec::default();
         self.garbage += old.len as usize;
         self.len -= 1;
-        self.api -= usize::from(old.flags & ORIGIN_API != 0);
+        self.count_out(old.flags);
         self.maybe_compact();
         true
+    }
+
+    /// Counts a member with `flags` in its origin's count.
+    fn count_in(&mut self, flags: u8) {
+        let (api, session) = origin_counts(flags);
+        self.api += api;
+        self.session += session;
+    }
+
+    /// Takes a member with `flags` out of its origin's count.
+    fn count_out(&mut self, flags: u8) {
+        let (api, session) = origin_counts(flags);
+        self.api -= api;
+        self.session -= session;
     }
 
     fn index_insert(&mut self, n: u32) {
@@ -318,10 +350,7 @@ impl MemberStore {
         for net in m.prefixes {
             encode_net(net, &mut self.arena);
         }
-        let mut flags = PRESENT;
-        if origin == Origin::Api {
-            flags |= ORIGIN_API;
-        }
+        let mut flags = PRESENT | origin_flag(origin);
         let mut mac = [0; 6];
         if let Some(m) = m.mac {
             flags |= HAS_MAC;
@@ -449,6 +478,8 @@ impl<'a> MemberView<'a> {
     pub fn origin(&self) -> Origin {
         if self.rec.flags & ORIGIN_API != 0 {
             Origin::Api
+        } else if self.rec.flags & ORIGIN_SESSION != 0 {
+            Origin::Session
         } else {
             Origin::Config
         }

@@ -111,3 +111,34 @@ fn a_replacement_of_the_same_size_is_made_in_place() {
     assert!(s.garbage > 0);
     assert_eq!(s.number("a"), Some(0));
 }
+
+#[test]
+fn each_origin_is_counted_apart() {
+    let mut s = MemberStore::new();
+    let c = member("carol", &["10.0.0.1/32"]);
+    let a = member("alice", &["10.0.0.2/32"]);
+    let p = member("pat@isp.example", &["10.0.0.3/32"]);
+    s.push(c.as_in(), Origin::Config).unwrap();
+    s.push(a.as_in(), Origin::Api).unwrap();
+    let n = s.push(p.as_in(), Origin::Session).unwrap();
+    let counts =
+        |s: &MemberStore| [Origin::Config, Origin::Api, Origin::Session].map(|o| s.count(o));
+    assert_eq!(counts(&s), [1, 1, 1]);
+    assert_eq!(s.get(n).unwrap().origin(), Origin::Session);
+    assert_eq!(s.by_id("pat@isp.example").unwrap().0, n);
+    // Replaced under another origin, counted under the new one.
+    s.set(n, p.as_in(), Origin::Api).unwrap();
+    assert_eq!(counts(&s), [1, 2, 0]);
+    let mut batch = MemberStore::new();
+    batch.push(p.as_in(), Origin::Session).unwrap();
+    s.set_view(n, &batch.get(0).unwrap(), Origin::Session)
+        .unwrap();
+    assert_eq!(counts(&s), [1, 1, 1]);
+    assert_eq!(s.get(n).unwrap().origin(), Origin::Session);
+    assert!(s.remove(n));
+    assert_eq!(counts(&s), [1, 1, 0]);
+    // A session member in a hole.
+    s.set(7, p.as_in(), Origin::Session).unwrap();
+    assert_eq!(counts(&s), [1, 1, 1]);
+    assert_eq!(s.len(), 3);
+}

@@ -7,6 +7,7 @@
 use router_common::MemberInfo;
 
 use super::{Tables, member_info};
+use crate::member::Origin;
 
 /// What a report of a CPE MAC did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,7 +18,8 @@ pub enum Learned {
     Changed { old: [u8; 6], mac: [u8; 6] },
     /// The member had this one already.
     Same,
-    /// Nothing: no member in the slot, or one with a configured MAC.
+    /// Nothing: no member in the slot, or one with a configured MAC (or a
+    /// PPPoE session's).
     Ignored,
 }
 
@@ -28,7 +30,7 @@ impl Tables {
         let Some(m) = self.members.get(slot) else {
             return Learned::Ignored;
         };
-        if m.mac().is_some() {
+        if m.mac().is_some() || m.origin() == Origin::Session {
             return Learned::Ignored;
         }
         let previous = self.learned.insert(slot, mac);

@@ -839,7 +839,9 @@ fn access_slot(
 
 /// What the datapath holds for member `m` in interface slot `iface`: a
 /// configured MAC is checked upstream and used downstream; without one,
-/// the member learns its CPE's (`learned`, used downstream only).
+/// the member learns its CPE's (`learned`, used downstream only). A
+/// PPPoE session's member (origin `session`) has the PPPOE flag, and its
+/// MAC, the client's, is checked; it never learns one.
 fn member_info(iface: u32, m: &MemberView<'_>, learned: Option<[u8; 6]>) -> MemberInfo {
     let (s_vlan, c_vlan) = m.tags();
     let mut info = MemberInfo {
@@ -849,10 +851,14 @@ fn member_info(iface: u32, m: &MemberView<'_>, learned: Option<[u8; 6]>) -> Memb
         mac: [0; 6],
         flags: member_flags::PRESENT,
     };
+    let session = m.origin() == Origin::Session;
+    if session {
+        info.flags |= member_flags::PPPOE;
+    }
     if let Some(mac) = m.mac() {
         info.mac = mac.0;
         info.flags |= member_flags::HAS_MAC | member_flags::CHECK_MAC;
-    } else {
+    } else if !session {
         info.flags |= member_flags::LEARN;
         if let Some(mac) = learned {
             info.mac = mac;

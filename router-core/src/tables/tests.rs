@@ -590,3 +590,65 @@ fn learned_macs_come_back_only_to_the_slots_they_belonged_to() {
     let dave = full.members.iter().find(|(s, _)| *s == 3).unwrap().1;
     assert_eq!(dave.mac, kept);
 }
+
+#[test]
+fn a_session_member_is_pppoe_with_its_client_mac_checked() {
+    let mut t = tables(8);
+    t.sync(&[member("carol", &["198.51.100.7/32"], None)])
+        .unwrap();
+    let client = MacAddr([2, 0, 0, 0, 0x5e, 1]);
+    let pat = Member {
+        mac: Some(client),
+        ..member(
+            "pat@isp.example",
+            &["198.51.100.9/32", "2001:db8:9::/48"],
+            Some(100),
+        )
+    };
+    let checked = t.check_put(pat.as_in(), Origin::Session).unwrap();
+    t.commit_put(checked, pat.as_in(), Origin::Session).unwrap();
+    let slot = t.slot("pat@isp.example").unwrap();
+    let changes = t.take_changes();
+    let m = info(&changes, slot);
+    assert_eq!(m.mac, client.0);
+    assert_eq!(m.c_vlan, 100);
+    let want = member_flags::PRESENT
+        | member_flags::PPPOE
+        | member_flags::HAS_MAC
+        | member_flags::CHECK_MAC;
+    assert_eq!(m.flags, want);
+    let carol = t.slot("carol").unwrap();
+    assert_eq!(
+        t.full_state()
+            .members
+            .iter()
+            .find(|(s, _)| *s == carol)
+            .unwrap()
+            .1
+            .flags
+            & member_flags::PPPOE,
+        0
+    );
+    assert_eq!(t.store().count(Origin::Session), 1);
+    assert_eq!(t.store().count(Origin::Config), 1);
+    // It learns nothing.
+    assert_eq!(t.learn(slot, [2, 0, 0, 0, 0xcc, 3]), Learned::Ignored);
+    // A config sync leaves it alone; an id taken by another origin refuses it.
+    let parts_batch = batch_of(
+        &[member("carol", &["198.51.100.7/32"], None)],
+        Origin::Config,
+    )
+    .unwrap();
+    let parts = [Part::of(Origin::Config, &parts_batch)];
+    let checked = t.check_replace(&parts).unwrap();
+    t.commit_replace(checked, &parts).unwrap();
+    assert_eq!(t.slot("pat@isp.example"), Some(slot));
+    let clash = member("carol", &["198.51.100.20/32"], None);
+    assert!(t.check_put(clash.as_in(), Origin::Session).is_err());
+    // An overlapping prefix refuses the session.
+    let over = member("sam@isp.example", &["198.51.100.7/32"], None);
+    let Err(err) = t.check_put(over.as_in(), Origin::Session) else {
+        panic!("an overlapping session member was accepted");
+    };
+    assert!(err.to_string().contains("carol"), "{err}");
+}
