@@ -115,6 +115,9 @@ pub enum Command {
     /// through the provisioning API: drain (withdraw them all, while
     /// forwarding goes on), undrain, or show their state.
     Routes(RoutesArgs),
+    /// The PPPoE sessions of a running collecte, through its provisioning
+    /// API: list them (up or negotiating), or show one with its counters.
+    Session(SessionArgs),
     /// A live view of a running collecte from its metrics endpoint,
     /// refreshed every second: members busiest first (download and upload
     /// in bit/s and packets/s, spoofed packets/s) and the datapath's
@@ -228,6 +231,42 @@ pub enum MemberCommand {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+}
+
+/// `collecte session`: where the API is, and what to do.
+#[derive(Debug, Args)]
+pub struct SessionArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    #[command(subcommand)]
+    pub command: SessionCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// List every PPPoE session: id (User-Name), state, line (interface,
+    /// tags, client MAC), session id, MRU and addresses.
+    List,
+    /// Show one session, with its counters.
+    Show {
+        /// The session's id: its User-Name.
+        id: String,
+    },
+}
+
+impl SessionArgs {
+    /// Where the API is, with which token, and how to print.
+    pub fn options(&self) -> client::Options {
+        self.api.options()
+    }
+
+    /// The request the subcommand asks for.
+    pub fn request(&self) -> client::Request {
+        match &self.command {
+            SessionCommand::List => client::Request::Sessions,
+            SessionCommand::Show { id } => client::Request::Session { id: id.clone() },
+        }
+    }
 }
 
 /// `collecte routes`: where the API is, and what to do.

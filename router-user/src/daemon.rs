@@ -47,6 +47,7 @@ use crate::{
     provisioning::{self, ConflictError, Provisioning, StateError},
     router::{Router, RouterError, Shared, lock},
     routes::{self, DrainError},
+    sessions::{self, Registry, manager::Manager},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +90,8 @@ pub enum DaemonError {
     RoutesThread(#[source] std::io::Error),
     #[error(transparent)]
     Edge(#[from] EdgeError),
+    #[error(transparent)]
+    Sessions(#[from] sessions::manager::ManagerError),
 }
 
 /// Runs the daemon until SIGTERM or SIGINT. `config` is what reading
@@ -164,6 +167,17 @@ pub async fn run(
         Tables::new(sizing.max_members, sizing.route_groups)
     };
     let listen = config.metrics.listen;
+    // The PPPoE sessions of the previous run, beside the member state.
+    let sessions_path = sessions::persist::path_beside(provisioning.path());
+    let session_records = if config.pppoe.is_some() {
+        sessions::persist::load(&sessions_path).unwrap_or_else(|e| {
+            error!(error = %e, "the PPPoE sessions of the previous run are ended");
+            Vec::new()
+        })
+    } else {
+        Vec::new()
+    };
+    let pppoe = config.pppoe.is_some();
     let mut router = Router::new(config, tables, datapath, provisioning);
     router.set_routes(routes.clone());
     router.update(
@@ -177,6 +191,12 @@ pub async fn run(
         let (rss_kib, peak_kib) = alloc::resident_kib();
         debug!(rss_kib, peak_kib, "start-up: {what}");
     };
+    // Before the first push: the established sessions' members get their
+    // slots back.
+    let session_records = router.restore_sessions(session_records);
+    if pppoe {
+        router.set_sessions(Registry::new(sessions_path, Vec::new()));
+    }
     let restored = router.restore_learned()?;
     if restored > 0 {
         info!(
@@ -190,6 +210,14 @@ pub async fn run(
     // SAFETY: malloc_trim only releases free memory of the heap.
     unsafe { libc::malloc_trim(0) };
     router.push()?;
+    let ended = router.reconcile_sessions(&session_records)?;
+    if ended > 0 {
+        info!(
+            sessions = ended,
+            "PPPoE sessions of the previous run without a record removed from the datapath"
+        );
+    }
+    drop(session_records);
     lap("datapath written");
     info!(
         members = router.tables().len(),
@@ -224,6 +252,9 @@ pub async fn run(
     let server = tokio::spawn(serve_metrics(listener, router.clone(), edge.stats()));
     edge.spawn(router.clone());
     let api = api.map(|a| a.spawn(router.clone()));
+    let config = lock(&router).config().clone();
+    let pppoe = Manager::new(&config, &system, &router)?.map(Manager::spawn);
+    drop(config);
 
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut ticks: u64 = 0;
@@ -291,6 +322,10 @@ pub async fn run(
     }
     server.abort();
     edge.stop();
+    if let Some(pppoe) = pppoe {
+        pppoe.stop();
+        info!("the established PPPoE sessions keep forwarding; the next run takes them over");
+    }
     if let Some(api) = api {
         api.stop();
     }

@@ -24,5 +24,6 @@ pub mod netlink;
 pub mod provisioning;
 pub mod router;
 pub mod routes;
+pub mod sessions;
 pub mod top;
 pub mod trace;

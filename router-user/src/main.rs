@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use collecte::{
     api::client,
-    cli::{Cli, Command, MemberArgs, RoutesArgs},
+    cli::{Cli, Command, MemberArgs, RoutesArgs, SessionArgs},
     daemon, datapath, edge, netlink, provisioning, routes,
     trace::{self, Tracer},
 };
@@ -32,6 +32,7 @@ fn main() -> anyhow::Result<()> {
         } => trace(&config, &ingress, &input, write, explain),
         Command::Member(args) => member(&args),
         Command::Routes(args) => routes_command(&args),
+        Command::Session(args) => session_command(&args),
         Command::Top { metrics } => collecte::top::run(&metrics).context("collecte top"),
     }
 }
@@ -173,6 +174,18 @@ fn routes_command(args: &RoutesArgs) -> anyhow::Result<()> {
         Ok(out) => print!("{out}"),
         Err(e) => {
             eprintln!("collecte routes: {:#}", anyhow::Error::from(e));
+            std::process::exit(1);
+        }
+    }
+    Ok(())
+}
+
+/// `collecte session`: exits with 1 on error.
+fn session_command(args: &SessionArgs) -> anyhow::Result<()> {
+    match client::run(&args.options(), &args.request()) {
+        Ok(out) => print!("{out}"),
+        Err(e) => {
+            eprintln!("collecte session: {:#}", anyhow::Error::from(e));
             std::process::exit(1);
         }
     }

@@ -26,6 +26,8 @@ pub struct Snapshot {
     pub interfaces: Vec<(String, [u64; reason::COUNT as usize])>,
     /// The member routes, when `[routes]` exports them.
     pub routes: Option<RoutesGauges>,
+    /// PPPoE sessions and RADIUS requests, when `[pppoe]` is configured.
+    pub pppoe: Option<crate::sessions::PppoeGauges>,
 }
 
 /// The member routes' gauges.
@@ -47,6 +49,7 @@ impl Snapshot {
             counters: Vec::with_capacity(members),
             interfaces: Vec::new(),
             routes: None,
+            pppoe: None,
         }
     }
 
@@ -195,7 +198,7 @@ fn fixed_families(s: &Snapshot) -> Vec<MetricFamily> {
             .map(|r| gauge(vec![label("table", &r.table.to_string())], value(r)));
         family(name, help, MetricType::GAUGE, metrics.collect())
     };
-    vec![
+    let mut families = vec![
         family(
             "collecte_datapath_packets_total",
             "Packets seen by the XDP program, by ingress interface, action and reason.",
@@ -226,6 +229,74 @@ fn fixed_families(s: &Snapshot) -> Vec<MetricFamily> {
                 vec![label("version", env!("CARGO_PKG_VERSION"))],
                 1.0,
             )],
+        ),
+    ];
+    if let Some(p) = &s.pppoe {
+        families.extend(pppoe_families(p));
+    }
+    families
+}
+
+/// The PPPoE and RADIUS families.
+fn pppoe_families(p: &crate::sessions::PppoeGauges) -> Vec<MetricFamily> {
+    let sessions = p
+        .by_state
+        .iter()
+        .map(|(state, n)| gauge(vec![label("state", state)], *n as f64))
+        .collect();
+    let radius = p
+        .radius
+        .iter()
+        .map(|(kind, result, n)| counter(vec![label("kind", kind), label("result", result)], *n))
+        .collect();
+    let e = &p.engine;
+    let discovery = [
+        ("padi", e.padi),
+        ("pado", e.pado),
+        ("padr", e.padr),
+        ("pads", e.pads),
+        ("padt_received", e.padt_received),
+        ("padt_sent", e.padt_sent),
+    ]
+    .into_iter()
+    .map(|(k, v)| counter(vec![label("packet", k)], v))
+    .collect();
+    let other = [
+        ("malformed", e.malformed),
+        ("ignored", e.ignored),
+        ("unknown_session", e.unknown_session),
+        ("echo_requests_sent", e.echo_requests_sent),
+        ("echo_replies_received", e.echo_replies_received),
+        ("protocol_rejects", e.protocol_rejects),
+        ("dhcpv6_replies", e.dhcpv6_replies),
+    ]
+    .into_iter()
+    .map(|(k, v)| counter(vec![label("event", k)], v))
+    .collect();
+    vec![
+        family(
+            "collecte_pppoe_sessions",
+            "PPPoE sessions by state (lcp, auth, network, up).",
+            MetricType::GAUGE,
+            sessions,
+        ),
+        family(
+            "collecte_radius_requests_total",
+            "RADIUS requests by kind (auth, acct) and result (accept, reject, timeout, error).",
+            MetricType::COUNTER,
+            radius,
+        ),
+        family(
+            "collecte_pppoe_discovery_packets_total",
+            "PPPoE discovery packets received (padi, padr, padt_received) and sent (pado, pads, padt_sent).",
+            MetricType::COUNTER,
+            discovery,
+        ),
+        family(
+            "collecte_pppoe_events_total",
+            "PPPoE frames the daemon's engine ignored or answered, by event.",
+            MetricType::COUNTER,
+            other,
         ),
     ]
 }

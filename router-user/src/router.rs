@@ -12,12 +12,12 @@ use std::{
 };
 
 use ipnet::IpNet;
-use router_common::{GatewayKey, IfaceAddrs, IfaceInfo};
+use router_common::{GatewayKey, IfaceAddrs, IfaceInfo, MemberCounters};
 use router_core::{
     changes::{Attachment, Changes, Uplinks},
     config::{Config, XdpMode},
     export::Delta,
-    member::Origin,
+    member::{Member, Origin},
     store::MemberStore,
     tables::{InterfaceSources, Part, Tables, TablesError, learned::Learned},
 };
@@ -28,8 +28,10 @@ use crate::{
     datapath::{Attach, Datapath, DatapathError, LearnEvents, LinkId},
     metrics,
     netlink::Snapshot,
+    pppoe::SessionRef,
     provisioning::{self, ConflictError, Op, Outcome, Provisioning, WriteError, Written},
     routes,
+    sessions::{PersistError, Record, Registry},
 };
 
 /// Why the router could not be brought in line.
@@ -44,6 +46,9 @@ pub enum RouterError {
     /// A reloaded configuration conflicts with an API member.
     #[error(transparent)]
     Conflict(#[from] ConflictError),
+    /// The PPPoE sessions file could not be written.
+    #[error(transparent)]
+    Sessions(#[from] PersistError),
     /// A reloaded configuration changes a table size.
     #[error(
         "[datapath] {field} changed from {old} to {new}: table sizes are fixed while running; restart collecte to apply it"
@@ -95,6 +100,8 @@ pub struct Router {
     provisioning: Provisioning,
     /// The member routes' thread, told of every change of the member set.
     routes: Option<routes::Handle>,
+    /// The PPPoE sessions.
+    sessions: Registry,
 }
 
 impl Router {
@@ -119,6 +126,7 @@ impl Router {
             full: true,
             provisioning,
             routes: None,
+            sessions: Registry::default(),
         }
     }
 
@@ -181,6 +189,22 @@ impl Router {
         for (name, iface) in self.tables.interfaces() {
             s.interfaces
                 .push((name.clone(), self.datapath.iface_counters(iface.slot)?));
+        }
+        if self.sessions.enabled() {
+            let radius = self.sessions.radius();
+            s.pppoe = Some(crate::sessions::PppoeGauges {
+                by_state: self.sessions.by_state().into_iter().collect(),
+                radius: crate::sessions::RadiusKind::ALL
+                    .iter()
+                    .flat_map(|k| {
+                        crate::sessions::RadiusResult::ALL
+                            .iter()
+                            .map(move |r| (*k, *r))
+                    })
+                    .map(|(k, r)| (k.as_str(), r.as_str(), radius.get(k, r)))
+                    .collect(),
+                engine: self.sessions.engine_counters(),
+            });
         }
         s.routes = self.routes.as_ref().and_then(|h| {
             h.table().map(|table| metrics::RoutesGauges {
@@ -413,11 +437,12 @@ impl Router {
             }
         }
         // The new file must not conflict with the API members.
+        // (and the PPPoE sessions' members, which it must leave alone).
         let api = self
             .tables
             .members()
             .map(|(_, m)| m)
-            .filter(|m| m.origin() == Origin::Api);
+            .filter(|m| m.origin() != Origin::Config);
         let checked = provisioning::check_config(&new, members, api, self.provisioning.path())?;
         let previous = std::mem::replace(&mut self.config, new);
         let synced = self.sync(system, &[Part::of(Origin::Config, &checked.config_members)]);
@@ -554,3 +579,236 @@ pub fn fmt_mac(m: [u8; 6]) -> String {
 /// Changes of at least this many members and routes free enough memory
 /// to give it back to the system once applied.
 const TRIM_AFTER: usize = 16 * 1024;
+
+/// Why a session's member cannot be put.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionPutError {
+    /// The member breaks a rule (its fields, an overlap, an id of another
+    /// origin, no room left).
+    #[error(transparent)]
+    Tables(#[from] TablesError),
+    /// The user has a session on another line already.
+    #[error(
+        "user {user:?} has a session already (on {interface}, session id {session_id}); a user \
+         has one session at a time"
+    )]
+    AlreadyUp {
+        user: String,
+        interface: String,
+        session_id: u16,
+    },
+    /// The session's interface is not in the tables.
+    #[error("interface {0} is not an access interface of the datapath")]
+    NoInterface(String),
+    /// The datapath could not be written (nothing of the session stays).
+    #[error(transparent)]
+    Apply(#[from] RouterError),
+}
+
+/// The PPPoE sessions: their members and their datapath entries, under the
+/// router's lock (see [`crate::sessions`]).
+impl Router {
+    /// Sets the sessions' registry (at start, PPPoE on).
+    pub fn set_sessions(&mut self, registry: Registry) {
+        self.sessions = registry;
+    }
+
+    pub fn sessions(&self) -> &Registry {
+        &self.sessions
+    }
+
+    pub fn sessions_mut(&mut self) -> &mut Registry {
+        &mut self.sessions
+    }
+
+    /// The datapath slot of interface `name`.
+    pub fn iface_slot(&self, name: &str) -> Option<u16> {
+        self.tables.interfaces().get(name).map(|i| i.slot as u16)
+    }
+
+    /// Checks that session `session`'s member `m` could be put (its
+    /// fields, the other members, the room), changing nothing.
+    pub fn check_session_member(
+        &self,
+        m: &Member,
+        session: &SessionRef,
+    ) -> Result<(), SessionPutError> {
+        m.validate_fields()
+            .map_err(|e| TablesError::Invalid(e.into()))?;
+        if let Some(r) = self.sessions.by_user(&m.id)
+            && r.session() != *session
+        {
+            return Err(SessionPutError::AlreadyUp {
+                user: m.id.clone(),
+                interface: r.member.interface.clone(),
+                session_id: r.session().session_id,
+            });
+        }
+        self.tables
+            .check_put(m.as_in(), Origin::Session)
+            .map(drop)?;
+        Ok(())
+    }
+
+    /// Puts session `r`'s member (origin `session`) in the tables and the
+    /// datapath, then the session; fills in `r.slot`, `r.iface_slot` and
+    /// `r.base`, and keeps the record (persisted). On error nothing of the
+    /// session stays.
+    pub fn put_session(&mut self, mut r: Record) -> Result<Record, SessionPutError> {
+        let session = r.session();
+        self.check_session_member(&r.member, &session)?;
+        let iface_slot = self
+            .iface_slot(&r.member.interface)
+            .ok_or_else(|| SessionPutError::NoInterface(r.member.interface.clone()))?;
+        let checked = self.tables.check_put(r.member.as_in(), Origin::Session)?;
+        if let Some(old) = self
+            .tables
+            .commit_put(checked, r.member.as_in(), Origin::Session)?
+        {
+            alloc::drop_later(old);
+        }
+        let slot = self.tables.slot(&r.member.id).unwrap_or_default();
+        let changes = self.tables.take_changes();
+        let written = self.apply(changes).and_then(|()| {
+            r.slot = slot;
+            r.iface_slot = iface_slot;
+            let base = self.datapath.member_counters_many(&[slot])?;
+            r.base = base[0].into();
+            let value = router_common::pppoe::Session {
+                member: slot,
+                mru: r.mru(),
+                _pad: 0,
+            };
+            self.datapath.put_session(r.key(), value)?;
+            Ok(())
+        });
+        if let Err(e) = written {
+            // Nothing stays: the member goes (the next resync writes the
+            // tables whole if this fails too).
+            let _ = self.datapath.remove_session(&r.key());
+            let _ = self.tables.remove_member(&r.member.id);
+            let changes = self.tables.take_changes();
+            if self.apply(changes).is_err() {
+                self.full = true;
+            }
+            return Err(SessionPutError::Apply(e));
+        }
+        if let Some(routes) = &self.routes {
+            routes.members_changed(Delta::between(&[], &r.member.prefixes));
+        }
+        if let Err(e) = self.sessions.insert(r.clone()) {
+            warn!(error = %e, user = %r.member.id, "the session is up but could not be saved; a restart ends it");
+        }
+        Ok(r)
+    }
+
+    /// Removes session `session` from the datapath and its member from the
+    /// tables: its record and its counters since it came up, if it was up.
+    pub fn remove_session(
+        &mut self,
+        session: &SessionRef,
+    ) -> Result<Option<(Record, MemberCounters)>, RouterError> {
+        let Some(r) = self.sessions.get(session).cloned() else {
+            return Ok(None);
+        };
+        self.datapath.remove_session(&r.key())?;
+        let counters = self.session_counters(&r)?;
+        if self.tables.member(&r.member.id).is_some() {
+            self.tables.remove_member(&r.member.id)?;
+            let changes = self.tables.take_changes();
+            if let Err(e) = self.apply(changes) {
+                self.full = true;
+                return Err(e);
+            }
+            if let Some(routes) = &self.routes {
+                routes.members_changed(Delta::between(&r.member.prefixes, &[]));
+            }
+        }
+        if let Err(e) = self.sessions.remove(session) {
+            warn!(error = %e, user = %r.member.id, "the session ended but the sessions file could not be saved");
+        }
+        Ok(Some((r, counters)))
+    }
+
+    /// Session `r`'s member counters since it came up.
+    pub fn session_counters(&self, r: &Record) -> Result<MemberCounters, DatapathError> {
+        let now = self.datapath.member_counters_many(&[r.slot])?[0];
+        Ok(r.base.since(&now))
+    }
+
+    /// At start, before the first push: puts the members of the persisted
+    /// sessions `records` back (in the slots the pinned datapath recorded
+    /// for them). A record whose member no longer fits (its interface is no
+    /// longer a PPPoE one, a configured member took its prefixes) is
+    /// dropped, logged. Returns the records kept.
+    pub fn restore_sessions(&mut self, records: Vec<Record>) -> Vec<Record> {
+        let mut kept = Vec::with_capacity(records.len());
+        for mut r in records {
+            let put = self
+                .check_session_member(&r.member, &r.session())
+                .and_then(|()| {
+                    let checked = self.tables.check_put(r.member.as_in(), Origin::Session)?;
+                    self.tables
+                        .commit_put(checked, r.member.as_in(), Origin::Session)?;
+                    Ok(())
+                });
+            match (put, self.iface_slot(&r.member.interface)) {
+                (Ok(()), Some(iface_slot)) => {
+                    let slot = self.tables.slot(&r.member.id).unwrap_or_default();
+                    if slot != r.slot {
+                        // A new slot: its counters start from zero.
+                        r.base = Default::default();
+                    }
+                    r.slot = slot;
+                    r.iface_slot = iface_slot;
+                    kept.push(r);
+                }
+                (Err(e), _) => {
+                    warn!(user = %r.member.id, error = %e, "a PPPoE session of the previous run cannot be restored; it is ended")
+                }
+                (Ok(()), None) => {
+                    let _ = self.tables.remove_member(&r.member.id);
+                    warn!(user = %r.member.id, interface = %r.member.interface, "a PPPoE session of the previous run is on an interface no longer configured; it is ended")
+                }
+            }
+        }
+        kept
+    }
+
+    /// After the first push: writes the restored sessions `records` to the
+    /// datapath (again: it kept them) and removes the datapath's sessions
+    /// that none of them names. Returns how many were removed.
+    pub fn reconcile_sessions(&mut self, records: &[Record]) -> Result<usize, RouterError> {
+        for r in records {
+            let value = router_common::pppoe::Session {
+                member: r.slot,
+                mru: r.mru(),
+                _pad: 0,
+            };
+            self.datapath.put_session(r.key(), value)?;
+            if let Err(e) = self.sessions.insert(r.clone()) {
+                warn!(error = %e, "cannot save the PPPoE sessions file");
+            }
+        }
+        let wanted: BTreeSet<_> = records.iter().map(Record::key).collect();
+        let mut removed = 0;
+        for (key, _) in self.datapath.sessions()? {
+            if !wanted.contains(&key) {
+                self.datapath.remove_session(&key)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// The operator's view of the PPPoE sessions.
+impl Router {
+    /// Every session as the API shows it, with an up session's counters.
+    pub fn sessions_view(&self) -> Vec<crate::sessions::SessionOut> {
+        self.sessions.view(|slot| {
+            let r = self.sessions.records().find(|r| r.slot == slot)?;
+            self.session_counters(r).ok()
+        })
+    }
+}

@@ -159,6 +159,10 @@ pub enum Request {
     Drain { drained: bool },
     /// The member routes' state.
     Routes,
+    /// Every PPPoE session.
+    Sessions,
+    /// One PPPoE session, by id (its User-Name).
+    Session { id: String },
 }
 
 /// Where the member of a [`Request::Set`] comes from.
@@ -556,6 +560,28 @@ async fn run_async(options: &Options, request: &Request) -> Result<String, Clien
                 routes_text(&v)
             }
         }
+        Request::Sessions => {
+            let a = call(Method::GET, "/v1/sessions".into(), None).await?;
+            let v = parse(&a)?;
+            if options.json {
+                pretty(&v)
+            } else if v["pppoe"] == Value::Bool(false) {
+                "no PPPoE session: [pppoe] is not configured\n".into()
+            } else {
+                let empty = Vec::new();
+                session_table(v["sessions"].as_array().unwrap_or(&empty))
+            }
+        }
+        Request::Session { id } => {
+            let path = format!("/v1/sessions/{}", encode_id(id));
+            let a = call(Method::GET, path, None).await?;
+            let v = parse(&a)?;
+            if options.json {
+                pretty(&v)
+            } else {
+                session_details(&v)
+            }
+        }
         Request::Sync { file } => {
             let body = read_members_file(file)?;
             let a = call(Method::PUT, "/v1/members".into(), Some(body)).await?;
@@ -629,11 +655,66 @@ const COLUMNS: [(&str, &str); 8] = [
 
 /// Members as an aligned table.
 pub fn table(members: &[Value]) -> String {
-    let rows: Vec<Vec<String>> = members
+    aligned(&COLUMNS, members)
+}
+
+const SESSION_COLUMNS: [(&str, &str); 9] = [
+    ("ID", "id"),
+    ("STATE", "state"),
+    ("INTERFACE", "interface"),
+    ("S-VLAN", "s_vlan"),
+    ("C-VLAN", "c_vlan"),
+    ("MAC", "mac"),
+    ("SESSION", "session_id"),
+    ("MRU", "mru"),
+    ("ADDRESSES", "addresses"),
+];
+
+/// PPPoE sessions as an aligned table.
+pub fn session_table(sessions: &[Value]) -> String {
+    aligned(&SESSION_COLUMNS, sessions)
+}
+
+/// One PPPoE session as `key: value` lines, its counters included.
+pub fn session_details(s: &Value) -> String {
+    let mut out: String = SESSION_COLUMNS
         .iter()
-        .map(|m| COLUMNS.iter().map(|(_, k)| cell(&m[*k])).collect())
+        .chain(&[
+            ("STARTED", "started"),
+            ("SLOT", "slot"),
+            ("ACCT ID", "acct_session_id"),
+        ])
+        .map(|(h, k)| {
+            format!(
+                "{:<12} {}\n",
+                format!("{}:", h.to_ascii_lowercase()),
+                cell(&s[*k])
+            )
+        })
         .collect();
-    let mut widths: Vec<usize> = COLUMNS.iter().map(|(h, _)| h.len()).collect();
+    for k in [
+        "rx_packets",
+        "rx_bytes",
+        "tx_packets",
+        "tx_bytes",
+        "spoofed_packets",
+    ] {
+        out.push_str(&format!(
+            "{:<12} {}\n",
+            format!("{k}:"),
+            cell(&s["counters"][k])
+        ));
+    }
+    out
+}
+
+/// `rows` as an aligned table of `columns` (header, JSON key).
+fn aligned(columns: &[(&str, &str)], rows: &[Value]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|m| columns.iter().map(|(_, k)| cell(&m[*k])).collect())
+        .collect();
+    let mut widths: Vec<usize> = columns.iter().map(|(h, _)| h.len()).collect();
     for row in &rows {
         for (w, c) in widths.iter_mut().zip(row) {
             *w = (*w).max(c.len());
@@ -651,7 +732,7 @@ pub fn table(members: &[Value]) -> String {
         }
         out.push('\n');
     };
-    line(COLUMNS.iter().map(|(h, _)| *h).collect());
+    line(columns.iter().map(|(h, _)| *h).collect());
     for row in &rows {
         line(row.iter().map(String::as_str).collect());
     }
@@ -715,5 +796,22 @@ mod tests {
         assert!(lines[1].contains("alice  config  0"), "{t}");
         assert!(lines[1].ends_with("198.51.100.7/32,2001:db8::/48"), "{t}");
         assert_eq!(encode_id("a b/c"), "a%20b%2Fc");
+        assert_eq!(encode_id("pat@isp.example"), "pat%40isp.example");
+    }
+
+    #[test]
+    fn renders_sessions() {
+        let sessions = vec![
+            json!({"id":"pat@isp.example","state":"up","interface":"acc0",
+            "c_vlan":100,"mac":"02:00:00:00:5e:01","session_id":1,"mru":1492,
+            "addresses":["198.51.100.9/32"],"started":1,"slot":3,
+            "counters":{"rx_packets":2,"rx_bytes":168,"tx_packets":1,"tx_bytes":84,"spoofed_packets":0}}),
+        ];
+        let t = session_table(&sessions);
+        assert!(t.lines().next().unwrap().starts_with("ID "), "{t}");
+        assert!(t.contains("pat@isp.example  up"), "{t}");
+        let d = session_details(&sessions[0]);
+        assert!(d.contains("rx_bytes:    168"), "{d}");
+        assert!(d.contains("c-vlan:      100"), "{d}");
     }
 }

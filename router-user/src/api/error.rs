@@ -139,6 +139,7 @@ impl From<WriteError> for ApiError {
         let text = e.to_string();
         match e {
             WriteError::ConfigManaged(id) => ApiError::new(StatusCode::CONFLICT, text).member(id),
+            WriteError::SessionManaged(id) => ApiError::new(StatusCode::CONFLICT, text).member(id),
             WriteError::NotFound(id) => ApiError::new(StatusCode::NOT_FOUND, text).member(id),
             WriteError::Invalid(e) => e.into(),
             WriteError::Tables(TablesError::SlotsExhausted { member, .. }) => {

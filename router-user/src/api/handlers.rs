@@ -51,6 +51,8 @@ struct HealthOut {
     members: usize,
     config_members: usize,
     api_members: usize,
+    /// Members of established PPPoE sessions.
+    session_members: usize,
     revision: u64,
     /// Every member route withdrawn by the operator.
     drained: bool,
@@ -108,6 +110,7 @@ pub(super) async fn health(State(router): State<Shared>) -> Response {
             members: r.tables().len(),
             config_members: store.count(Origin::Config),
             api_members: store.count(Origin::Api),
+            session_members: store.count(Origin::Session),
             revision: r.provisioning().revision(),
             drained: r.routes().is_some_and(|h| h.drained()),
             routes_exported: r.routes().and_then(|h| h.table().map(|_| h.exported())),

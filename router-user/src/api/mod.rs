@@ -19,9 +19,12 @@
 //! | `PUT /v1/members` + `{"members":[...]}` | 200 `{"revision":R,"members":N,"added":a,"replaced":r,"removed":d,"unchanged":u}` |
 //! | `GET /v1/drain` | 200 `{"drained":false,"table":100,"exported":6}` |
 //! | `PUT /v1/drain` + `{"drained":true}` | 200 the new state; 409 without `[routes]` (see `drain`) |
+//! | `GET /v1/sessions` | 200 `{"pppoe":true,"sessions":[SESSION, ...]}` (see `sessions`) |
+//! | `GET /v1/sessions/{id}` | 200 `SESSION` (id: the User-Name); 404 |
 //!
 //! `MEMBER` is the `[[member]]` table of the configuration as JSON plus
-//! `"slot"` (its counter slot), `"origin"` (`"config"` or `"api"`) and,
+//! `"slot"` (its counter slot), `"origin"` (`"config"`, `"api"` or
+//! `"session"`, a PPPoE session's, which the API may not change) and,
 //! for a member without `mac` whose CPE the datapath has seen,
 //! `"learned_mac"` (the MAC its downstream traffic goes to). A
 //! request body is a member in the configuration's shape; in a PUT of one
@@ -55,6 +58,7 @@
 //! - `handlers`: the endpoints;
 //! - `body`: request bodies, the streamed sync body included;
 //! - `drain`: `/v1/drain`, withdrawing the member routes;
+//! - `sessions`: `/v1/sessions`, the PPPoE sessions;
 //! - `error`: [`ApiError`], the error answers;
 //! - [`client`]: `collecte member`, a client of the API.
 use std::{
@@ -82,6 +86,7 @@ pub mod client;
 mod drain;
 mod error;
 mod handlers;
+mod sessions;
 
 use auth::{Auth, require_token};
 pub use auth::{MIN_TOKEN_LEN, TokenError, constant_time_eq, read_token};
@@ -264,10 +269,12 @@ fn app(router: Shared, auth: Arc<Auth>, body_limit: usize, state: Arc<PathBuf>) 
             get(show).put(put_member).delete(delete_member),
         )
         .route("/v1/drain", get(drain::get_drain).put(drain::put_drain))
+        .route("/v1/sessions", get(sessions::list_sessions))
+        .route("/v1/sessions/{id}", get(sessions::show_session))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
-                "no such endpoint; the API has /v1/health, /v1/members, /v1/members/{id} and /v1/drain",
+                "no such endpoint; the API has /v1/health, /v1/members, /v1/members/{id}, /v1/drain, /v1/sessions and /v1/sessions/{id}",
             )
         })
         .method_not_allowed_fallback(|| async {

@@ -103,6 +103,12 @@ pub enum WriteError {
          (SIGHUP), the API may not create, replace or delete it"
     )]
     ConfigManaged(String),
+    /// The member is a PPPoE session's.
+    #[error(
+        "member {0:?} is a PPPoE session's member (its User-Name); it comes and goes with the \
+         session, the API may not create, replace or delete it"
+    )]
+    SessionManaged(String),
     /// No member has this id.
     #[error("no member has id {0:?}")]
     NotFound(String),
@@ -282,8 +288,10 @@ impl Provisioning {
         m.validate_fields().map_err(ConfigError::from)?;
         let old = tables.member(&m.id);
         if let Some((slot, cur)) = old {
-            if cur.origin() == Origin::Config {
-                return Err(WriteError::ConfigManaged(m.id));
+            match cur.origin() {
+                Origin::Config => return Err(WriteError::ConfigManaged(m.id)),
+                Origin::Session => return Err(WriteError::SessionManaged(m.id)),
+                Origin::Api => {}
             }
             if cur.same_as(m.as_in()) {
                 return Ok(Written::unchanged(Outcome::Unchanged { slot }));
@@ -314,6 +322,9 @@ impl Provisioning {
             Some((_, m)) if m.origin() == Origin::Config => {
                 return Err(WriteError::ConfigManaged(id.to_owned()));
             }
+            Some((_, m)) if m.origin() == Origin::Session => {
+                return Err(WriteError::SessionManaged(id.to_owned()));
+            }
             Some(_) => {}
             None => return Err(WriteError::NotFound(id.to_owned())),
         }
@@ -343,16 +354,13 @@ impl Provisioning {
                 "full sync: {what}"
             )
         };
-        // The configuration's members stay: the batch is checked against
-        // them (its own members were checked one by one as they were read,
-        // and its ids are unique).
+        // The configuration's members and the PPPoE sessions' stay: the
+        // batch is checked against them (its own members were checked one
+        // by one as they were read, and its ids are unique).
         let access = config.access_interfaces();
-        let config_members = || {
-            tables
-                .members()
-                .filter(|(_, m)| m.origin() == Origin::Config)
-        };
-        let config_count = tables.store().count(Origin::Config);
+        let config_members = || tables.members().filter(|(_, m)| m.origin() != Origin::Api);
+        let config_count =
+            tables.store().count(Origin::Config) + tables.store().count(Origin::Session);
         check_count(config_count + batch.len(), config.datapath.max_members)?;
         let mut claims = Claims::with_capacity(config_count + batch.len());
         // Numbers: the configuration's members first (by slot), then the
@@ -360,7 +368,11 @@ impl Provisioning {
         let mut config_slots = Vec::with_capacity(config_count);
         for (slot, m) in config_members() {
             if batch.number(m.id()).is_some() {
-                return Err(WriteError::ConfigManaged(m.id().to_owned()));
+                let id = m.id().to_owned();
+                return Err(match m.origin() {
+                    Origin::Session => WriteError::SessionManaged(id),
+                    _ => WriteError::ConfigManaged(id),
+                });
             }
             for p in m.prefixes() {
                 claims.add(config_slots.len() as u32, &p);
