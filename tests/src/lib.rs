@@ -13,6 +13,7 @@ pub mod fixtures;
 pub mod frames;
 pub mod harness;
 pub mod netns;
+pub mod pppoe;
 pub mod prometheus;
 pub mod stacks;
 pub mod tag_probe;
