@@ -22,6 +22,7 @@ pub mod explain;
 pub mod metrics;
 pub mod netlink;
 pub mod provisioning;
+pub mod radius;
 pub mod router;
 pub mod routes;
 pub mod top;
