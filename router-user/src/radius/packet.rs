@@ -279,10 +279,13 @@ impl Packet {
         if !constant_time_eq(&expected, &packet.authenticator) {
             return Err(PacketError::BadAuthenticator);
         }
+        if packet
+            .get(MESSAGE_AUTHENTICATOR)
+            .is_some_and(|v| v.len() != 16)
+        {
+            return Err(PacketError::BadMessageAuthenticator);
+        }
         if let Some(at) = find_attribute(&copy, MESSAGE_AUTHENTICATOR) {
-            if copy[at - 1] != 18 {
-                return Err(PacketError::BadMessageAuthenticator);
-            }
             let given: [u8; 16] = copy[at..at + 16].try_into().expect("16 bytes");
             copy[at..at + 16].fill(0);
             if !constant_time_eq(&hmac_md5(secret, &copy), &given) {
