@@ -37,6 +37,9 @@ impl Config {
         if let Some(routes) = &self.routes {
             routes.validate()?;
         }
+        if let Some(radius) = &self.radius {
+            radius.validate()?;
+        }
 
         let mut seen: HashMap<&str, Section> = HashMap::new();
         let declared = self
@@ -63,6 +66,13 @@ impl Config {
         }
         for uplink in &self.uplinks {
             uplink.validate()?;
+        }
+        if let Some(pppoe) = &self.pppoe {
+            if self.radius.is_none() {
+                return Err(ConfigError::PppoeWithoutRadius);
+            }
+            let access: Vec<&str> = self.access.iter().map(|a| a.interface.as_str()).collect();
+            pppoe.validate(&access)?;
         }
 
         validate_members(
