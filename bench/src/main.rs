@@ -17,7 +17,10 @@
 //!    largest size the member routes (`[routes]`, `--only routes` alone):
 //!    how long the whole kernel table takes to install in the background,
 //!    the API and the flows meanwhile, single writes, drain and undrain.
-//! 5. Probes (bench-ebpf `probe_*`): the datapath's prefix table, member
+//! 5. PPPoE sessions (`sessions`): sessions set up per second by the
+//!    daemon, RADIUS (a real FreeRADIUS) included, against FreeRADIUS
+//!    alone answering the same number of Access-Requests.
+//! 6. Probes (bench-ebpf `probe_*`): the datapath's prefix table, member
 //!    table and counters read alone, at the same sizes, to say where the
 //!    random-lookup time goes.
 //!
@@ -39,6 +42,7 @@ mod population;
 mod progs;
 mod report;
 mod scrape;
+mod sessions;
 mod stats;
 
 use std::time::Instant;
@@ -54,8 +58,8 @@ struct Cli {
     /// Small sizes and short runs (a smoke test: about two minutes).
     #[arg(long)]
     quick: bool,
-    /// Run only these parts (cost, forward, daemon, control, routes; control
-    /// includes routes); all by default.
+    /// Run only these parts (cost, forward, daemon, control, routes,
+    /// sessions; control includes routes); all by default.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -65,6 +69,7 @@ struct Plan {
     forward: forward::Options,
     daemon: scrape::Plan,
     control: control::Plan,
+    sessions: sessions::Plan,
 }
 
 fn plan(quick: bool) -> Plan {
@@ -124,6 +129,10 @@ fn plan_for(quick: bool) -> Plan {
                 rate: 5_000,
                 margin_ms: 300,
             },
+            sessions: sessions::Plan {
+                batches: 3,
+                per_batch: 10,
+            },
         }
     } else {
         Plan {
@@ -152,6 +161,10 @@ fn plan_for(quick: bool) -> Plan {
                 put_secs: 10.0,
                 rate: 5_000,
                 margin_ms: 500,
+            },
+            sessions: sessions::Plan {
+                batches: 5,
+                per_batch: 50,
             },
         }
     }
@@ -292,6 +305,16 @@ fn real_main(cli: &Cli) -> anyhow::Result<bool> {
             log(&format!("  failed: {e:#}"));
         }
         control::routes::figures(&result, &mut report);
+    }
+    // 5. PPPoE sessions.
+    if want("sessions") {
+        let result =
+            scrape::binary().and_then(|binary| sessions::run(&p.sessions, binary, &mut log));
+        if let Err(e) = &result {
+            log(&format!("  failed: {e:#}"));
+        }
+        ns::unpin()?;
+        sessions::figures(&p.sessions, &result, &mut report);
     }
     let Report {
         mut figures,

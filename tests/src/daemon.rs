@@ -62,7 +62,13 @@ impl Daemon {
     /// Writes `config` and starts the daemon in namespace `ns`. It listens
     /// for metrics on `metrics` (inside the namespace).
     pub fn start(ns: &Netns, config: &str, metrics: SocketAddr) -> Daemon {
-        let bin = binary();
+        Daemon::start_binary(&binary(), ns, config, metrics)
+    }
+
+    /// [`Daemon::start`] with another build of collecte (the benchmarks'
+    /// release build).
+    pub fn start_binary(bin: &Path, ns: &Netns, config: &str, metrics: SocketAddr) -> Daemon {
+        let bin = bin.to_path_buf();
         let dir = std::env::temp_dir().join(ns.name());
         std::fs::create_dir_all(&dir).expect("daemon directory");
         let config_path = dir.join("collecte.toml");

@@ -49,7 +49,7 @@ enum Task {
         /// Small sizes and short runs (a smoke test).
         #[arg(long)]
         quick: bool,
-        /// Run only these parts: cost, forward, daemon, control, routes
+        /// Run only these parts: cost, forward, daemon, control, routes, sessions
         /// (comma separated; control includes routes); all by default.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
