@@ -352,3 +352,22 @@ fn accounting_lands_in_the_detail_file() {
     assert_eq!(s.number("Acct-Session-Time"), Some(25));
     assert_eq!(s.get("Acct-Terminate-Cause"), Some("User-Request"));
 }
+
+#[test]
+fn server_inside_a_namespace() {
+    tests::require_root();
+    let ns = tests::Netns::new("radius");
+    ns.ip(&["addr", "add", "192.0.2.1/24", "dev", "lo"]);
+    let server = FreeRadius::builder()
+        .netns(ns.name(), "192.0.2.1".parse().unwrap())
+        .client("192.0.2.0/24")
+        .start();
+    assert_eq!(server.auth_addr(), "192.0.2.1:1812".parse().unwrap());
+    let client = client_for(&server);
+    let accept = tests::netns::in_netns(ns.name(), || {
+        runtime().block_on(client.authenticate(&pap("pap-v4", "pap-v4-pass")))
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    assert_eq!(accept.framed_ip, Some(Ipv4Addr::new(198, 51, 100, 10)));
+    drop(server);
+}
