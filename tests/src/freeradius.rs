@@ -470,13 +470,13 @@ impl Drop for FreeRadius {
     }
 }
 
-/// Parses a detail file:
+/// Parses a detail file (attribute lines start with a tab):
 ///
 /// ```text
 /// Mon Dec  7 03:04:34 2026
-/// 	User-Name = "pap-v4"
-/// 	Acct-Status-Type = Start
-/// 	Timestamp = 1796612674
+///     User-Name = "pap-v4"
+///     Acct-Status-Type = Start
+///     Timestamp = 1796612674
 ///
 /// ```
 pub fn parse_detail(text: &str) -> Vec<DetailRecord> {

@@ -283,6 +283,49 @@ pub fn answer(msg: &Message, server_duid: &[u8], delegated: Option<Ipv6Net>) -> 
     })
 }
 
+/// fe80:: with interface identifier `ifid`.
+pub fn link_local(ifid: u64) -> Ipv6Addr {
+    Ipv6Addr::from((0xfe80u128 << 112) | u128::from(ifid))
+}
+
+/// What [`serve`] made of an IPv6 packet of a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Served {
+    /// Not DHCPv6 to the servers' address.
+    NotDhcp,
+    /// DHCPv6 that cannot be read.
+    Malformed,
+    /// DHCPv6 a server leaves unanswered (another server named...).
+    NotForUs,
+    /// The answer: an IPv6 packet from our link-local address.
+    Reply(Vec<u8>),
+}
+
+/// Answers a client's DHCPv6 message in IPv6 packet `ip`, as the server
+/// of DUID-LL `mac` at fe80::`our_ifid`, delegating `delegated`.
+pub fn serve(ip: &[u8], mac: [u8; 6], our_ifid: u64, delegated: Option<Ipv6Net>) -> Served {
+    let Some(u) = parse_udp6(ip) else {
+        return Served::NotDhcp;
+    };
+    if u.dst != SERVERS || u.dst_port != SERVER_PORT {
+        return Served::NotDhcp;
+    }
+    let Some(msg) = Message::parse(u.payload) else {
+        return Served::Malformed;
+    };
+    let Some(ans) = answer(&msg, &duid_ll(mac), delegated) else {
+        return Served::NotForUs;
+    };
+    Served::Reply(udp6(
+        link_local(our_ifid),
+        u.src,
+        SERVER_PORT,
+        u.src_port,
+        64,
+        &ans.encode(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

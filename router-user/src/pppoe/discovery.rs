@@ -1,6 +1,8 @@
 //! PPPoE discovery (RFC 2516 5): the codes and the tags of PADI, PADO,
 //! PADR, PADS and PADT payloads.
 
+use super::{Line, auth};
+
 /// Discovery codes.
 pub const PADI: u8 = 0x09;
 pub const PADO: u8 = 0x07;
@@ -86,6 +88,42 @@ impl Tags {
         }
         out
     }
+}
+
+/// The AC-Cookie of `line` under `key`: a keyed hash, so that a PADR
+/// proves its sender saw our PADO without the engine keeping state per
+/// PADI.
+pub fn cookie(key: &[u8], line: &Line) -> [u8; 16] {
+    let mut m = key.to_vec();
+    m.extend_from_slice(&line.ifindex.to_be_bytes());
+    m.extend_from_slice(&line.s_vlan.to_be_bytes());
+    m.extend_from_slice(&line.c_vlan.to_be_bytes());
+    m.extend_from_slice(&line.mac);
+    auth::md5(&m)
+}
+
+/// Is the Service-Name of `tags` one of `offered` (any when empty)? The
+/// empty name (any service) is always accepted; a PADI or PADR without the
+/// tag is not (RFC 2516 5.1).
+pub fn service_ok(offered: &[String], tags: &Tags) -> bool {
+    match tags.get(SERVICE_NAME) {
+        None => false,
+        Some([]) => true,
+        Some(name) => offered.is_empty() || offered.iter().any(|s| s.as_bytes() == name),
+    }
+}
+
+/// The tags of a PADO (with `cookie`) or PADS answering `req`:
+/// Service-Name, AC-Name, AC-Cookie, and the request's Host-Uniq and
+/// Relay-Session-Id.
+pub fn reply_tags(req: &Tags, ac_name: &str, cookie: Option<&[u8; 16]>) -> Tags {
+    let mut t = Tags::default();
+    t.echo(req, SERVICE_NAME).push(AC_NAME, ac_name.as_bytes());
+    if let Some(c) = cookie {
+        t.push(AC_COOKIE, c);
+    }
+    t.echo(req, HOST_UNIQ).echo(req, RELAY_SESSION_ID);
+    t
 }
 
 #[cfg(test)]

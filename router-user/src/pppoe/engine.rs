@@ -10,7 +10,6 @@
 //! authentication failure, negotiation timeout, or [`Engine::terminate`].
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
-    net::Ipv6Addr,
     time::{Instant, SystemTime, UNIX_EPOCH},
 };
 
@@ -22,85 +21,11 @@ use super::{
     ncp,
     negotiation::Cp,
     ppp::{self, Opt, Packet},
+    session::{DEFAULT_MRU, Sess},
 };
 
-/// The MRU of a client that does not negotiate one (RFC 1661 6.1).
-const DEFAULT_MRU: u16 = 1500;
 /// Random bytes in a CHAP challenge.
 const CHALLENGE_LEN: usize = 16;
-
-/// A xorshift64* generator: magic numbers, challenges, cookie key. Not for
-/// secrets beyond a session's life.
-#[derive(Clone, Debug)]
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A non-zero u32 (a magic number).
-    fn magic(&mut self) -> u32 {
-        loop {
-            let m = (self.next_u64() >> 32) as u32;
-            if m != 0 {
-                return m;
-            }
-        }
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| (self.next_u64() >> 56) as u8).collect()
-    }
-}
-
-/// One session's state.
-#[derive(Clone, Debug)]
-struct Sess {
-    port: usize,
-    state: SessionState,
-    host_uniq: Option<Vec<u8>>,
-    lcp: Cp,
-    our_magic: u32,
-    peer_magic: u32,
-    our_mru: u16,
-    peer_mru: u16,
-    auth: AuthProtocol,
-    chap_id: u8,
-    challenge: Vec<u8>,
-    chap_sent_at: Option<Instant>,
-    chap_tries: u32,
-    /// Credentials handed out in an `Authenticate`, not answered yet.
-    auth_pending: bool,
-    /// Identifier of the PAP request to answer.
-    pap_id: u8,
-    user: Option<String>,
-    grant: Option<Grant>,
-    ipcp: Option<Cp>,
-    ipv6cp: Option<Cp>,
-    our_ifid: u64,
-    peer_ifid: u64,
-    next_echo: Option<Instant>,
-    unanswered: u32,
-    echo_id: u8,
-    started: Instant,
-    started_unix: u64,
-}
-
-impl Sess {
-    fn mru(&self) -> u16 {
-        self.our_mru.min(self.peer_mru)
-    }
-
-    fn lcp_options(&self) -> Vec<Opt> {
-        ncp::lcp_options(self.our_mru, Some(self.auth), self.our_magic)
-    }
-}
 
 /// Every PPPoE session of the daemon (sans-IO).
 pub struct Engine {
@@ -111,7 +36,7 @@ pub struct Engine {
     used: HashSet<(u32, u16)>,
     /// The next session id to try, by ifindex.
     next_id: HashMap<u32, u16>,
-    rng: Rng,
+    rng: super::rng::Rng,
     cookie_key: Vec<u8>,
     counters: Counters,
 }
@@ -141,7 +66,7 @@ impl Engine {
 
     /// An engine whose random numbers come from `seed` (tests).
     pub fn with_seed(settings: Settings, ports: Vec<Port>, seed: u64) -> Engine {
-        let mut rng = Rng(seed | 1);
+        let mut rng = super::rng::Rng(seed | 1);
         let cookie_key = rng.bytes(16);
         Engine {
             settings,
@@ -426,24 +351,7 @@ impl Engine {
 
     /// What an established (Up) session needs to resume after a restart.
     pub fn persisted(&self, session: SessionRef) -> Option<Persisted> {
-        let s = self.sessions.get(&session)?;
-        if s.state != SessionState::Up {
-            return None;
-        }
-        Some(Persisted {
-            session,
-            user: s.user.clone()?,
-            our_magic: s.our_magic,
-            peer_magic: s.peer_magic,
-            our_mru: s.our_mru,
-            peer_mru: s.peer_mru,
-            grant: s.grant.clone()?,
-            our_ifid: s.our_ifid,
-            peer_ifid: s.peer_ifid,
-            ipv4_open: s.ipcp.as_ref().is_some_and(Cp::is_open),
-            ipv6_open: s.ipv6cp.as_ref().is_some_and(Cp::is_open),
-            started_unix: s.started_unix,
-        })
+        self.sessions.get(&session)?.persisted(session)
     }
 
     /// Resumes an established session (as Up, no `Up` action): its echoes
@@ -454,64 +362,14 @@ impl Engine {
             .ports
             .iter()
             .position(|x| x.ifindex == p.session.line.ifindex)?;
-        let opened = |protocol, opt: Opt, open: bool| {
-            open.then(|| {
-                let mut c = Cp::new(protocol, vec![opt], 0);
-                c.ours_acked = true;
-                c.peer_acked = true;
-                c
-            })
-        };
-        let mut lcp = Cp::new(
-            ppp::LCP,
-            ncp::lcp_options(p.our_mru, Some(self.settings.auth), p.our_magic),
-            0,
-        );
-        lcp.ours_acked = true;
-        lcp.peer_acked = true;
         let ours4 = self.ports[port]
             .gateway_ipv4
             .unwrap_or(self.settings.fallback_ipv4);
-        let sess = Sess {
-            port,
-            state: SessionState::Up,
-            host_uniq: None,
-            lcp,
-            our_magic: p.our_magic,
-            peer_magic: p.peer_magic,
-            our_mru: p.our_mru,
-            peer_mru: p.peer_mru,
-            auth: self.settings.auth,
-            chap_id: 0,
-            challenge: Vec::new(),
-            chap_sent_at: None,
-            chap_tries: 0,
-            auth_pending: false,
-            pap_id: 0,
-            user: Some(p.user),
-            ipcp: opened(
-                ppp::IPCP,
-                Opt::new(ncp::IPCP_ADDRESS, &ours4.octets()),
-                p.ipv4_open,
-            ),
-            ipv6cp: opened(
-                ppp::IPV6CP,
-                Opt::new(ncp::IPV6CP_IFID, &p.our_ifid.to_be_bytes()),
-                p.ipv6_open,
-            ),
-            grant: Some(p.grant),
-            our_ifid: p.our_ifid,
-            peer_ifid: p.peer_ifid,
-            next_echo: Some(now + self.settings.echo_interval),
-            unanswered: 0,
-            echo_id: 0,
-            started: now,
-            started_unix: p.started_unix,
-        };
-        self.used
-            .insert((p.session.line.ifindex, p.session.session_id));
-        self.sessions.insert(p.session, sess);
-        Some(p.session)
+        let session = p.session;
+        let sess = Sess::restored(port, &self.settings, ours4, p, now);
+        self.used.insert((session.line.ifindex, session.session_id));
+        self.sessions.insert(session, sess);
+        Some(session)
     }
 
     /// A session frame carrying `payload` (protocol field first).
@@ -581,53 +439,17 @@ impl Engine {
         out.push(Action::Down { session: s, cause });
     }
 
-    /// The AC-Cookie of `line`: a keyed hash, so that a PADR proves its
-    /// sender saw our PADO without the engine keeping state per PADI.
-    fn cookie(&self, line: &Line) -> [u8; 16] {
-        let mut m = self.cookie_key.clone();
-        m.extend_from_slice(&line.ifindex.to_be_bytes());
-        m.extend_from_slice(&line.s_vlan.to_be_bytes());
-        m.extend_from_slice(&line.c_vlan.to_be_bytes());
-        m.extend_from_slice(&line.mac);
-        auth::md5(&m)
-    }
-
-    /// Is the Service-Name of `tags` one we offer? (It must be present.)
-    fn service_ok(&self, tags: &Tags) -> bool {
-        match tags.get(discovery::SERVICE_NAME) {
-            None => false,
-            Some([]) => true,
-            Some(name) => {
-                self.settings.service_names.is_empty()
-                    || self
-                        .settings
-                        .service_names
-                        .iter()
-                        .any(|s| s.as_bytes() == name)
-            }
-        }
-    }
-
-    /// The tags of a PADO or PADS answering `req`.
-    fn reply_tags(&self, req: &Tags, cookie: Option<&Line>) -> Tags {
-        let mut t = Tags::default();
-        t.echo(req, discovery::SERVICE_NAME)
-            .push(discovery::AC_NAME, self.settings.ac_name.as_bytes());
-        if let Some(line) = cookie {
-            t.push(discovery::AC_COOKIE, &self.cookie(line));
-        }
-        t.echo(req, discovery::HOST_UNIQ)
-            .echo(req, discovery::RELAY_SESSION_ID);
-        t
-    }
-
     fn on_padi(&mut self, port: usize, line: Line, tags: &Tags, out: &mut Vec<Action>) {
         self.counters.padi += 1;
-        if !self.service_ok(tags) {
+        if !discovery::service_ok(&self.settings.service_names, tags) {
             self.counters.ignored += 1;
             return;
         }
-        let t = self.reply_tags(tags, Some(&line));
+        let t = discovery::reply_tags(
+            tags,
+            &self.settings.ac_name,
+            Some(&discovery::cookie(&self.cookie_key, &line)),
+        );
         out.push(self.discovery(port, &line, discovery::PADO, 0, &t));
         self.counters.pado += 1;
     }
@@ -641,7 +463,9 @@ impl Engine {
         out: &mut Vec<Action>,
     ) {
         self.counters.padr += 1;
-        if !self.service_ok(tags) || tags.get(discovery::AC_COOKIE) != Some(&self.cookie(&line)[..])
+        if !discovery::service_ok(&self.settings.service_names, tags)
+            || tags.get(discovery::AC_COOKIE)
+                != Some(&discovery::cookie(&self.cookie_key, &line)[..])
         {
             self.counters.ignored += 1;
             return;
@@ -652,7 +476,7 @@ impl Engine {
             k.line == line && s.state == SessionState::Lcp && s.host_uniq == host_uniq
         });
         if let Some((k, _)) = again {
-            let t = self.reply_tags(tags, None);
+            let t = discovery::reply_tags(tags, &self.settings.ac_name, None);
             out.push(self.discovery(port, &line, discovery::PADS, k.session_id, &t));
             self.counters.pads += 1;
             return;
@@ -668,39 +492,21 @@ impl Engine {
         };
         let our_magic = self.rng.magic();
         let first = self.rng.next_u64() as u8;
-        let mut sess = Sess {
+        let mut sess = Sess::new(
             port,
-            state: SessionState::Lcp,
-            host_uniq,
-            lcp: Cp::new(ppp::LCP, Vec::new(), first),
+            &self.settings,
             our_magic,
-            peer_magic: 0,
-            our_mru: self.settings.mru,
-            peer_mru: DEFAULT_MRU,
-            auth: self.settings.auth,
-            chap_id: 0,
-            challenge: Vec::new(),
-            chap_sent_at: None,
-            chap_tries: 0,
-            auth_pending: false,
-            pap_id: 0,
-            user: None,
-            grant: None,
-            ipcp: None,
-            ipv6cp: None,
-            our_ifid: ncp::eui64(self.ports[port].mac),
-            peer_ifid: 0,
-            next_echo: None,
-            unanswered: 0,
-            echo_id: 0,
-            started: now,
-            started_unix: unix_now(),
-        };
+            ncp::eui64(self.ports[port].mac),
+            Cp::new(ppp::LCP, Vec::new(), first),
+            now,
+        );
+        sess.host_uniq = host_uniq;
+        sess.started_unix = unix_now();
         sess.lcp.ours = sess.lcp_options();
         let req = sess.lcp.request(now);
         self.used.insert((line.ifindex, id));
         self.sessions.insert(s, sess);
-        let t = self.reply_tags(tags, None);
+        let t = discovery::reply_tags(tags, &self.settings.ac_name, None);
         out.push(self.discovery(port, &line, discovery::PADS, id, &t));
         self.counters.pads += 1;
         out.push(self.send(s, &req));
@@ -1080,40 +886,28 @@ impl Engine {
         let Some(grant) = sess.grant.as_ref().filter(|g| g.has_ipv6()) else {
             return;
         };
-        let Some(u) = dhcpv6::parse_udp6(ip) else {
-            return;
+        let reply = match dhcpv6::serve(
+            ip,
+            self.ports[sess.port].mac,
+            sess.our_ifid,
+            grant.delegated,
+        ) {
+            dhcpv6::Served::NotDhcp => return,
+            dhcpv6::Served::Malformed => {
+                self.counters.malformed += 1;
+                return;
+            }
+            dhcpv6::Served::NotForUs => {
+                self.counters.ignored += 1;
+                return;
+            }
+            dhcpv6::Served::Reply(r) => r,
         };
-        if u.dst != dhcpv6::SERVERS || u.dst_port != dhcpv6::SERVER_PORT {
-            return;
-        }
-        let Some(msg) = dhcpv6::Message::parse(u.payload) else {
-            self.counters.malformed += 1;
-            return;
-        };
-        let duid = dhcpv6::duid_ll(self.ports[sess.port].mac);
-        let Some(ans) = dhcpv6::answer(&msg, &duid, grant.delegated) else {
-            self.counters.ignored += 1;
-            return;
-        };
-        let ll = link_local(sess.our_ifid);
-        let reply = dhcpv6::udp6(
-            ll,
-            u.src,
-            dhcpv6::SERVER_PORT,
-            u.src_port,
-            64,
-            &ans.encode(),
-        );
         let mut payload = ppp::IPV6.to_be_bytes().to_vec();
         payload.extend_from_slice(&reply);
         self.counters.dhcpv6_replies += 1;
         out.push(self.send(s, &payload));
     }
-}
-
-/// fe80:: with interface identifier `ifid`.
-pub fn link_local(ifid: u64) -> Ipv6Addr {
-    Ipv6Addr::from((0xfe80u128 << 112) | u128::from(ifid))
 }
 
 #[cfg(test)]

@@ -28,6 +28,8 @@ pub mod frame;
 pub mod ncp;
 pub mod negotiation;
 pub mod ppp;
+mod rng;
+mod session;
 pub mod socket;
 
 pub use engine::Engine;

@@ -27,6 +27,9 @@ use etherparse::{IpNumber, Ipv6Header, UdpHeader};
 use crate::tagged::RawPort;
 use wire::*;
 
+/// A DHCPv6 message: its type and its options (code, value).
+pub type Dhcpv6Message = (u8, Vec<(u16, Vec<u8>)>);
+
 /// A client on one line.
 pub struct PppoeClient {
     pub port: RawPort,
@@ -403,7 +406,7 @@ impl PppoeClient {
     }
 
     /// The next DHCPv6 message to us in the session: (type, options).
-    fn dhcpv6_recv(&mut self, xid: [u8; 3]) -> Result<(u8, Vec<(u16, Vec<u8>)>)> {
+    fn dhcpv6_recv(&mut self, xid: [u8; 3]) -> Result<Dhcpv6Message> {
         let sid = self.session;
         let p = self
             .wait(self.timeout, |p| {

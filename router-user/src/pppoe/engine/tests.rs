@@ -3,7 +3,12 @@
 use std::time::Duration;
 
 use super::*;
-use crate::pppoe::{dhcpv6::Message, frame::Frame};
+use std::net::Ipv6Addr;
+
+use crate::pppoe::{
+    dhcpv6::{Message, link_local},
+    frame::Frame,
+};
 
 const US: [u8; 6] = [0x02, 0, 0, 0, 0, 0xaa];
 const CLIENT: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
