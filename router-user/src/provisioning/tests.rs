@@ -480,3 +480,57 @@ fn a_staged_sync_becomes_the_state_file_or_goes() {
     assert_eq!(api_of(&again_t), api_of(&t));
     let _ = fs::remove_dir_all(dir);
 }
+
+#[test]
+fn the_api_leaves_session_members_alone() {
+    let dir = tmpdir("sessions");
+    let cfg = config(&dir.join("state.json"), ALICE);
+    let (mut p, mut t) = start(&cfg).unwrap();
+    let pat = Member {
+        mac: Some(router_core::member::MacAddr([2, 0, 0, 0, 0x5e, 1])),
+        ..member("pat@isp.example", "198.51.100.9/32")
+    };
+    let checked = t.check_put(pat.as_in(), Origin::Session).unwrap();
+    t.commit_put(checked, pat.as_in(), Origin::Session).unwrap();
+    t.take_changes();
+    // Neither replaced nor deleted through the API.
+    let err = p
+        .write(
+            Op::Put(member("pat@isp.example", "198.51.100.10/32")),
+            &cfg,
+            &mut t,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&err, WriteError::SessionManaged(id) if id == "pat@isp.example"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("PPPoE session"), "{err}");
+    let err = p
+        .write(Op::Delete("pat@isp.example".into()), &cfg, &mut t)
+        .unwrap_err();
+    assert!(matches!(err, WriteError::SessionManaged(_)), "{err}");
+    // A sync naming it is refused; one overlapping its prefix too; one
+    // without it leaves it in place.
+    let err = p
+        .write(
+            sync(vec![member("pat@isp.example", "198.51.100.11/32")]),
+            &cfg,
+            &mut t,
+        )
+        .unwrap_err();
+    assert!(matches!(err, WriteError::SessionManaged(_)), "{err}");
+    let err = p
+        .write(sync(vec![member("bob", "198.51.100.9/32")]), &cfg, &mut t)
+        .unwrap_err();
+    assert!(err.to_string().contains("pat@isp.example"), "{err}");
+    p.write(sync(vec![member("bob", "198.51.100.8/32")]), &cfg, &mut t)
+        .unwrap();
+    assert_eq!(origin(&t, "pat@isp.example"), Some(Origin::Session));
+    assert_eq!(origin(&t, "bob"), Some(Origin::Api));
+    // The state file holds the API's members only.
+    let (_, api) = Provisioning::load(&cfg).unwrap();
+    let ids: Vec<String> = api.iter().map(|(_, m)| m.id().to_owned()).collect();
+    assert_eq!(ids, ["bob"]);
+    fs::remove_dir_all(&dir).unwrap();
+}
