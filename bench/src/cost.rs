@@ -43,7 +43,27 @@ pub const PATHS: &[(&str, &str)] = &[
         "icmp6",
         "downstream IPv6 with hop limit 1 (ICMPv6 time exceeded built and sent back)",
     ),
+    (
+        "sess_up",
+        "upstream IPv4 out of a PPPoE session (tail call, decapsulated)",
+    ),
+    (
+        "sess_down",
+        "downstream IPv4 into a PPPoE session (tail call, encapsulated)",
+    ),
 ];
+
+/// Paths through the one PPPoE session of the population (member m0): hot
+/// only, the randomiser drawing the session member's address alone.
+pub const SESSION_PATHS: &[&str] = &["sess_up", "sess_down"];
+/// The session's id and MRU.
+const SESSION_ID: u16 = 0x0101;
+const SESSION_MRU: u16 = 1492;
+
+/// Whether the cost of path `path` is measured for `kind` ("rand", "hot").
+pub fn measured(path: &str, kind: &str) -> bool {
+    kind == "hot" || !SESSION_PATHS.contains(&path)
+}
 
 /// The router's addresses in the bench namespace: acc0's (the members'
 /// gateway, which the ARP path asks for) and up0's (the source of the
@@ -186,16 +206,18 @@ fn one_size(opts: &Options, specs: &[Spec]) -> anyhow::Result<SizeResult> {
 
     // Addresses: plain IPv4 | plain IPv6 | QinQ IPv4; IPv4 four to an
     // entry. Regions are (first entry, addresses).
+    // Member m0 is the PPPoE session's, out of the plain regions.
+    let plain = |i: usize| i != 0 && !qinq(i);
     let plain4: Vec<[u8; 4]> = specs
         .iter()
         .enumerate()
-        .filter(|(i, _)| !qinq(*i))
+        .filter(|(i, _)| plain(*i))
         .map(|(_, s)| s.host4())
         .collect();
     let plain6: Vec<[u8; 16]> = specs
         .iter()
         .enumerate()
-        .filter(|(i, _)| !qinq(*i))
+        .filter(|(i, _)| plain(*i))
         .map(|(_, s)| s.host6())
         .collect();
     let qinq4: Vec<[u8; 4]> = specs
@@ -206,12 +228,14 @@ fn one_size(opts: &Options, specs: &[Spec]) -> anyhow::Result<SizeResult> {
         .collect();
     ensure!(!qinq4.is_empty(), "too few members for a QinQ one");
     let (p4, q4) = (bench_pack4(&plain4), bench_pack4(&qinq4));
+    let s4 = bench_pack4(&[specs[0].host4()]);
     let regions = [
         (0u32, plain4.len() as u32),
         (p4.len() as u32, plain6.len() as u32),
         ((p4.len() + plain6.len()) as u32, qinq4.len() as u32),
+        ((p4.len() + plain6.len() + q4.len()) as u32, 1),
     ];
-    let addrs: Vec<[u8; 16]> = [p4, plain6, q4].concat();
+    let addrs: Vec<[u8; 16]> = [p4, plain6, q4, s4].concat();
 
     let mut dp = Datapath::load_bench(sizing, addrs.len() as u32)
         .context("loading the bench build of the datapath")?;
@@ -230,11 +254,12 @@ fn one_size(opts: &Options, specs: &[Spec]) -> anyhow::Result<SizeResult> {
     dp.apply_full(&full)?;
     let apply_s = t.elapsed().as_secs_f64();
     dp.bench_addresses(&addrs)?;
+    session(&mut dp, &tables, &full)?;
 
     // The probes' inputs, after the others in bench-ebpf's BENCH_ADDRS:
     // each plain member's IPv4 address, then its slot.
     let mut probe_addrs = Vec::with_capacity(regions[0].1 as usize);
-    for (i, s) in specs.iter().enumerate().filter(|(i, _)| !qinq(*i)) {
+    for (i, s) in specs.iter().enumerate().filter(|(i, _)| plain(*i)) {
         let slot = tables
             .slot(&format!("m{i}"))
             .with_context(|| format!("no slot for member m{i}"))?;
@@ -272,6 +297,7 @@ fn one_size(opts: &Options, specs: &[Spec]) -> anyhow::Result<SizeResult> {
     let (arp, spa) = frames::arp_request(CPE_PLAIN, ACC0_GW4);
     let (mut expired6, _, e6) = frames::ipv6(UP0_MAC, GW_MAC, REMOTE6, [0; 16]);
     frames::set_hop_limit6(&mut expired6, 1);
+    let (sess_up, ss) = frames::session4(ACC0_MAC, CPE_PLAIN, SESSION_ID, REMOTE4);
     let down = (slot("up0")?, reason::FWD_DOWNSTREAM);
     // (path, frame, ingress, address offset, length, region, expected)
     let paths = [
@@ -314,6 +340,16 @@ fn one_size(opts: &Options, specs: &[Spec]) -> anyhow::Result<SizeResult> {
             regions[1],
             (slot("up0")?, reason::REPLY_TIME_EXCEEDED),
         ),
+        (
+            "sess_up",
+            sess_up,
+            acc0,
+            ss,
+            4,
+            regions[3],
+            (slot("acc0")?, reason::FWD_UPSTREAM),
+        ),
+        ("sess_down", down4, up0, d4, 4, regions[3], down),
     ];
     let mut cases = vec![Case {
         key: "floor".into(),
@@ -325,6 +361,9 @@ fn one_size(opts: &Options, specs: &[Spec]) -> anyhow::Result<SizeResult> {
     }];
     for (path, frame, ingress, offset, len, (first, count), expect) in paths {
         for (kind, count) in [("rand", count), ("hot", 1)] {
+            if !measured(path, kind) {
+                continue;
+            }
             let conf = bench_conf(&frame, offset, len, first, count);
             for (who, runner, expect) in [
                 ("P", Runner::Product, Some(expect)),
@@ -420,6 +459,9 @@ fn one_size(opts: &Options, specs: &[Spec]) -> anyhow::Result<SizeResult> {
     );
     for (path, _) in PATHS {
         for kind in ["rand", "hot"] {
+            if !measured(path, kind) {
+                continue;
+            }
             let (p, r, f) = (
                 s(&format!("P.{path}.{kind}")),
                 s(&format!("R.{path}.{kind}")),
@@ -445,6 +487,45 @@ fn one_size(opts: &Options, specs: &[Spec]) -> anyhow::Result<SizeResult> {
         apply_s,
         groups_used,
     })
+}
+
+/// Makes member m0 a PPPoE member (in both halves) with a session from
+/// the plain members' CPE MAC on acc0, untagged.
+fn session(
+    dp: &mut Datapath,
+    tables: &router_core::tables::Tables,
+    full: &router_core::changes::FullState<'_>,
+) -> anyhow::Result<()> {
+    let slot = tables.slot("m0").context("no slot for member m0")?;
+    let (_, mut info) = *full
+        .members
+        .iter()
+        .find(|(s, _)| *s == slot)
+        .context("no info for member m0")?;
+    info.flags |= router_common::member_flags::PPPOE;
+    let changes = router_core::changes::Changes {
+        members: vec![(slot, info)],
+        uplinks: full.uplinks,
+        edge: full.edge,
+        ..Default::default()
+    };
+    dp.apply(changes.clone())?;
+    dp.apply(changes)?;
+    let key = router_common::pppoe::SessionKey {
+        iface: info.iface as u16,
+        s_vlan: 0,
+        c_vlan: 0,
+        session_id: SESSION_ID,
+        mac: CPE_PLAIN,
+        _pad: [0; 2],
+    };
+    let session = router_common::pppoe::Session {
+        member: slot,
+        mru: SESSION_MRU,
+        _pad: 0,
+    };
+    dp.put_session(key, session)?;
+    Ok(())
 }
 
 /// The timed repetitions, each case once per repetition.

@@ -73,6 +73,33 @@ pub fn ipv4(
     (f, (l3 + 12) as u32, (l3 + 16) as u32)
 }
 
+/// An IPv4 UDP frame in PPPoE session `session_id` (untagged), to `dst`;
+/// returns it with the offset of its source address.
+pub fn session4(dst_mac: [u8; 6], src_mac: [u8; 6], session_id: u16, dst: [u8; 4]) -> (Frame, u32) {
+    const SESSION_HLEN: usize = 8;
+    let (plain, src_at, _) = ipv4(dst_mac, src_mac, None, [0; 4], dst);
+    let mut f = [0u8; BENCH_FRAME_LEN];
+    f[..12].copy_from_slice(&plain[..12]);
+    f[12..14].copy_from_slice(&0x8864u16.to_be_bytes());
+    let ip_len = BENCH_FRAME_LEN - 14 - SESSION_HLEN;
+    f[14] = 0x11;
+    f[16..18].copy_from_slice(&session_id.to_be_bytes());
+    f[18..20].copy_from_slice(&((ip_len + 2) as u16).to_be_bytes());
+    f[20..22].copy_from_slice(&0x0021u16.to_be_bytes());
+    // The plain frame's IP packet, shortened by the session's 8 bytes.
+    let ip = ipv4(dst_mac, src_mac, None, [0; 4], dst).0;
+    let mut inner = ip[14..14 + ip_len].to_vec();
+    inner[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
+    inner[10..12].copy_from_slice(&[0, 0]);
+    let c = checksum(&inner[..20]);
+    inner[10..12].copy_from_slice(&c.to_be_bytes());
+    // UDP length.
+    inner[24..26].copy_from_slice(&((ip_len - 20) as u16).to_be_bytes());
+    f[14 + SESSION_HLEN..].copy_from_slice(&inner);
+    let _ = plain;
+    (f, src_at + SESSION_HLEN as u32)
+}
+
 /// An IPv6 UDP frame; returns it with the offsets of its source and
 /// destination addresses.
 pub fn ipv6(dst_mac: [u8; 6], src_mac: [u8; 6], src: [u8; 16], dst: [u8; 16]) -> (Frame, u32, u32) {

@@ -31,7 +31,7 @@
 
 /// Bumped whenever a layout below changes; userspace refuses pinned maps of
 /// another version instead of misreading them.
-pub const ABI_VERSION: u32 = 4;
+pub const ABI_VERSION: u32 = 5;
 
 /// Highest ingress ifindex the datapath can classify (`IFINDEX_SLOT` size).
 pub const MAX_IFINDEX: u32 = 1 << 16;
@@ -410,6 +410,13 @@ pub mod step {
     pub const HOP: u32 = 1 << 9;
     /// The frame was rewritten for it: MACs, tags, TTL or hop limit − 1.
     pub const REWRITTEN: u32 = 1 << 10;
+    /// A PPPoE session frame of a known session: its IP packet was taken
+    /// out (upstream), the source checked against the session's member.
+    pub const PPPOE_DECAP: u32 = 1 << 11;
+    /// The packet was put in its member's PPPoE session (downstream).
+    pub const PPPOE_ENCAP: u32 = 1 << 12;
+    /// A TCP SYN's MSS was lowered to the session's MRU.
+    pub const MSS_CLAMPED: u32 = 1 << 13;
 }
 
 /// Index in `MEMBER_LINES` of member `slot`'s line on CPU `cpu`.

@@ -63,8 +63,22 @@ pub const PASS_NDP_OTHER_TARGET: u32 = 29;
 /// option from the unspecified address, a DAD solicitation not sent to
 /// the solicited-node address.
 pub const DROP_NDP_INVALID: u32 = 30;
+/// PPPoE discovery (0x8863: PADI, PADR, PADT...), for the daemon.
+pub const PASS_PPPOE_DISCOVERY: u32 = 31;
+/// A PPPoE session frame that carries no IP packet (LCP, PAP, CHAP, IPCP,
+/// IPv6CP...), for the daemon.
+pub const PASS_PPPOE_CONTROL: u32 = 32;
+/// An IP packet in a PPPoE session frame of no session the datapath knows
+/// (interface, tags, client MAC, session id), for the daemon.
+pub const PASS_PPPOE_UNKNOWN_SESSION: u32 = 33;
+/// A PPPoE session frame with a bad version, type or code, a length beyond
+/// the frame, or an IP length that disagrees with the PPPoE length.
+pub const DROP_PPPOE_MALFORMED: u32 = 34;
+/// A packet to a PPPoE member whose session the datapath does not hold
+/// (no `SESSION_LINES` entry): it cannot be encapsulated.
+pub const DROP_PPPOE_NO_SESSION: u32 = 35;
 /// Number of reasons.
-pub const COUNT: u32 = 31;
+pub const COUNT: u32 = 36;
 /// Counters per interface in `IFACE_COUNTERS`: room for reasons to come,
 /// so that adding one does not change the map's size.
 pub const REASON_SLOTS: u32 = 64;
@@ -104,6 +118,11 @@ pub const TABLE: [(u32, u32, &str); COUNT as usize] = [
     (PASS_ARP_OTHER_TARGET, PASS, "arp-other-target"),
     (PASS_NDP_OTHER_TARGET, PASS, "ndp-other-target"),
     (DROP_NDP_INVALID, DROP, "ndp-invalid"),
+    (PASS_PPPOE_DISCOVERY, PASS, "pppoe-discovery"),
+    (PASS_PPPOE_CONTROL, PASS, "pppoe-control"),
+    (PASS_PPPOE_UNKNOWN_SESSION, PASS, "pppoe-unknown-session"),
+    (DROP_PPPOE_MALFORMED, DROP, "pppoe-malformed"),
+    (DROP_PPPOE_NO_SESSION, DROP, "pppoe-no-session"),
 ];
 
 /// `(action, reason)` names, as the metrics and the tracer spell them:

@@ -7,7 +7,11 @@
 //! modules that answer it. It decides; the lookups, the rewrite, the
 //! answers and the counting are the other modules'.
 use aya_ebpf::programs::XdpContext;
-use router_common::{IFACE_SLOT_UNKNOWN, MAX_IFACES, NO_MEMBER, kind, reason, route, step};
+use router_common::{
+    IFACE_SLOT_UNKNOWN, MAX_IFACES, NO_MEMBER, kind,
+    pppoe::{ETH_P_PPPOE_DISCOVERY, ETH_P_PPPOE_SESSION},
+    reason, route, step,
+};
 
 use crate::{
     arp, echo,
@@ -17,6 +21,7 @@ use crate::{
     maps::{IFACES, IFINDEX_SLOT},
     packet::{ETH_P_ARP, ETH_P_IPV6, EthHdr, header},
     parse::{self, Packet, link_local6},
+    pppoe,
     rewrite::{NextHop, fits, rewrite},
     source,
     verdict::Verdict,
@@ -75,6 +80,7 @@ pub fn classify(ctx: &XdpContext, slot: u32, t: &Tables) -> Verdict {
     }
     let p = match parse::l3(ctx, &l2) {
         Ok(p) => p,
+        Err(reason::PASS_NOT_IP) => return Verdict::new(not_ip(&x, l2.proto)),
         Err(r) => return Verdict::new(r),
     };
     explain::parsed(&p);
@@ -94,6 +100,20 @@ pub fn classify(ctx: &XdpContext, slot: u32, t: &Tables) -> Verdict {
     }
 }
 
+/// What a frame that is neither IP nor ARP is: PPPoE discovery (the
+/// daemon's), a PPPoE session frame on an access interface (for
+/// `pppoe_up`: [`pppoe::TAIL_UP`]), or not IP.
+#[inline(always)]
+fn not_ip(x: &In, proto: u16) -> u32 {
+    if proto == ETH_P_PPPOE_DISCOVERY {
+        reason::PASS_PPPOE_DISCOVERY
+    } else if proto == ETH_P_PPPOE_SESSION && x.iface.kind == kind::ACCESS {
+        pppoe::TAIL_UP
+    } else {
+        reason::PASS_NOT_IP
+    }
+}
+
 /// A frame to a group address (`v` says which: broadcast or multicast),
 /// which goes to the kernel unless it is ARP, or on an access interface a
 /// Neighbor or Router Solicitation. Returns the reason.
@@ -104,6 +124,9 @@ fn group(x: &In, v: &mut Verdict) -> u32 {
     };
     if l2.proto == ETH_P_ARP {
         return arp::arp(x, &l2, v);
+    }
+    if l2.proto == ETH_P_PPPOE_DISCOVERY {
+        return reason::PASS_PPPOE_DISCOVERY;
     }
     if x.iface.kind != kind::ACCESS || l2.proto != ETH_P_IPV6 {
         return v.reason;
@@ -116,7 +139,7 @@ fn group(x: &In, v: &mut Verdict) -> u32 {
 
 /// Addresses the kernel handles: link-local, multicast and broadcast.
 #[inline(always)]
-fn special_addresses(p: &Packet) -> Option<u32> {
+pub fn special_addresses(p: &Packet) -> Option<u32> {
     if p.v6 {
         if link_local6(p.src[0]) || link_local6(p.dst[0]) {
             return Some(reason::PASS_LINK_LOCAL);
@@ -204,7 +227,10 @@ fn forward(x: &In, p: &Packet, hop: Result<NextHop, u32>, v: &mut Verdict) {
         Ok(hop) => hop,
         Err(r) => {
             v.reason = r;
-            v.to = NO_MEMBER;
+            // A PPPoE member's hop is `pppoe_down`'s to find.
+            if r != pppoe::TAIL_DOWN {
+                v.to = NO_MEMBER;
+            }
             return;
         }
     };

@@ -81,10 +81,14 @@ pub fn member(t: &Tables, slot: u32) -> Option<&'static MemberFwd> {
 }
 
 /// The next hop towards member `slot`: its line, MAC and tags. Fails with
-/// the reason the packet goes to the kernel instead.
+/// the reason the packet goes to the kernel instead, or, for a PPPoE
+/// member, [`TAIL_DOWN`](crate::pppoe::TAIL_DOWN): `pppoe_down` finds it.
 #[inline(always)]
 pub fn member_hop(t: &Tables, slot: u32) -> Result<NextHop, u32> {
     let m = member(t, slot).ok_or(reason::PASS_NO_ROUTE)?;
+    if m.flags as u16 & member_flags::PPPOE != 0 {
+        return Err(crate::pppoe::TAIL_DOWN);
+    }
     if m.flags as u16 & member_flags::HAS_MAC == 0 {
         return Err(reason::PASS_NO_NEIGHBOR);
     }

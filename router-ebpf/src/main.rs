@@ -14,6 +14,8 @@
 //! and the [`icmp_error`]s of forwarding, within the [`ratelimit`]; their
 //! checksums are [`csum`]'s. The tracer's instance also records each step
 //! it takes ([`explain`]).
+//! PPPoE sessions are handled in two programs of their own, reached by
+//! tail calls ([`pppoe`]): [`pppoe_up`] and [`pppoe_down`].
 //! Every map is in [`maps`].
 #![no_std]
 #![no_main]
@@ -34,6 +36,9 @@ mod maps;
 mod ndp;
 mod packet;
 mod parse;
+mod pppoe;
+mod pppoe_down;
+mod pppoe_up;
 mod ra;
 mod ratelimit;
 mod rewrite;
@@ -67,7 +72,11 @@ pub fn collecte(ctx: XdpContext) -> u32 {
     let Some(t) = lookup::Tables::read() else {
         return xdp_action::XDP_PASS;
     };
-    let v = classify::classify(&ctx, slot, &t);
+    let mut v = classify::classify(&ctx, slot, &t);
+    if v.reason >= pppoe::TAIL_UP {
+        // Only returns if the PPPoE program is missing.
+        pppoe::tail(&ctx, slot, &mut v);
+    }
     if trace {
         verdict::record(&v);
     } else {

@@ -5,12 +5,16 @@
 //! own maps stay in `bench.rs`, which `bench-ebpf` compiles too.
 use aya_ebpf::{
     macros::map,
-    maps::{Array, DevMap, HashMap, PerCpuArray, RingBuf},
+    maps::{Array, DevMap, HashMap, PerCpuArray, ProgramArray, RingBuf},
 };
 use router_common::{
     AttachKey, GATEWAY_ENTRIES, GatewayKey, Globals, IfaceAddrs, IfaceInfo, LEARN_EVENTS_BYTES,
-    LearnedMac, MAX_IFACES, MAX_IFINDEX, MemberLine, RouteChunk, TraceVerdict, reason, route,
+    LearnedMac, MAX_IFACES, MAX_IFINDEX, MemberLine, RouteChunk, TraceVerdict,
+    pppoe::{Session, SessionKey, SessionLine},
+    reason, route,
 };
+
+use crate::pppoe::Handoff;
 
 /// `BPF_F_MMAPABLE`: the array can be memory-mapped by userspace.
 const BPF_F_MMAPABLE: u32 = 1 << 10;
@@ -63,3 +67,19 @@ pub static LEARNED: Array<LearnedMac> = Array::with_max_entries(1, BPF_F_MMAPABL
 pub static LEARN_EVENTS: RingBuf = RingBuf::with_byte_size(LEARN_EVENTS_BYTES, 0);
 #[map]
 pub static TRACE_VERDICT: Array<TraceVerdict> = Array::with_max_entries(1, 0);
+/// PPPoE sessions by where their frames come from (see
+/// `router_common::pppoe`). Sized by the loader (`max_members`).
+#[map]
+pub static SESSIONS: HashMap<SessionKey, Session> = HashMap::with_max_entries(1, 0);
+/// By member slot: a PPPoE member's session id and MRU. Sized by the loader
+/// (`max_members`).
+#[map]
+pub static SESSION_LINES: Array<SessionLine> = Array::with_max_entries(1, 0);
+/// The PPPoE programs the entry program tail-calls (`pppoe::UP`,
+/// `pppoe::DOWN`), filled by each load with that load's programs.
+#[map]
+pub static PPPOE_PROGS: ProgramArray = ProgramArray::with_max_entries(2, 0);
+/// What a program tells the PPPoE program it tail-calls (one entry per
+/// CPU: a tail call stays on the CPU).
+#[map]
+pub static PPPOE_HANDOFF: PerCpuArray<Handoff> = PerCpuArray::with_max_entries(1, 0);

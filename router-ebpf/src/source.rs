@@ -82,7 +82,13 @@ fn attached_here(
         explain::step(step::SRC_WRONG_ATTACHMENT);
         return None;
     };
-    if m.iface as u32 != at.slot || m.s_vlan != at.s_vlan || m.c_vlan != at.c_vlan {
+    // A PPPoE member's packets come in its session (`pppoe_up`), never
+    // as plain IP frames.
+    if m.iface as u32 != at.slot
+        || m.s_vlan != at.s_vlan
+        || m.c_vlan != at.c_vlan
+        || m.flags as u16 & member_flags::PPPOE != 0
+    {
         explain::step(step::SRC_WRONG_ATTACHMENT);
         return None;
     }

@@ -56,6 +56,11 @@ pub const REASONS: [&str; reason::COUNT as usize] = [
     "an ARP request for an address that is not a gateway of this interface: the kernel's",
     "a Neighbor Solicitation for an address that is not a gateway of this interface: the kernel's",
     "a Neighbor or Router Solicitation RFC 4861 says to discard (hop limit not 255, bad checksum, bad option, ...): dropped",
+    "PPPoE discovery (PADI, PADR, PADT...): the daemon's to answer",
+    "a PPPoE session frame that carries no IP packet (LCP, PAP, CHAP, IPCP, IPv6CP...): the daemon's, unchanged",
+    "an IP packet in a PPPoE session the datapath does not know (interface, tags, client MAC, session id): the daemon's, unchanged",
+    "a PPPoE session frame with a bad version, type or code, a length beyond the frame, or an IP length that disagrees with it: dropped",
+    "a packet to a PPPoE member whose session the datapath does not hold: it cannot be put in a session, dropped",
 ];
 
 /// The sentence for reason `r`.
@@ -77,9 +82,13 @@ fn xdp_name(a: u32) -> &'static str {
     }
 }
 
-/// The addresses of the frame the program was given, for naming.
+/// The addresses of the frame the program was given, for naming (a PPPoE
+/// session frame's: of the IP packet it carries).
 fn addresses(frame: &[u8]) -> Option<(IpAddr, IpAddr)> {
-    let p = SlicedPacket::from_ethernet(frame).ok()?;
+    let p = match session_ip(frame) {
+        Some(ip) => SlicedPacket::from_ip(ip).ok()?,
+        None => SlicedPacket::from_ethernet(frame).ok()?,
+    };
     match p.net? {
         NetSlice::Ipv4(ip) => Some((
             IpAddr::V4(ip.header().source_addr()),
@@ -89,6 +98,20 @@ fn addresses(frame: &[u8]) -> Option<(IpAddr, IpAddr)> {
             IpAddr::V6(ip.header().source_addr()),
             IpAddr::V6(ip.header().destination_addr()),
         )),
+    }
+}
+
+/// The IP packet in a PPPoE session frame (after 0 to 2 tags), if it is
+/// one.
+fn session_ip(frame: &[u8]) -> Option<&[u8]> {
+    let mut at = 12;
+    loop {
+        let t = u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]);
+        match t {
+            0x8100 | 0x88a8 | 0x9100 if at < 20 => at += 4,
+            router_common::pppoe::ETH_P_PPPOE_SESSION => return frame.get(at + 2 + 8..),
+            _ => return None,
+        }
     }
 }
 
@@ -280,6 +303,24 @@ impl Names {
             } else {
                 out.push("not rewritten: the frame was left as it came".to_string());
             }
+        }
+        if s(step::PPPOE_DECAP) {
+            out.push(
+                "PPPoE: a frame of a known session, its IP packet taken out of the PPPoE and PPP headers (padding trimmed)"
+                    .to_string(),
+            );
+        }
+        if s(step::PPPOE_ENCAP) {
+            out.push(
+                "PPPoE: put in the member's session (ethertype 0x8864, its session id, PPPoE length = IP length + 2)"
+                    .to_string(),
+            );
+        }
+        if s(step::MSS_CLAMPED) {
+            out.push(
+                "TCP SYN: its MSS lowered to the session's MRU less the IP and TCP headers, TCP checksum updated"
+                    .to_string(),
+            );
         }
         if v.from != NO_MEMBER && v.reason == reason::DROP_SPOOFED {
             out.push(format!(

@@ -205,6 +205,92 @@ impl Harness {
         self.forward.apply(changes).expect("apply");
     }
 
+    /// Makes members PPPoE members (`member_flags::PPPOE`, in both halves
+    /// of both instances): those of `sessions` (member id, session id,
+    /// MRU) with their session in the datapath (keyed by the member's
+    /// attachment and MAC), those of `without` with none.
+    pub fn pppoe(&mut self, sessions: &[(&str, u16, u16)], without: &[&str]) {
+        let full = self.tables.full_state().into_owned();
+        let ids = sessions.iter().map(|(id, _, _)| *id).chain(without.iter().copied());
+        let mut members = Vec::new();
+        for id in ids {
+            let slot = self.tables.slot(id).expect("a PPPoE member of the configuration");
+            let (_, mut info) = *full
+                .members
+                .iter()
+                .find(|(s, _)| *s == slot)
+                .expect("the member's info");
+            info.flags |= router_common::member_flags::PPPOE;
+            members.push((slot, info));
+        }
+        let changes = router_core::changes::Changes {
+            members,
+            uplinks: full.uplinks,
+            edge: full.edge,
+            ..Default::default()
+        };
+        for dp in [&mut self.forward, &mut self.trace] {
+            // Twice: into both halves.
+            dp.apply(changes.clone()).expect("PPPoE flag applies");
+            dp.apply(changes.clone()).expect("PPPoE flag applies");
+        }
+        for (id, session_id, mru) in sessions {
+            let (key, session) = self.session_of(id, *session_id, *mru);
+            for dp in [&mut self.forward, &mut self.trace] {
+                dp.put_session(key, session).expect("put_session");
+                // Idempotent.
+                dp.put_session(key, session).expect("put_session again");
+            }
+        }
+    }
+
+    /// The datapath key and value of member `id`'s session `session_id`.
+    fn session_of(
+        &mut self,
+        id: &str,
+        session_id: u16,
+        mru: u16,
+    ) -> (router_common::pppoe::SessionKey, router_common::pppoe::Session) {
+        let slot = self.tables.slot(id).expect("member");
+        let full = self.tables.full_state();
+        let (_, info) = *full
+            .members
+            .iter()
+            .find(|(s, _)| *s == slot)
+            .expect("the member's info");
+        let key = router_common::pppoe::SessionKey {
+            iface: info.iface as u16,
+            s_vlan: info.s_vlan,
+            c_vlan: info.c_vlan,
+            session_id,
+            mac: info.mac,
+            _pad: [0; 2],
+        };
+        let session = router_common::pppoe::Session {
+            member: slot,
+            mru,
+            _pad: 0,
+        };
+        (key, session)
+    }
+
+    /// The forwarding instance's sessions; the tracer's must be the same.
+    pub fn sessions(
+        &self,
+    ) -> Vec<(router_common::pppoe::SessionKey, router_common::pppoe::Session)> {
+        let all = self.forward.sessions().expect("sessions");
+        assert_eq!(all, self.trace.sessions().expect("tracer sessions"));
+        all
+    }
+
+    /// Removes member `id`'s session `session_id` from both instances.
+    pub fn remove_session(&mut self, id: &str, session_id: u16) {
+        let (key, _) = self.session_of(id, session_id, 0);
+        for dp in [&mut self.forward, &mut self.trace] {
+            dp.remove_session(&key).expect("remove_session");
+        }
+    }
+
     /// Runs `frame` arriving on `ingress` through the forwarding instance:
     /// the action and the frame as it leaves.
     pub fn run(&mut self, ingress: &str, frame: &[u8]) -> (u32, Vec<u8>) {

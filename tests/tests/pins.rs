@@ -96,3 +96,59 @@ fn pinned_tables_of_another_layout_are_refused() {
     let dp = load(&dir, 1024).expect("a fresh start after the removal");
     assert!(!dp.reused());
 }
+
+/// PPPoE sessions are pinned with the tables: a reload (a restarted
+/// daemon) finds them, with the lines of their members; the PPPoE
+/// programs' array is pinned too and refilled with each load's programs,
+/// every one of which the verifier accepted (their verified instructions
+/// are printed: the budget the tail calls keep out of the entry program).
+#[test]
+fn pppoe_sessions_survive_a_reload() {
+    use router_common::pppoe::{Session, SessionKey, line_flags};
+    tests::require_root();
+    let fs = Bpffs::mount("pins-sessions");
+    let dir = fs.path.join("collecte");
+    let key = SessionKey {
+        iface: 1,
+        s_vlan: 10,
+        c_vlan: 20,
+        session_id: 7,
+        mac: [2, 0, 0, 0, 0, 9],
+        _pad: [0; 2],
+    };
+    let session = Session {
+        member: 5,
+        mru: 1492,
+        _pad: 0,
+    };
+    let mut dp = load(&dir, 1024).expect("first load");
+    dp.put_session(key, session).expect("put_session");
+    let reserved = SessionKey {
+        session_id: 0xffff,
+        ..key
+    };
+    let err = dp
+        .put_session(reserved, session)
+        .expect_err("session id 0xffff is refused");
+    assert!(err.to_string().contains("0xffff"), "{err}");
+    drop(dp);
+    assert!(dir.join("SESSIONS").exists() && dir.join("PPPOE_PROGS").exists());
+    let mut dp = load(&dir, 1024).expect("reload");
+    assert!(dp.reused());
+    assert_eq!(dp.sessions().expect("sessions"), vec![(key, session)]);
+    let line = dp.session_line(5).expect("line");
+    assert_eq!((line.session_id, line.mru), (7, 1492));
+    assert_ne!(line.flags & line_flags::PRESENT, 0);
+    for (name, n) in dp.verified_instructions_each() {
+        let n = n.unwrap_or_else(|| panic!("{name}: the kernel gives no verified instructions"));
+        assert!(n > 0, "{name}");
+        println!("verified_instructions {name} {n}");
+    }
+    dp.remove_session(&key).expect("remove_session");
+    dp.remove_session(&key).expect("an absent session is no error");
+    assert!(dp.sessions().expect("sessions").is_empty());
+    assert_eq!(dp.session_line(5).expect("line").flags, 0);
+    drop(dp);
+    let removed = remove_pins(&dir).expect("pins removed");
+    assert!(removed.contains(&dir.join("PPPOE_PROGS")), "{removed:?}");
+}

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::{Options, PATHS, SizeResult};
+use super::{Options, PATHS, SizeResult, measured};
 use crate::report::{Check, Figure, Report, Series, size_label};
 
 /// The cost part's figures, raw results, errors and plot series, and the
@@ -121,6 +121,9 @@ pub fn figures(opts: &Options, results: &[anyhow::Result<SizeResult>], report: &
     ));
     for (path, what) in PATHS {
         for (kind, label) in [("hot", "hot packet"), ("rand", "random")] {
+            if !measured(path, kind) {
+                continue;
+            }
             let target = match (*path, kind) {
                 ("down4", "hot") => Some(("≤ 4× the floor", Check::RatioAtMost(4.0))),
                 ("down4", "rand") => Some(("≤ 300 ns", Check::AtMost(300.0))),
@@ -145,7 +148,9 @@ pub fn figures(opts: &Options, results: &[anyhow::Result<SizeResult>], report: &
                     d(n, "floor"),
                     t,
                     c,
-                    if *path == "push" || *path == "pop" || *path == "icmp6" {
+                    if super::SESSION_PATHS.contains(path) {
+                        "whole program incl. the test-run floor and the tail call to the PPPoE program; one session (member m0); includes one bpf_xdp_adjust_head of the bench restore; compare with the plain member's hot packet"
+                    } else if *path == "push" || *path == "pop" || *path == "icmp6" {
                         "whole program incl. the test-run floor; includes one bpf_xdp_adjust_head of the bench restore (the frame's length changed in the previous run)"
                     } else {
                         "whole program incl. the test-run floor, randomiser removed"

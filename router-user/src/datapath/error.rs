@@ -110,6 +110,9 @@ pub enum DatapathError {
         "map {map}: {message}. The pinned tables were made by another version or configuration of collecte and cannot be read safely: restore the previous [datapath] sizes, or run `collecte stop --detach` (which stops the fast path) and start again"
     )]
     Layout { map: &'static str, message: String },
+    /// A PPPoE session id the protocol does not allow.
+    #[error("map SESSIONS: session id {session_id:#06x} is reserved (0 and 0xffff are never a session's)")]
+    SessionId { session_id: u16 },
     /// An XDP link could not be pinned.
     #[error("cannot pin the XDP link of {interface}: {message}")]
     LinkPin { interface: String, message: String },

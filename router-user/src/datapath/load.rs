@@ -7,19 +7,22 @@ use std::{collections::BTreeMap, time::Instant};
 use aya::{
     Ebpf, EbpfLoader,
     maps::{MapData, MapError},
+    maps::ProgramArray,
     programs::Xdp,
     util::nr_cpus,
 };
 use router_common::{
     ABI_VERSION, AttachKey, GATEWAY_ENTRIES, GatewayKey, Globals, IfaceAddrs, IfaceInfo,
-    LEARN_EVENTS_BYTES, LearnedMac, MAX_IFACES, MAX_IFINDEX, MemberLine, RouteChunk, reason, route,
+    LEARN_EVENTS_BYTES, LearnedMac, MAX_IFACES, MAX_IFINDEX, MemberLine, RouteChunk,
+    pppoe::{Session, SessionKey, SessionLine},
+    reason, route,
 };
 use router_core::changes::{Edge, RecordedSlots, Uplinks};
 
 use super::error::{DatapathError, map_err};
 use super::mapped::{Mapped, Windowed};
-use super::pins::{PINNED_MAPS, check_pinned_version, names_data, slot_name_text};
-use super::{Datapath, Lagging, LoadOptions, Mode, PROGRAM, PROGRAM_NAME, Sizing};
+use super::pins::{PINNED_MAPS, PPPOE_PROGS, check_pinned_version, names_data, slot_name_text};
+use super::{Datapath, Lagging, LoadOptions, Mode, PPPOE_PROGRAMS, PROGRAM, PROGRAM_NAME, Sizing};
 
 macro_rules! take {
     ($ebpf:expr, $name:literal) => {{
@@ -73,7 +76,9 @@ impl Datapath {
             .map_max_entries("ROUTES", 2 * sizing.route_half() / route::CHUNK)
             .map_max_entries("ATTACHMENTS", 2 * sizing.max_members + 2 * MAX_IFACES)
             .map_max_entries("MEMBER_LINES", lines)
-            .map_max_entries("LEARNED", sizing.max_members);
+            .map_max_entries("LEARNED", sizing.max_members)
+            .map_max_entries("SESSIONS", sizing.max_members)
+            .map_max_entries("SESSION_LINES", sizing.max_members);
         let mut reused = false;
         if let Some(dir) = pin_dir {
             std::fs::create_dir_all(dir).map_err(|source| DatapathError::PinDir {
@@ -83,6 +88,9 @@ impl Datapath {
             // Before anything is pinned beside them.
             check_pinned_version(dir)?;
             for name in PINNED_MAPS {
+                if *name == PPPOE_PROGS && mode == Mode::Trace {
+                    continue;
+                }
                 let path = dir.join(name);
                 reused |= path.exists();
                 loader.map_pin_path(name, path);
@@ -98,6 +106,7 @@ impl Datapath {
             .try_into()
             .map_err(DatapathError::Program)?;
         prog.load().map_err(DatapathError::Program)?;
+        let pppoe_progs = fill_pppoe_progs(&mut ebpf)?;
         let mut dp = Datapath {
             globals: take!(ebpf, "GLOBALS"),
             ifindex_slot: take!(ebpf, "IFINDEX_SLOT"),
@@ -120,6 +129,9 @@ impl Datapath {
             ),
             learn_events: Some(take!(ebpf, "LEARN_EVENTS")),
             trace: take!(ebpf, "TRACE_VERDICT"),
+            sessions: take!(ebpf, "SESSIONS"),
+            session_lines: take!(ebpf, "SESSION_LINES"),
+            _pppoe_progs: pppoe_progs,
             ebpf,
             mode,
             sizing,
@@ -206,6 +218,24 @@ impl Datapath {
     }
 }
 
+/// Loads the PPPoE programs and puts them in `PPPOE_PROGS` (a pinned one
+/// too, replacing a previous run's), where the entry program tail-calls
+/// them.
+fn fill_pppoe_progs(ebpf: &mut Ebpf) -> Result<ProgramArray<MapData>, DatapathError> {
+    let mut array: ProgramArray<MapData> = take!(ebpf, "PPPOE_PROGS");
+    for (name, index) in PPPOE_PROGRAMS {
+        let prog: &mut Xdp = ebpf
+            .program_mut(name)
+            .ok_or(DatapathError::MissingProgram { name })?
+            .try_into()
+            .map_err(DatapathError::Program)?;
+        prog.load().map_err(DatapathError::Program)?;
+        let fd = prog.fd().map_err(DatapathError::Program)?;
+        array.set(index, fd, 0).map_err(map_err("PPPOE_PROGS"))?;
+    }
+    Ok(array)
+}
+
 /// `MEMBER_LINES`, checked to hold lines.
 fn lines_data(data: MapData) -> Result<MapData, DatapathError> {
     let info = data.info().map_err(map_err("MEMBER_LINES"))?;
@@ -236,7 +266,7 @@ fn take_data(ebpf: &mut Ebpf, name: &'static str) -> Result<MapData, DatapathErr
 fn check_layouts(ebpf: &Ebpf, sizing: &Sizing, lines: u32) -> Result<(), DatapathError> {
     use std::mem::size_of;
 
-    use aya::maps::MapType::{Array, DevMap, Hash, PerCpuArray, RingBuf};
+    use aya::maps::MapType::{Array, DevMap, Hash, PerCpuArray, ProgramArray, RingBuf};
     let expect: &[(&'static str, aya::maps::MapType, usize, usize, u32)] = &[
         ("GLOBALS", Array, 4, size_of::<Globals>(), 1),
         ("IFINDEX_SLOT", Array, 4, 4, MAX_IFINDEX),
@@ -280,6 +310,21 @@ fn check_layouts(ebpf: &Ebpf, sizing: &Sizing, lines: u32) -> Result<(), Datapat
             sizing.max_members,
         ),
         ("LEARN_EVENTS", RingBuf, 0, 0, LEARN_EVENTS_BYTES),
+        (
+            "SESSIONS",
+            Hash,
+            size_of::<SessionKey>(),
+            size_of::<Session>(),
+            sizing.max_members,
+        ),
+        (
+            "SESSION_LINES",
+            Array,
+            4,
+            size_of::<SessionLine>(),
+            sizing.max_members,
+        ),
+        ("PPPOE_PROGS", ProgramArray, 4, 4, 2),
     ];
     for (name, kind, key, value, entries) in expect {
         let map = ebpf
@@ -329,7 +374,8 @@ fn map_info(map: &aya::maps::Map) -> Result<aya::maps::MapInfo, MapError> {
         | Map::PerCpuArray(d)
         | Map::HashMap(d)
         | Map::DevMap(d)
-        | Map::RingBuf(d) => d,
+        | Map::RingBuf(d)
+        | Map::ProgramArray(d) => d,
         _ => {
             return Err(MapError::InvalidName {
                 name: "unexpected map type".into(),

@@ -28,6 +28,7 @@
 //!   it;
 //! - `links`: attaching to and detaching from interfaces;
 //! - `run`: the kernel's test run on one frame;
+//! - `sessions`: PPPoE sessions (`SESSIONS`, `SESSION_LINES`);
 //! - `bench` (feature `bench`): the bench build, for the `bench` crate;
 //! - `error`: [`DatapathError`].
 use std::{
@@ -38,13 +39,15 @@ use std::{
 
 use aya::{
     Ebpf,
-    maps::{Array, DevMap, HashMap, MapData, PerCpuArray, RingBuf},
+    maps::{Array, DevMap, HashMap, MapData, PerCpuArray, ProgramArray, RingBuf},
     programs::Xdp,
     programs::xdp::XdpLinkId,
 };
 use router_common::{
     AttachKey, GatewayKey, Globals, IfaceAddrs, IfaceInfo, LearnedMac, MemberLine, SlotName,
-    TraceVerdict, member_line_index, route,
+    TraceVerdict, member_line_index,
+    pppoe::{Session, SessionKey, SessionLine},
+    route,
 };
 use router_core::changes::{Attachment, Edge, Uplinks};
 
@@ -59,6 +62,7 @@ mod mapped;
 mod pins;
 mod ring;
 mod run;
+mod sessions;
 mod write;
 
 pub use error::{DatapathError, ETH_HLEN};
@@ -71,6 +75,10 @@ pub use ring::LearnEvents;
 static PROGRAM: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/router"));
 
 const PROGRAM_NAME: &str = "collecte";
+
+/// The PPPoE programs the entry program tail-calls, by their index in
+/// `PPPOE_PROGS` (see router-ebpf's `pppoe`).
+const PPPOE_PROGRAMS: [(&str, u32); 2] = [("pppoe_up", 0), ("pppoe_down", 1)];
 
 /// How long a half stays untouched after it stops being active, so that
 /// packets already inside the program finish reading it. An XDP program run
@@ -153,6 +161,12 @@ pub struct Datapath {
     /// `LEARN_EVENTS`, until the daemon takes it.
     learn_events: Option<RingBuf<MapData>>,
     trace: Array<MapData, TraceVerdict>,
+    sessions: HashMap<MapData, SessionKey, Session>,
+    /// By member slot.
+    session_lines: Array<MapData, SessionLine>,
+    /// Held so that the tail calls' targets stay (a program array loses
+    /// its entries when no user reference is left).
+    _pppoe_progs: ProgramArray<MapData>,
     active: u32,
     last_flip: Instant,
     /// Changes the inactive half has not received yet.
@@ -193,6 +207,23 @@ impl Datapath {
             .info()
             .ok()
             .and_then(|i| i.verified_instruction_count())
+    }
+
+    /// [`Datapath::verified_instructions`] of each program: the entry
+    /// program (`collecte`) and the PPPoE programs it tail-calls.
+    pub fn verified_instructions_each(&self) -> Vec<(&'static str, Option<u32>)> {
+        [PROGRAM_NAME]
+            .into_iter()
+            .chain(PPPOE_PROGRAMS.iter().map(|(n, _)| *n))
+            .map(|name| {
+                let n = self
+                    .ebpf
+                    .program(name)
+                    .and_then(|p| p.info().ok())
+                    .and_then(|i| i.verified_instruction_count());
+                (name, n)
+            })
+            .collect()
     }
 
     pub fn sizing(&self) -> Sizing {

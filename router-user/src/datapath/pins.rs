@@ -11,7 +11,8 @@ use super::error::{DatapathError, map_err};
 
 /// The maps that make the datapath's state, pinned under `pin_dir` by the
 /// daemon. (`TRACE_VERDICT` is the tracer's scratch space; `ICMP_RATE`,
-/// the ICMP messages' pace, starts afresh with each program.)
+/// the ICMP messages' pace, and `PPPOE_HANDOFF`, a tail call's scratch
+/// space, start afresh with each program.)
 pub const PINNED_MAPS: &[&str] = &[
     "GLOBALS",
     "IFINDEX_SLOT",
@@ -25,7 +26,17 @@ pub const PINNED_MAPS: &[&str] = &[
     "GATEWAYS",
     "LEARNED",
     "LEARN_EVENTS",
+    "SESSIONS",
+    "SESSION_LINES",
+    // The forwarding instance's tail calls (never the tracer's): each load
+    // fills it with its own PPPoE programs, so that the program still
+    // attached during a restart calls the new ones, never none.
+    PPPOE_PROGS,
 ];
+
+/// The program array of the PPPoE programs, pinned by the forwarding
+/// instance only.
+pub const PPPOE_PROGS: &str = "PPPOE_PROGS";
 
 /// Maps that earlier layouts pinned and this one no longer has (ABI 2:
 /// the member table and the counters apart). Their presence means pinned
