@@ -18,8 +18,8 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use router_core::config::RadiusConfig;
 use collecte::radius::{AccessRequest, Client, Credentials, NasPortType};
+use router_core::config::RadiusConfig;
 use tests::{
     freeradius::User,
     pppoe::PppoeClient,
