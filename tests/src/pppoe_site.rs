@@ -20,7 +20,7 @@ use serde_json::Value;
 use crate::{
     api::{self, Client, Endpoint},
     daemon::{Daemon, Metrics},
-    freeradius::{FreeRadius, User},
+    freeradius::{DetailRecord, FreeRadius, User},
     pppoe::PppoeClient,
     topology::{Settings, Topology, alice, wait_for},
 };
@@ -215,6 +215,30 @@ impl Site {
             "member {id} still in the tables\nlog:\n{}",
             self.daemon.log()
         );
+    }
+
+    /// Waits up to `timeout` for a detail record that `pred` accepts,
+    /// while client `c` answers the router's echoes (a client that stops
+    /// reading loses its session after `echo_failures` echoes).
+    pub fn wait_detail(
+        &self,
+        c: &mut PppoeClient,
+        timeout: Duration,
+        pred: impl Fn(&DetailRecord) -> bool,
+    ) -> DetailRecord {
+        let end = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(r) = self.radius().detail().into_iter().find(|r| pred(r)) {
+                return r;
+            }
+            assert!(
+                std::time::Instant::now() < end,
+                "no such accounting record within {timeout:?}; detail file:\n{:#?}\nlog:\n{}",
+                self.radius().detail(),
+                self.daemon.log()
+            );
+            let _ = c.recv_ip(Duration::from_millis(200));
+        }
     }
 
     /// The FreeRADIUS of the site.

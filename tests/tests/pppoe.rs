@@ -161,8 +161,7 @@ fn pap_session_forwards_both_ways_in_xdp_and_ends_with_a_padt() {
         ) >= 1
     );
     // Accounting: Start, then an Interim-Update (interim_interval 10).
-    let radius = site.radius();
-    let start = radius.wait_detail(10 * SEC, |r| {
+    let start = site.wait_detail(&mut c, 10 * SEC, |r| {
         r.get("Acct-Status-Type") == Some("Start") && r.get("User-Name") == Some("dual@isp")
     });
     let sid = start
@@ -170,7 +169,7 @@ fn pap_session_forwards_both_ways_in_xdp_and_ends_with_a_padt() {
         .expect("Acct-Session-Id")
         .to_owned();
     assert_eq!(start.get("Framed-IP-Address"), Some("198.51.100.41"));
-    radius.wait_detail(20 * SEC, |r| {
+    site.wait_detail(&mut c, 20 * SEC, |r| {
         r.get("Acct-Status-Type") == Some("Interim-Update")
             && r.get("Acct-Session-Id") == Some(&sid)
     });
@@ -182,7 +181,7 @@ fn pap_session_forwards_both_ways_in_xdp_and_ends_with_a_padt() {
     assert!(rx > 0 && tx > 0);
     c.padt();
     site.wait_member_gone("dual@isp");
-    let stop = radius.wait_detail(10 * SEC, |r| {
+    let stop = site.radius().wait_detail(10 * SEC, |r| {
         r.get("Acct-Status-Type") == Some("Stop") && r.get("Acct-Session-Id") == Some(&sid)
     });
     assert_eq!(stop.get("Acct-Terminate-Cause"), Some("User-Request"));

@@ -66,7 +66,7 @@ fn a_restart_keeps_the_session_forwarding_and_answering_echo() {
     );
     // Accounting resumed: an Interim-Update after the restart, then the
     // Stop with the octets of the whole session.
-    let started = site.radius().wait_detail(10 * SEC, |r| {
+    let started = site.wait_detail(&mut c, 10 * SEC, |r| {
         r.get("Acct-Status-Type") == Some("Start") && r.get("User-Name") == Some("v4@isp")
     });
     let sid = started.get("Acct-Session-Id").unwrap().to_owned();
@@ -81,7 +81,10 @@ fn a_restart_keeps_the_session_forwarding_and_answering_echo() {
             .count()
     };
     let n = interims(&site);
-    let more = wait_for(20 * SEC, || (interims(&site) > n).then_some(()));
+    let more = wait_for(20 * SEC, || {
+        let _ = c.recv_ip(Duration::from_millis(200));
+        (interims(&site) > n).then_some(())
+    });
     assert!(more.is_some(), "no Interim-Update after the restart");
     let rx = site.metrics().member("v4@isp", "receive_bytes");
     c.padt();
