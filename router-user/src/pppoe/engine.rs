@@ -14,14 +14,17 @@ use std::{
 };
 
 use super::{
-    Action, AuthProtocol, AuthRequest, Counters, Grant, Line, Persisted, Port, SessionRef,
-    SessionState, SessionView, Settings, TerminateCause, auth, dhcpv6,
+    auth, dhcpv6,
     discovery::{self, Tags},
     frame::{self, BROADCAST, Stage},
     ncp,
     negotiation::Cp,
     ppp::{self, Opt, Packet},
     session::{DEFAULT_MRU, Sess},
+    types::{
+        Action, AuthProtocol, AuthRequest, Counters, Grant, Line, Persisted, Port, SessionRef,
+        SessionState, SessionView, Settings, TerminateCause,
+    },
 };
 
 /// Random bytes in a CHAP challenge.
