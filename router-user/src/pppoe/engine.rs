@@ -172,7 +172,9 @@ impl Engine {
     /// credentials and goes on to IPCP/IPv6CP; `Err(message)` sends
     /// PAP Authenticate-Nak or CHAP Failure with `message`, then LCP
     /// Terminate-Request and PADT, and the session is Down (AuthFail).
-    /// An outcome for a session that is gone or not waiting is ignored.
+    /// A grant with neither IPv4 nor IPv6 ends the session
+    /// (ServiceUnavailable) after the Ack. An outcome for a session that is
+    /// gone or not waiting is ignored.
     pub fn on_auth(
         &mut self,
         now: Instant,

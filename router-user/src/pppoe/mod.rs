@@ -7,9 +7,9 @@
 //! [`discovery`] (PADI/PADO/PADR/PADS/PADT tags), [`ppp`] (the packets of
 //! LCP, IPCP and IPv6CP and their options), [`negotiation`] (one control
 //! protocol's Configure exchange and restart timer), [`auth`] (PAP,
-//! CHAP-MD5), [`ncp`] (IPCP and IPv6CP option policy), [`dhcpv6`]
+//! CHAP-MD5), [`ncp`] (LCP, IPCP and IPv6CP option policy), [`dhcpv6`]
 //! (prefix delegation over the session), [`engine`] (every session's
-//! state), [`socket`] (AF_PACKET).
+//! state; one session's in `session`), [`socket`] (AF_PACKET).
 //!
 //! The engine does no I/O and reads no clock but the Unix time a session
 //! starts: the caller passes `now`. The types the engine and its caller

@@ -180,7 +180,7 @@ impl Grant {
 pub enum Action {
     /// Send this whole Ethernet frame (tags included) on `ifindex`.
     Send { ifindex: u32, frame: Vec<u8> },
-    /// Check these credentials, then call [`Engine::on_auth`].
+    /// Check these credentials, then call [`Engine::on_auth`](super::Engine::on_auth).
     Authenticate {
         session: SessionRef,
         request: AuthRequest,
@@ -268,7 +268,7 @@ impl SessionState {
     }
 }
 
-/// A session as [`Engine::sessions`] shows it.
+/// A session as [`Engine::sessions`](super::Engine::sessions) shows it.
 #[derive(Clone, Debug)]
 pub struct SessionView<'a> {
     pub session: SessionRef,
@@ -291,7 +291,7 @@ pub struct SessionView<'a> {
 }
 
 /// What an established session needs to resume after a restart
-/// ([`Engine::persisted`], [`Engine::restore`]).
+/// ([`Engine::persisted`](super::Engine::persisted), [`Engine::restore`](super::Engine::restore)).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Persisted {
     pub session: SessionRef,
