@@ -200,8 +200,7 @@ pub fn encap(ctx: &XdpContext, p: &Packet, hop: &NextHop, session_id: u16) -> Re
             t.proto = session;
         } else {
             t.proto = ETH_P_8021Q.to_be_bytes();
-            let t2 =
-                header::<VlanHdr>(ctx, ETH_HLEN + VLAN_HLEN).ok_or(reason::DROP_MALFORMED)?;
+            let t2 = header::<VlanHdr>(ctx, ETH_HLEN + VLAN_HLEN).ok_or(reason::DROP_MALFORMED)?;
             let t2 = unsafe { &mut *t2 };
             t2.tci = hop.tags.second.to_be_bytes();
             t2.proto = session;

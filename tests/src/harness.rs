@@ -211,10 +211,16 @@ impl Harness {
     /// attachment and MAC), those of `without` with none.
     pub fn pppoe(&mut self, sessions: &[(&str, u16, u16)], without: &[&str]) {
         let full = self.tables.full_state().into_owned();
-        let ids = sessions.iter().map(|(id, _, _)| *id).chain(without.iter().copied());
+        let ids = sessions
+            .iter()
+            .map(|(id, _, _)| *id)
+            .chain(without.iter().copied());
         let mut members = Vec::new();
         for id in ids {
-            let slot = self.tables.slot(id).expect("a PPPoE member of the configuration");
+            let slot = self
+                .tables
+                .slot(id)
+                .expect("a PPPoE member of the configuration");
             let (_, mut info) = *full
                 .members
                 .iter()
@@ -250,7 +256,10 @@ impl Harness {
         id: &str,
         session_id: u16,
         mru: u16,
-    ) -> (router_common::pppoe::SessionKey, router_common::pppoe::Session) {
+    ) -> (
+        router_common::pppoe::SessionKey,
+        router_common::pppoe::Session,
+    ) {
         let slot = self.tables.slot(id).expect("member");
         let full = self.tables.full_state();
         let (_, info) = *full
@@ -277,7 +286,10 @@ impl Harness {
     /// The forwarding instance's sessions; the tracer's must be the same.
     pub fn sessions(
         &self,
-    ) -> Vec<(router_common::pppoe::SessionKey, router_common::pppoe::Session)> {
+    ) -> Vec<(
+        router_common::pppoe::SessionKey,
+        router_common::pppoe::Session,
+    )> {
         let all = self.forward.sessions().expect("sessions");
         assert_eq!(all, self.trace.sessions().expect("tracer sessions"));
         all

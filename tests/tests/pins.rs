@@ -145,7 +145,8 @@ fn pppoe_sessions_survive_a_reload() {
         println!("verified_instructions {name} {n}");
     }
     dp.remove_session(&key).expect("remove_session");
-    dp.remove_session(&key).expect("an absent session is no error");
+    dp.remove_session(&key)
+        .expect("an absent session is no error");
     assert!(dp.sessions().expect("sessions").is_empty());
     assert_eq!(dp.session_line(5).expect("line").flags, 0);
     drop(dp);

@@ -111,7 +111,9 @@ pub enum DatapathError {
     )]
     Layout { map: &'static str, message: String },
     /// A PPPoE session id the protocol does not allow.
-    #[error("map SESSIONS: session id {session_id:#06x} is reserved (0 and 0xffff are never a session's)")]
+    #[error(
+        "map SESSIONS: session id {session_id:#06x} is reserved (0 and 0xffff are never a session's)"
+    )]
     SessionId { session_id: u16 },
     /// An XDP link could not be pinned.
     #[error("cannot pin the XDP link of {interface}: {message}")]

@@ -6,8 +6,8 @@ use std::{collections::BTreeMap, time::Instant};
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{MapData, MapError},
     maps::ProgramArray,
+    maps::{MapData, MapError},
     programs::Xdp,
     util::nr_cpus,
 };
