@@ -86,10 +86,12 @@ pub fn member(t: &Tables, slot: u32) -> Option<&'static MemberFwd> {
 #[inline(always)]
 pub fn member_hop(t: &Tables, slot: u32) -> Result<NextHop, u32> {
     let m = member(t, slot).ok_or(reason::PASS_NO_ROUTE)?;
-    if m.flags as u16 & member_flags::PPPOE != 0 {
-        return Err(crate::pppoe::TAIL_DOWN);
-    }
-    if m.flags as u16 & member_flags::HAS_MAC == 0 {
+    // One test on the common path (a MAC, no session): then which.
+    let flags = m.flags as u16 & (member_flags::HAS_MAC | member_flags::PPPOE);
+    if flags != member_flags::HAS_MAC {
+        if flags & member_flags::PPPOE != 0 {
+            return Err(crate::pppoe::TAIL_DOWN);
+        }
         return Err(reason::PASS_NO_NEIGHBOR);
     }
     let out = IFACES.get(m.iface as u32).ok_or(reason::PASS_NO_ROUTE)?;

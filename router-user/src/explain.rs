@@ -366,6 +366,25 @@ mod tests {
     }
 
     #[test]
+    fn a_session_frame_is_named_by_the_packet_it_carries() {
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x81, 0x00, 0, 7, 0x88, 0x64]);
+        f.extend_from_slice(&[0x11, 0, 0, 1, 0, 22, 0, 0x21]);
+        let mut ip = [0u8; 20];
+        ip[0] = 0x45;
+        ip[3] = 20;
+        ip[8] = 64;
+        ip[12..16].copy_from_slice(&[198, 51, 100, 40]);
+        ip[16..20].copy_from_slice(&[8, 8, 8, 8]);
+        f.extend_from_slice(&ip);
+        let (src, dst) = addresses(&f).expect("the session's IP packet");
+        assert_eq!(
+            (src.to_string(), dst.to_string()),
+            ("198.51.100.40".to_string(), "8.8.8.8".to_string())
+        );
+    }
+
+    #[test]
     fn an_unparsed_frame_says_so_and_why() {
         let v = TraceVerdict {
             reason: reason::PASS_NOT_IP,

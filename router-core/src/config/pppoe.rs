@@ -21,15 +21,13 @@
 //!
 //! The MRU stops at 1492: a PPPoE session over an Ethernet of MTU 1500 has
 //! 1500 − 8 bytes for PPP, and the larger MRUs of RFC 4638 (PPP-Max-Payload)
-//! are not negotiated.
+//! are not negotiated. The rules are checked in [`super::validate`].
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-use super::error::ConfigError;
 
 /// Default `[pppoe] ac_name`.
 pub const DEFAULT_AC_NAME: &str = "collecte";
@@ -274,146 +272,5 @@ pub fn split_host_port(s: &str) -> Result<(&str, u16), String> {
     match port.parse::<u16>() {
         Ok(p) if p != 0 => Ok((host, p)),
         _ => Err(bad("has a port that is not in 1..=65535")),
-    }
-}
-
-/// Checking.
-impl PppoeConfig {
-    /// Checks `[pppoe]` against the `[[access]]` interfaces.
-    pub fn validate(&self, access: &[&str]) -> Result<(), ConfigError> {
-        let bad = |field: &'static str, why: String| Err(ConfigError::BadPppoe { field, why });
-        if self.interfaces.is_empty() {
-            return bad(
-                "interfaces",
-                "is empty; name the [[access]] interfaces that accept PPPoE, e.g. [\"acc0\"]"
-                    .into(),
-            );
-        }
-        for (i, name) in self.interfaces.iter().enumerate() {
-            if !access.contains(&name.as_str()) {
-                let mut allowed: Vec<&str> = access.to_vec();
-                allowed.sort_unstable();
-                return bad(
-                    "interfaces",
-                    format!(
-                        "{name:?} is not one of the [[access]] interfaces ({})",
-                        if allowed.is_empty() {
-                            "none is declared".to_owned()
-                        } else {
-                            allowed.join(", ")
-                        }
-                    ),
-                );
-            }
-            if self.interfaces[..i].contains(name) {
-                return bad("interfaces", format!("{name:?} is listed twice"));
-            }
-        }
-        if self.ac_name.is_empty() || self.ac_name.len() > MAX_NAME_LEN {
-            return bad(
-                "ac_name",
-                format!("must be 1-{MAX_NAME_LEN} bytes (default {DEFAULT_AC_NAME:?})"),
-            );
-        }
-        if !(MIN_MRU..=MAX_MRU).contains(&self.mru) {
-            return bad(
-                "mru",
-                format!(
-                    "{} is out of range; allowed are {MIN_MRU}..={MAX_MRU}: PPPoE over an \
-                     Ethernet MTU of 1500 leaves 1492 bytes (RFC 2516), and RFC 4638's \
-                     larger MRUs are not supported",
-                    self.mru
-                ),
-            );
-        }
-        if !(1..=MAX_ECHO_INTERVAL).contains(&self.echo_interval) {
-            return bad(
-                "echo_interval",
-                format!(
-                    "{} is out of range; allowed are 1..={MAX_ECHO_INTERVAL} seconds \
-                     (default {DEFAULT_ECHO_INTERVAL})",
-                    self.echo_interval
-                ),
-            );
-        }
-        if self.echo_failures == 0 {
-            return bad(
-                "echo_failures",
-                format!(
-                    "0 would end every session at its first echo; allowed are 1 or more \
-                     (default {DEFAULT_ECHO_FAILURES})"
-                ),
-            );
-        }
-        Ok(())
-    }
-}
-
-impl RadiusConfig {
-    /// Checks `[radius]` alone (the secret file is read by the daemon).
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |field: &'static str, why: String| Err(ConfigError::BadRadius { field, why });
-        if self.servers.is_empty() {
-            return bad(
-                "servers",
-                "is empty; name at least one RADIUS server, e.g. [\"127.0.0.1:1812\"]".into(),
-            );
-        }
-        for (field, list) in [
-            ("servers", &self.servers),
-            ("accounting_servers", &self.accounting_servers),
-        ] {
-            for server in list {
-                if let Err(why) = split_host_port(server) {
-                    return bad(field, why);
-                }
-            }
-        }
-        if !self.secret_file.is_absolute() {
-            return bad(
-                "secret_file",
-                format!(
-                    "{} must be an absolute path, e.g. /etc/collecte/radius.secret",
-                    self.secret_file.display()
-                ),
-            );
-        }
-        if self.nas_identifier.is_empty() || self.nas_identifier.len() > MAX_NAME_LEN {
-            return bad(
-                "nas_identifier",
-                format!("must be 1-{MAX_NAME_LEN} bytes (default {DEFAULT_NAS_IDENTIFIER:?})"),
-            );
-        }
-        if self.interim_interval < MIN_INTERIM_INTERVAL {
-            return bad(
-                "interim_interval",
-                format!(
-                    "{} is too short; allowed are {MIN_INTERIM_INTERVAL} seconds or more \
-                     (default {DEFAULT_INTERIM_INTERVAL})",
-                    self.interim_interval
-                ),
-            );
-        }
-        if self.timeout.0.is_zero() || self.timeout.0 > MAX_RADIUS_TIMEOUT {
-            return bad(
-                "timeout",
-                format!(
-                    "{} is out of range; allowed are 1ms..=60s (default {})",
-                    self.timeout,
-                    Seconds(DEFAULT_RADIUS_TIMEOUT)
-                ),
-            );
-        }
-        if !(1..=MAX_RADIUS_RETRIES).contains(&self.retries) {
-            return bad(
-                "retries",
-                format!(
-                    "{} is out of range; allowed are 1..={MAX_RADIUS_RETRIES} tries per server \
-                     (default {DEFAULT_RADIUS_RETRIES})",
-                    self.retries
-                ),
-            );
-        }
-        Ok(())
     }
 }

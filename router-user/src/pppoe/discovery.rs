@@ -1,7 +1,7 @@
 //! PPPoE discovery (RFC 2516 5): the codes and the tags of PADI, PADO,
 //! PADR, PADS and PADT payloads.
 
-use super::{Line, auth};
+use super::{auth, types::Line};
 
 /// Discovery codes.
 pub const PADI: u8 = 0x09;

@@ -14,14 +14,17 @@ use std::{
 };
 
 use super::{
-    Action, AuthProtocol, AuthRequest, Counters, Grant, Line, Persisted, Port, SessionRef,
-    SessionState, SessionView, Settings, TerminateCause, auth, dhcpv6,
+    auth, dhcpv6,
     discovery::{self, Tags},
     frame::{self, BROADCAST, Stage},
     ncp,
     negotiation::Cp,
     ppp::{self, Opt, Packet},
     session::{DEFAULT_MRU, Sess},
+    types::{
+        Action, AuthProtocol, AuthRequest, Counters, Grant, Line, Persisted, Port, SessionRef,
+        SessionState, SessionView, Settings, TerminateCause,
+    },
 };
 
 /// Random bytes in a CHAP challenge.
@@ -169,7 +172,9 @@ impl Engine {
     /// credentials and goes on to IPCP/IPv6CP; `Err(message)` sends
     /// PAP Authenticate-Nak or CHAP Failure with `message`, then LCP
     /// Terminate-Request and PADT, and the session is Down (AuthFail).
-    /// An outcome for a session that is gone or not waiting is ignored.
+    /// A grant with neither IPv4 nor IPv6 ends the session
+    /// (ServiceUnavailable) after the Ack. An outcome for a session that is
+    /// gone or not waiting is ignored.
     pub fn on_auth(
         &mut self,
         now: Instant,

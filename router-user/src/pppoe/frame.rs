@@ -3,7 +3,7 @@
 //! (RFC 2516 4): version/type, code, session id, length, payload.
 use router_common::pppoe::{ETH_P_PPPOE_DISCOVERY, ETH_P_PPPOE_SESSION, PPPOE_HLEN, VER_TYPE};
 
-use super::Line;
+use super::types::Line;
 
 pub const ETH_P_8021Q: u16 = 0x8100;
 pub const ETH_P_8021AD: u16 = 0x88a8;

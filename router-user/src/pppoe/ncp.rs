@@ -4,10 +4,10 @@
 use std::net::Ipv4Addr;
 
 use super::{
-    AuthProtocol,
     auth::CHAP_MD5,
     negotiation::Verdict,
     ppp::{self, OPT_AUTH, OPT_MAGIC, OPT_MRU, Opt},
+    types::AuthProtocol,
 };
 
 /// IPCP option IP-Address.

@@ -2,9 +2,10 @@
 use std::{net::Ipv4Addr, time::Instant};
 
 use super::{
-    AuthProtocol, Grant, Persisted, SessionRef, SessionState, Settings, ncp,
+    ncp,
     negotiation::Cp,
     ppp::{self, Opt},
+    types::{AuthProtocol, Grant, Persisted, SessionRef, SessionState, Settings},
 };
 
 /// The MRU of a client that does not negotiate one (RFC 1661 6.1).

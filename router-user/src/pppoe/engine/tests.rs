@@ -880,3 +880,45 @@ fn a_persisted_session_is_restored_and_resumes_echoes() {
     c3.discover(&mut e3);
     assert_eq!(e3.persisted(c3.session()), None);
 }
+
+#[test]
+fn a_retransmitted_padr_gets_the_same_session_and_services_are_checked() {
+    let mut e = engine();
+    let mut c = Client::new(0, 200);
+    c.discover(&mut e);
+    let first = c.sid;
+    // The same PADR again (our PADS was lost): the same id, no new session.
+    let mut t = Tags::default();
+    t.push(discovery::SERVICE_NAME, b"")
+        .push(discovery::HOST_UNIQ, &[1, 2, 3, 4])
+        .push(
+            discovery::AC_COOKIE,
+            &discovery::cookie(&e.cookie_key, &c.line),
+        );
+    let a = c.feed(&mut e, &c.disc(US, discovery::PADR, 0, &t));
+    let f = frames(&a);
+    let pads = frame::parse(IFINDEX, &f[0]).unwrap();
+    assert_eq!((pads.code, pads.session_id), (discovery::PADS, first));
+    assert_eq!(e.sessions().count(), 1);
+    // A service we do not offer is not answered; one we offer is.
+    let mut e = Engine::with_seed(
+        Settings {
+            service_names: vec!["internet".into()],
+            ..settings()
+        },
+        engine().ports.clone(),
+        7,
+    );
+    let mut t = Tags::default();
+    t.push(discovery::SERVICE_NAME, b"voip");
+    assert!(
+        c.feed(&mut e, &c.disc(BROADCAST, discovery::PADI, 0, &t))
+            .is_empty()
+    );
+    let mut t = Tags::default();
+    t.push(discovery::SERVICE_NAME, b"internet");
+    let pado = frames(&c.feed(&mut e, &c.disc(BROADCAST, discovery::PADI, 0, &t)));
+    let got = Tags::parse(frame::parse(IFINDEX, &pado[0]).unwrap().payload).unwrap();
+    assert_eq!(got.get(discovery::SERVICE_NAME), Some(&b"internet"[..]));
+    assert_eq!(e.counters().ignored, 1);
+}
