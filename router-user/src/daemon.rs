@@ -170,7 +170,7 @@ pub async fn run(
     // The PPPoE sessions of the previous run, beside the member state.
     let sessions_path = sessions::persist::path_beside(provisioning.path());
     let session_records = if config.pppoe.is_some() {
-        sessions::persist::load(&sessions_path).unwrap_or_else(|e| {
+        sessions::persist::load::<sessions::Record>(&sessions_path).unwrap_or_else(|e| {
             error!(error = %e, "the PPPoE sessions of the previous run are ended");
             Vec::new()
         })

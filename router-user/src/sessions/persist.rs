@@ -18,9 +18,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use serde::{Deserialize, Serialize};
-
-use super::Record;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 /// `format` of the file.
 pub const FORMAT: &str = "collecte-sessions";
@@ -52,18 +50,18 @@ pub enum PersistError {
 }
 
 #[derive(Serialize)]
-struct FileOut<'a> {
+struct FileOut<'a, R> {
     format: &'static str,
     version: u32,
-    sessions: Vec<&'a Record>,
+    sessions: Vec<&'a R>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileIn {
+struct FileIn<R> {
     format: String,
     version: u32,
-    sessions: Vec<Record>,
+    sessions: Vec<R>,
 }
 
 /// Where the sessions are kept, beside the state file `state`.
@@ -74,8 +72,9 @@ pub fn path_beside(state: &Path) -> PathBuf {
     }
 }
 
-/// The sessions of the file at `path`; none when it does not exist.
-pub fn load(path: &Path) -> Result<Vec<Record>, PersistError> {
+/// The sessions (records of `R`, the [`Record`](super::Record)s) of the
+/// file at `path`; none when it does not exist.
+pub fn load<R: DeserializeOwned>(path: &Path) -> Result<Vec<R>, PersistError> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
@@ -90,7 +89,7 @@ pub fn load(path: &Path) -> Result<Vec<Record>, PersistError> {
         path: path.to_owned(),
         why,
     };
-    let file: FileIn = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    let file: FileIn<R> = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
     if file.format != FORMAT {
         return Err(corrupt(format!(
             "format is {:?}, not {FORMAT:?}",
@@ -107,9 +106,9 @@ pub fn load(path: &Path) -> Result<Vec<Record>, PersistError> {
 }
 
 /// Writes `records` to `path`, atomically.
-pub fn save<'a>(
+pub fn save<'a, R: Serialize + 'a>(
     path: &Path,
-    records: impl Iterator<Item = &'a Record>,
+    records: impl Iterator<Item = &'a R>,
 ) -> Result<(), PersistError> {
     let err = |source| PersistError::Write {
         path: path.to_owned(),

@@ -91,29 +91,36 @@ fn sessions_persist_atomically_and_come_back() {
     let state = dir.join("state.json");
     let path = persist::path_beside(&state);
     assert_eq!(path, dir.join("sessions.json"));
-    assert_eq!(persist::load(&path).unwrap(), Vec::new(), "missing: none");
+    assert_eq!(
+        persist::load::<Record>(&path).unwrap(),
+        Vec::new(),
+        "missing: none"
+    );
     let mut reg = Registry::new(path.clone(), Vec::new());
     let (a, b) = (record(session(100, 1)), record(session(101, 2)));
     let mut b = b;
     b.member.id = "sam".into();
     reg.insert(a.clone()).unwrap();
     reg.insert(b.clone()).unwrap();
-    assert_eq!(persist::load(&path).unwrap(), vec![a.clone(), b.clone()]);
+    assert_eq!(
+        persist::load::<Record>(&path).unwrap(),
+        vec![a.clone(), b.clone()]
+    );
     assert!(!dir.join("sessions.json.tmp").exists());
     reg.remove(&b.session()).unwrap();
-    assert_eq!(persist::load(&path).unwrap(), vec![a.clone()]);
+    assert_eq!(persist::load::<Record>(&path).unwrap(), vec![a.clone()]);
     // The engine's state changes after the Up: saved.
     let mut p = a.engine.clone();
     p.ipv6_open = true;
     reg.update_engine(p.clone()).unwrap();
-    assert_eq!(persist::load(&path).unwrap()[0].engine, p);
+    assert_eq!(persist::load::<Record>(&path).unwrap()[0].engine, p);
     // Damaged: a clear error naming the file.
     std::fs::write(
         &path,
         b"{\"format\":\"collecte-sessions\",\"version\":9,\"sessions\":[]}",
     )
     .unwrap();
-    let err = persist::load(&path).unwrap_err().to_string();
+    let err = persist::load::<Record>(&path).unwrap_err().to_string();
     assert!(
         err.contains("sessions.json") && err.contains("version 9"),
         "{err}"
