@@ -36,7 +36,7 @@ use tokio::{
     io::unix::AsyncFd,
     signal::unix::{SignalKind, signal},
 };
-use tracing::{debug, error, info};
+use tracing::{debug, error, info, warn};
 
 use crate::{
     alloc,
@@ -436,6 +436,12 @@ async fn reload(router: &Shared, path: &Path, handle: &rtnetlink::Handle, edge: 
     }
     let targets = {
         let mut r = lock(router);
+        // The session manager keeps its sockets, engine and RADIUS client.
+        if (&config.pppoe, &config.radius) != (&r.config().pppoe, &r.config().radius) {
+            warn!(
+                "[pppoe] or [radius] changed: restart collecte to apply it (established sessions survive a restart); the running settings stay"
+            );
+        }
         match r.reload(config, members, &system) {
             Ok(()) => info!(members = r.tables().len(), "configuration reloaded"),
             Err(e) => {
