@@ -111,7 +111,8 @@ impl Site {
         };
         let mut config = topo.config(&settings, &[alice()]);
         if let Some(n) = opts.max_members {
-            let groups = n / 4 + 64;
+            // IPv6 /64s apart from each other take a few trie groups each.
+            let groups = n * 8 + 64;
             config = config.replace(
                 "max_members = 64\nroute_groups = 64",
                 &format!("max_members = {n}\nroute_groups = {groups}"),
