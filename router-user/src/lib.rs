@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod netlink;
 pub mod pppoe;
 pub mod provisioning;
+pub mod radius;
 pub mod router;
 pub mod routes;
 pub mod top;

@@ -11,6 +11,7 @@ pub mod bird;
 pub mod daemon;
 pub mod fixtures;
 pub mod frames;
+pub mod freeradius;
 pub mod harness;
 pub mod netns;
 pub mod pppoe;

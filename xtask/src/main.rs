@@ -74,6 +74,10 @@ const APT_PACKAGES: &[&str] = &[
     // The member routes' tests announce them with real BIRD 2 daemons
     // (bird, birdc).
     "bird2",
+    // The PPPoE tests authenticate against real FreeRADIUS servers
+    // (freeradius; radclient and radtest for a developer's checks).
+    "freeradius",
+    "freeradius-utils",
     // The Debian package (cargo xtask deb) and its test: dpkg-shlibdeps,
     // strip, the man page, lintian, systemd-analyze.
     "dpkg-dev",
@@ -157,6 +161,22 @@ fn cargo(args: &[&str]) -> anyhow::Result<()> {
     run(Command::new(env!("CARGO")).args(args))
 }
 
+/// Stops and disables the system's FreeRADIUS service, which the package
+/// may start on install: the tests run their own servers, and one on 1812
+/// and 1813 would answer requests meant for them. Without systemd (or when
+/// nothing was started) there is nothing to stop, and failures are ignored.
+fn stop_system_freeradius() {
+    let quiet = |c: &mut Command| {
+        let _ = c
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    };
+    quiet(Command::new("systemctl").args(["disable", "--now", "freeradius"]));
+    quiet(Command::new("invoke-rc.d").args(["freeradius", "stop"]));
+    quiet(Command::new("update-rc.d").args(["freeradius", "disable"]));
+}
+
 fn setup() -> anyhow::Result<()> {
     let missing: Vec<&str> = APT_PACKAGES
         .iter()
@@ -173,6 +193,9 @@ fn setup() -> anyhow::Result<()> {
             .args(["install", "-y", "-qq", "--no-install-recommends"])
             .args(&missing)
             .env("DEBIAN_FRONTEND", "noninteractive"))?;
+        if missing.contains(&"freeradius") {
+            stop_system_freeradius();
+        }
     }
     if !output(Command::new("rustup").args([
         "component",

@@ -126,6 +126,18 @@ pub enum ConfigError {
     /// A bad `[routes]` setting.
     #[error("[routes] {field}: {why}")]
     BadRoutes { field: &'static str, why: String },
+    /// A bad `[pppoe]` setting.
+    #[error("[pppoe] {field}: {why}")]
+    BadPppoe { field: &'static str, why: String },
+    /// A bad `[radius]` setting.
+    #[error("[radius] {field}: {why}")]
+    BadRadius { field: &'static str, why: String },
+    /// `[pppoe]` without `[radius]`.
+    #[error(
+        "[pppoe] needs a [radius] section: PPPoE sessions are authenticated by RADIUS \
+         (servers and secret_file at least)"
+    )]
+    PppoeWithoutRadius,
     /// A gateway that is not a unicast address.
     #[error(
         "[[uplink]] {uplink:?}, {field}: {value} is not a unicast address; \

@@ -83,6 +83,8 @@
 //!   set, avoid reserved ranges (multicast, loopback, link-local, ...) and
 //!   overlap no other prefix, of the same member or another.
 //! - There are at most `max_members` members.
+//! - `[pppoe]` needs `[radius]`; its interfaces are `[[access]]` interfaces,
+//!   each listed once (the other rules of both: [`pppoe`]).
 //!
 //! Several members may share one attachment (interface, s_vlan, c_vlan): a
 //! shared untagged segment is legitimate.
@@ -97,12 +99,15 @@
 //! - [`validate`]: the rules, section by section and for the whole set;
 //! - [`claims`]: the overlap search of the whole-set check;
 //! - [`routes`]: `[routes]`, the kernel table of member routes;
+//! - [`pppoe`]: `[pppoe]` and `[radius]`, PPPoE access and its RADIUS
+//!   servers (their fields, defaults and rules are documented there);
 //! - [`error`]: why a configuration is refused ([`ConfigError`]).
 //!
 //! The rules of one member's own fields are the member model's
 //! ([`crate::member`]); [`ConfigError::Member`] carries them.
 pub mod claims;
 pub mod error;
+pub mod pppoe;
 pub mod read;
 pub mod routes;
 pub mod schema;
@@ -113,6 +118,11 @@ mod tests;
 
 pub use claims::{Claims, OverlapFound};
 pub use error::{ConfigError, Section};
+pub use pppoe::{
+    DEFAULT_AC_NAME, DEFAULT_ECHO_FAILURES, DEFAULT_ECHO_INTERVAL, DEFAULT_INTERIM_INTERVAL,
+    DEFAULT_MRU, DEFAULT_NAS_IDENTIFIER, DEFAULT_RADIUS_RETRIES, DEFAULT_RADIUS_TIMEOUT, MAX_MRU,
+    MIN_INTERIM_INTERVAL, MIN_MRU, PppoeConfig, RadiusConfig, Seconds, split_host_port,
+};
 pub use routes::{RESERVED_TABLES, RoutesConfig};
 pub use schema::{
     Access, ApiConfig, ApiEndpoint, ByteSize, Config, DEFAULT_BODY_LIMIT, DEFAULT_ICMP_BURST,

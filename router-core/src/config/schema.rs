@@ -9,6 +9,7 @@ use std::str::FromStr;
 use router_common::{MAX_IFACES, route};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::pppoe::{PppoeConfig, RadiusConfig};
 use super::routes::RoutesConfig;
 use crate::member::{MacAddr, Member};
 
@@ -60,6 +61,12 @@ pub struct Config {
     /// `[routes]`: the kernel table of member routes; none without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routes: Option<RoutesConfig>,
+    /// `[pppoe]`: PPPoE access; none without it. Needs `[radius]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pppoe: Option<PppoeConfig>,
+    /// `[radius]`: the RADIUS servers of PPPoE sessions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub radius: Option<RadiusConfig>,
     /// `[[uplink]]` tables.
     #[serde(rename = "uplink", default, skip_serializing_if = "Vec::is_empty")]
     pub uplinks: Vec<Uplink>,

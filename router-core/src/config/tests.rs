@@ -1026,3 +1026,232 @@ fn edge_settings() {
     let err = Config::parse("[edge]\nicmp_rates = 5\n").unwrap_err();
     assert!(err.to_string().contains("icmp_rates"), "{err}");
 }
+
+const RADIUS: &str =
+    "[radius]\nservers = [\"127.0.0.1:1812\"]\nsecret_file = \"/etc/collecte/radius.secret\"\n";
+
+#[test]
+fn pppoe_and_radius_defaults() {
+    let config = parse_with(&format!("[pppoe]\ninterfaces = [\"acc0\"]\n{RADIUS}")).unwrap();
+    let pppoe = config.pppoe.as_ref().unwrap();
+    assert_eq!(pppoe.interfaces, ["acc0"]);
+    assert_eq!(pppoe.ac_name, DEFAULT_AC_NAME);
+    assert_eq!(pppoe.mru, 1492);
+    assert_eq!(pppoe.echo_interval, 30);
+    assert_eq!(pppoe.echo_failures, 3);
+    let radius = config.radius.as_ref().unwrap();
+    assert_eq!(radius.servers, ["127.0.0.1:1812"]);
+    assert_eq!(radius.accounting_servers(), ["127.0.0.1:1813"]);
+    assert_eq!(radius.secret_file, Path::new("/etc/collecte/radius.secret"));
+    assert_eq!(radius.nas_identifier, "collecte");
+    assert_eq!(radius.interim_interval, 300);
+    assert_eq!(radius.timeout, Seconds(std::time::Duration::from_secs(3)));
+    assert_eq!(radius.retries, 3);
+    let text = toml::to_string(&config).unwrap();
+    assert_eq!(Config::parse(&text).unwrap(), config);
+
+    // Neither section: no PPPoE.
+    let config = parse_with("").unwrap();
+    assert!(config.pppoe.is_none() && config.radius.is_none());
+    // [radius] alone is allowed (nothing uses it yet, but it is valid).
+    assert!(parse_with(RADIUS).unwrap().pppoe.is_none());
+}
+
+#[test]
+fn pppoe_and_radius_settings() {
+    let config = parse_with(
+        "[pppoe]\ninterfaces = [\"acc0\", \"acc1\"]\nac_name = \"bng-1\"\nmru = 1480\n\
+         echo_interval = 10\necho_failures = 5\n\
+         [radius]\nservers = [\"192.0.2.1:1812\", \"[2001:db8::1]:1812\", \"radius.example:1645\"]\n\
+         accounting_servers = [\"192.0.2.2:1813\"]\nsecret_file = \"/s\"\n\
+         nas_identifier = \"bng-1\"\ninterim_interval = 10\ntimeout = \"500ms\"\nretries = 1\n",
+    )
+    .unwrap();
+    let pppoe = config.pppoe.as_ref().unwrap();
+    assert_eq!((pppoe.mru, pppoe.echo_failures), (1480, 5));
+    assert_eq!(pppoe.echo_interval(), std::time::Duration::from_secs(10));
+    let radius = config.radius.as_ref().unwrap();
+    assert_eq!(radius.servers.len(), 3);
+    assert_eq!(radius.accounting_servers(), ["192.0.2.2:1813"]);
+    assert_eq!(radius.timeout.0, std::time::Duration::from_millis(500));
+    assert_eq!(
+        radius.interim_interval(),
+        std::time::Duration::from_secs(10)
+    );
+    let text = toml::to_string(&config).unwrap();
+    assert_eq!(Config::parse(&text).unwrap(), config);
+    for (written, seconds) in [("\"2s\"", 2000), ("4", 4000), ("\"1m\"", 60_000)] {
+        let config = parse_with(&format!("{RADIUS}timeout = {written}\n")).unwrap();
+        assert_eq!(
+            config.radius.unwrap().timeout.0,
+            std::time::Duration::from_millis(seconds)
+        );
+    }
+}
+
+#[test]
+fn pppoe_needs_radius_and_access_interfaces() {
+    let err = parse_with("[pppoe]\ninterfaces = [\"acc0\"]\n").unwrap_err();
+    assert!(matches!(err, ConfigError::PppoeWithoutRadius), "{err:?}");
+    assert!(err.to_string().contains("[radius]"), "{err}");
+
+    for (interfaces, says) in [
+        ("[]", "is empty"),
+        (
+            "[\"core0\"]",
+            "\"core0\" is not one of the [[access]] interfaces (acc0, acc1)",
+        ),
+        (
+            "[\"eth9\"]",
+            "\"eth9\" is not one of the [[access]] interfaces",
+        ),
+        ("[\"acc0\", \"acc1\", \"acc0\"]", "\"acc0\" is listed twice"),
+    ] {
+        let err = parse_with(&format!("[pppoe]\ninterfaces = {interfaces}\n{RADIUS}")).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::BadPppoe {
+                    field: "interfaces",
+                    ..
+                }
+            ),
+            "{interfaces}: {err:?}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.starts_with("[pppoe] interfaces: ") && message.contains(says),
+            "{interfaces}: {message}"
+        );
+    }
+    let err = parse_with(&format!("[pppoe]\n{RADIUS}")).unwrap_err();
+    assert!(err.to_string().contains("interfaces"), "{err}");
+}
+
+#[test]
+fn pppoe_field_errors() {
+    for (text, field, says) in [
+        ("mru = 575", "mru", "576..=1492"),
+        ("mru = 1500", "mru", "RFC 4638"),
+        ("echo_failures = 0", "echo_failures", "1 or more"),
+        ("echo_interval = 0", "echo_interval", "1..=3600"),
+        ("ac_name = \"\"", "ac_name", "1-253 bytes"),
+    ] {
+        let err = parse_with(&format!(
+            "[pppoe]\ninterfaces = [\"acc0\"]\n{text}\n{RADIUS}"
+        ))
+        .unwrap_err();
+        assert!(
+            matches!(err, ConfigError::BadPppoe { field: f, .. } if f == field),
+            "{text}: {err:?}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!("[pppoe] {field}: ")) && message.contains(says),
+            "{text}: {message}"
+        );
+    }
+    let err = parse_with(&format!(
+        "[pppoe]\ninterfaces = [\"acc0\"]\nmtu = 1492\n{RADIUS}"
+    ))
+    .unwrap_err();
+    assert!(err.to_string().contains("mtu"), "{err}");
+}
+
+#[test]
+fn radius_field_errors() {
+    for (text, field, says) in [
+        ("servers = []\nsecret_file = \"/s\"", "servers", "is empty"),
+        ("secret_file = \"/s\"", "servers", "is empty"),
+        (
+            "servers = [\"127.0.0.1\"]\nsecret_file = \"/s\"",
+            "servers",
+            "has no port",
+        ),
+        (
+            "servers = [\"127.0.0.1:0\"]\nsecret_file = \"/s\"",
+            "servers",
+            "1..=65535",
+        ),
+        (
+            "servers = [\"127.0.0.1:99999\"]\nsecret_file = \"/s\"",
+            "servers",
+            "1..=65535",
+        ),
+        (
+            "servers = [\":1812\"]\nsecret_file = \"/s\"",
+            "servers",
+            "has no host",
+        ),
+        (
+            "servers = [\"2001:db8::1:1812\"]\nsecret_file = \"/s\"",
+            "servers",
+            "without brackets",
+        ),
+        (
+            "servers = [\"[nohost]:1812\"]\nsecret_file = \"/s\"",
+            "servers",
+            "not an IPv6 address",
+        ),
+        (
+            "servers = [\"127.0.0.1:1812\"]\naccounting_servers = [\"x\"]\nsecret_file = \"/s\"",
+            "accounting_servers",
+            "has no port",
+        ),
+        (
+            "servers = [\"127.0.0.1:1812\"]\nsecret_file = \"rel\"",
+            "secret_file",
+            "absolute",
+        ),
+    ] {
+        let err = Config::parse(&format!("[radius]\n{text}\n")).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::BadRadius { field: f, .. } if f == field),
+            "{text}: {err:?}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!("[radius] {field}: ")) && message.contains(says),
+            "{text}: {message}"
+        );
+    }
+    for (text, field, says) in [
+        (
+            "interim_interval = 9",
+            "interim_interval",
+            "10 seconds or more",
+        ),
+        ("timeout = \"0s\"", "timeout", "1ms..=60s"),
+        ("timeout = \"61s\"", "timeout", "1ms..=60s"),
+        ("retries = 0", "retries", "1..=20"),
+        ("nas_identifier = \"\"", "nas_identifier", "1-253 bytes"),
+    ] {
+        let err = Config::parse(&format!("{RADIUS}{text}\n")).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::BadRadius { field: f, .. } if f == field),
+            "{text}: {err:?}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!("[radius] {field}: ")) && message.contains(says),
+            "{text}: {message}"
+        );
+    }
+    // A timeout that is not a duration, a missing secret_file: the TOML
+    // error names the key.
+    for (text, says) in [
+        (
+            format!("{RADIUS}timeout = \"3 parsecs\"\n"),
+            "invalid duration",
+        ),
+        (format!("{RADIUS}timeout = -1\n"), "negative"),
+        (
+            "[radius]\nservers = [\"127.0.0.1:1812\"]\n".to_owned(),
+            "secret_file",
+        ),
+    ] {
+        let err = Config::parse(&text).unwrap_err();
+        assert!(matches!(err, ConfigError::Toml { .. }), "{text}: {err:?}");
+        assert!(err.to_string().contains(says), "{text}: {err}");
+    }
+}

@@ -8,6 +8,12 @@ use router_common::MAX_MEMBERS_LIMIT;
 
 use super::claims::Claims;
 use super::error::{ConfigError, Section};
+use super::pppoe::{
+    DEFAULT_AC_NAME, DEFAULT_ECHO_FAILURES, DEFAULT_ECHO_INTERVAL, DEFAULT_INTERIM_INTERVAL,
+    DEFAULT_NAS_IDENTIFIER, DEFAULT_RADIUS_RETRIES, DEFAULT_RADIUS_TIMEOUT, MAX_ECHO_INTERVAL,
+    MAX_MRU, MAX_NAME_LEN, MAX_RADIUS_RETRIES, MAX_RADIUS_TIMEOUT, MIN_INTERIM_INTERVAL, MIN_MRU,
+    PppoeConfig, RadiusConfig, Seconds, split_host_port,
+};
 use super::routes::{RoutesConfig, check_table};
 use super::schema::{
     ApiConfig, ApiEndpoint, Config, DEFAULT_BODY_LIMIT, DatapathConfig, EdgeConfig, MAX_ICMP_RATE,
@@ -37,6 +43,9 @@ impl Config {
         if let Some(routes) = &self.routes {
             routes.validate()?;
         }
+        if let Some(radius) = &self.radius {
+            radius.validate()?;
+        }
 
         let mut seen: HashMap<&str, Section> = HashMap::new();
         let declared = self
@@ -63,6 +72,13 @@ impl Config {
         }
         for uplink in &self.uplinks {
             uplink.validate()?;
+        }
+        if let Some(pppoe) = &self.pppoe {
+            if self.radius.is_none() {
+                return Err(ConfigError::PppoeWithoutRadius);
+            }
+            let access: Vec<&str> = self.access.iter().map(|a| a.interface.as_str()).collect();
+            pppoe.validate(&access)?;
         }
 
         validate_members(
@@ -303,4 +319,144 @@ fn check_ifname(section: Section, name: &str) -> Result<(), ConfigError> {
         interface: name.to_owned(),
         why,
     })
+}
+
+impl PppoeConfig {
+    /// Checks `[pppoe]` against the `[[access]]` interfaces.
+    pub fn validate(&self, access: &[&str]) -> Result<(), ConfigError> {
+        let bad = |field: &'static str, why: String| Err(ConfigError::BadPppoe { field, why });
+        if self.interfaces.is_empty() {
+            return bad(
+                "interfaces",
+                "is empty; name the [[access]] interfaces that accept PPPoE, e.g. [\"acc0\"]"
+                    .into(),
+            );
+        }
+        for (i, name) in self.interfaces.iter().enumerate() {
+            if !access.contains(&name.as_str()) {
+                let mut allowed: Vec<&str> = access.to_vec();
+                allowed.sort_unstable();
+                return bad(
+                    "interfaces",
+                    format!(
+                        "{name:?} is not one of the [[access]] interfaces ({})",
+                        if allowed.is_empty() {
+                            "none is declared".to_owned()
+                        } else {
+                            allowed.join(", ")
+                        }
+                    ),
+                );
+            }
+            if self.interfaces[..i].contains(name) {
+                return bad("interfaces", format!("{name:?} is listed twice"));
+            }
+        }
+        if self.ac_name.is_empty() || self.ac_name.len() > MAX_NAME_LEN {
+            return bad(
+                "ac_name",
+                format!("must be 1-{MAX_NAME_LEN} bytes (default {DEFAULT_AC_NAME:?})"),
+            );
+        }
+        if !(MIN_MRU..=MAX_MRU).contains(&self.mru) {
+            return bad(
+                "mru",
+                format!(
+                    "{} is out of range; allowed are {MIN_MRU}..={MAX_MRU}: PPPoE over an \
+                     Ethernet MTU of 1500 leaves 1492 bytes (RFC 2516), and RFC 4638's \
+                     larger MRUs are not supported",
+                    self.mru
+                ),
+            );
+        }
+        if !(1..=MAX_ECHO_INTERVAL).contains(&self.echo_interval) {
+            return bad(
+                "echo_interval",
+                format!(
+                    "{} is out of range; allowed are 1..={MAX_ECHO_INTERVAL} seconds \
+                     (default {DEFAULT_ECHO_INTERVAL})",
+                    self.echo_interval
+                ),
+            );
+        }
+        if self.echo_failures == 0 {
+            return bad(
+                "echo_failures",
+                format!(
+                    "0 would end every session at its first echo; allowed are 1 or more \
+                     (default {DEFAULT_ECHO_FAILURES})"
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
+impl RadiusConfig {
+    /// Checks `[radius]` alone (the secret file is read by the daemon).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |field: &'static str, why: String| Err(ConfigError::BadRadius { field, why });
+        if self.servers.is_empty() {
+            return bad(
+                "servers",
+                "is empty; name at least one RADIUS server, e.g. [\"127.0.0.1:1812\"]".into(),
+            );
+        }
+        for (field, list) in [
+            ("servers", &self.servers),
+            ("accounting_servers", &self.accounting_servers),
+        ] {
+            for server in list {
+                if let Err(why) = split_host_port(server) {
+                    return bad(field, why);
+                }
+            }
+        }
+        if !self.secret_file.is_absolute() {
+            return bad(
+                "secret_file",
+                format!(
+                    "{} must be an absolute path, e.g. /etc/collecte/radius.secret",
+                    self.secret_file.display()
+                ),
+            );
+        }
+        if self.nas_identifier.is_empty() || self.nas_identifier.len() > MAX_NAME_LEN {
+            return bad(
+                "nas_identifier",
+                format!("must be 1-{MAX_NAME_LEN} bytes (default {DEFAULT_NAS_IDENTIFIER:?})"),
+            );
+        }
+        if self.interim_interval < MIN_INTERIM_INTERVAL {
+            return bad(
+                "interim_interval",
+                format!(
+                    "{} is too short; allowed are {MIN_INTERIM_INTERVAL} seconds or more \
+                     (default {DEFAULT_INTERIM_INTERVAL})",
+                    self.interim_interval
+                ),
+            );
+        }
+        if self.timeout.0.is_zero() || self.timeout.0 > MAX_RADIUS_TIMEOUT {
+            return bad(
+                "timeout",
+                format!(
+                    "{} is out of range; allowed are 1ms..=60s (default {})",
+                    self.timeout,
+                    Seconds(DEFAULT_RADIUS_TIMEOUT)
+                ),
+            );
+        }
+        if !(1..=MAX_RADIUS_RETRIES).contains(&self.retries) {
+            return bad(
+                "retries",
+                format!(
+                    "{} is out of range; allowed are 1..={MAX_RADIUS_RETRIES} tries per server \
+                     (default {DEFAULT_RADIUS_RETRIES})",
+                    self.retries
+                ),
+            );
+        }
+        Ok(())
+    }
 }
