@@ -5,8 +5,13 @@ use std::time::Duration;
 use super::*;
 use std::net::Ipv6Addr;
 
+use dhcproto::{
+    Decodable as _, Encodable as _,
+    v6::{DhcpOption, DhcpOptions, IAPD, Message, MessageType, OptionCode},
+};
+
 use crate::pppoe::{
-    dhcpv6::{Message, link_local},
+    dhcpv6::{self, link_local},
     frame::Frame,
 };
 
@@ -663,12 +668,11 @@ fn dhcp_answer(a: &[Action]) -> Message {
         .into_iter()
         .find(|p| p[..2] == [0x00, 0x57])
         .expect("an IPv6 answer");
-    assert!(dhcpv6::udp6_checksum_ok(&p[2..]));
-    let u = dhcpv6::parse_udp6(&p[2..]).unwrap();
+    let u = dhcpv6::parse_udp6(&p[2..]).expect("UDP over IPv6 with a right checksum");
     assert_eq!(u.src, link_local(0x0000_00ff_fe00_00aa));
     assert_eq!(u.dst, "fe80::9".parse::<Ipv6Addr>().unwrap());
     assert_eq!((u.src_port, u.dst_port), (547, 546));
-    Message::parse(u.payload).unwrap()
+    Message::from_bytes(u.payload).unwrap()
 }
 
 #[test]
@@ -676,58 +680,65 @@ fn dhcpv6_delegates_the_granted_prefix_over_the_session() {
     let mut e = engine();
     let mut c = Client::new(0, 200);
     to_up(&mut e, &mut c);
-    let client_id = vec![0, 3, 0, 1, 2, 0, 0, 0, 0, 1];
-    let ia_pd = vec![0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0];
-    let msg = |t, mut extra: Vec<(u16, Vec<u8>)>| {
-        let mut options = vec![
-            (dhcpv6::OPT_CLIENTID, client_id.clone()),
-            (dhcpv6::OPT_IA_PD, ia_pd.clone()),
-        ];
-        options.append(&mut extra);
-        let m = Message {
-            msg_type: t,
-            xid: [7, 8, 9],
-            options,
-        };
+    let msg = |t, extra: Vec<DhcpOption>| {
+        let mut m = Message::new_with_id(t, [7, 8, 9]);
+        let o = m.opts_mut();
+        o.insert(DhcpOption::ClientId(vec![0, 3, 0, 1, 2, 0, 0, 0, 0, 1]));
+        o.insert(DhcpOption::IAPD(IAPD {
+            id: 1,
+            t1: 0,
+            t2: 0,
+            opts: DhcpOptions::new(),
+        }));
+        for x in extra {
+            o.insert(x);
+        }
         let ip = dhcpv6::udp6(
             "fe80::9".parse().unwrap(),
             dhcpv6::SERVERS,
             546,
             547,
             1,
-            &m.encode(),
+            &m.to_vec().unwrap(),
         );
         let mut p = vec![0x00, 0x57];
         p.extend_from_slice(&ip);
         p
     };
-    let adv = dhcp_answer(&c.feed(&mut e, &c.sess(&msg(dhcpv6::SOLICIT, vec![]))));
-    assert_eq!((adv.msg_type, adv.xid), (dhcpv6::ADVERTISE, [7, 8, 9]));
-    let server = adv.get(dhcpv6::OPT_SERVERID).unwrap().to_vec();
-    assert_eq!(server, dhcpv6::duid_ll(US));
-    let ia = dhcpv6::parse_options(&adv.get(dhcpv6::OPT_IA_PD).unwrap()[12..]).unwrap();
-    assert_eq!(ia[0].0, dhcpv6::OPT_IAPREFIX);
+    let adv = dhcp_answer(&c.feed(&mut e, &c.sess(&msg(MessageType::Solicit, vec![]))));
     assert_eq!(
-        &ia[0].1[8..],
-        &[
-            56, 0x20, 0x01, 0x0d, 0xb8, 0x07, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
-        ]
+        (adv.msg_type(), adv.xid()),
+        (MessageType::Advertise, [7, 8, 9])
+    );
+    let Some(DhcpOption::ServerId(server)) = adv.opts().get(OptionCode::ServerId) else {
+        panic!("no Server-Id in {adv:?}");
+    };
+    assert_eq!(*server, dhcpv6::duid_ll(US));
+    let Some(DhcpOption::IAPD(pd)) = adv.opts().get(OptionCode::IAPD) else {
+        panic!("no IA_PD in {adv:?}");
+    };
+    let Some(DhcpOption::IAPrefix(prefix)) = pd.opts.get(OptionCode::IAPrefix) else {
+        panic!("no IA Prefix in {pd:?}");
+    };
+    assert_eq!(
+        (prefix.prefix_len, prefix.prefix_ip),
+        (56, "2001:db8:700::".parse().unwrap())
     );
     let rep = dhcp_answer(&c.feed(
         &mut e,
-        &c.sess(&msg(dhcpv6::REQUEST, vec![(dhcpv6::OPT_SERVERID, server)])),
-    ));
-    assert_eq!(rep.msg_type, dhcpv6::REPLY);
-    assert!(rep.get(dhcpv6::OPT_IA_PD).is_some());
-    let rc = dhcp_answer(&c.feed(
-        &mut e,
         &c.sess(&msg(
-            dhcpv6::SOLICIT,
-            vec![(dhcpv6::OPT_RAPID_COMMIT, vec![])],
+            MessageType::Request,
+            vec![DhcpOption::ServerId(server.clone())],
         )),
     ));
-    assert_eq!(rc.msg_type, dhcpv6::REPLY);
-    assert!(rc.get(dhcpv6::OPT_RAPID_COMMIT).is_some());
+    assert_eq!(rep.msg_type(), MessageType::Reply);
+    assert!(rep.opts().get(OptionCode::IAPD).is_some());
+    let rc = dhcp_answer(&c.feed(
+        &mut e,
+        &c.sess(&msg(MessageType::Solicit, vec![DhcpOption::RapidCommit])),
+    ));
+    assert_eq!(rc.msg_type(), MessageType::Reply);
+    assert!(rc.opts().get(OptionCode::RapidCommit).is_some());
     assert_eq!(e.counters().dhcpv6_replies, 3);
 }
 
