@@ -48,6 +48,8 @@ const _: () = assert!(reason::COUNT < TAIL_UP);
 pub const SESSION_HLEN: usize = PPPOE_HLEN + PPP_PROTO_LEN;
 
 /// What `pppoe_down` is told (`PPPOE_HANDOFF`): the rest it finds again.
+/// The map is pinned (a restart's old entry program hands to the new
+/// `pppoe_down`), so this layout changes only with `ABI_VERSION`.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct Handoff {

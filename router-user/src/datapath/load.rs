@@ -21,7 +21,9 @@ use router_core::changes::{Edge, RecordedSlots, Uplinks};
 
 use super::error::{DatapathError, map_err};
 use super::mapped::{Mapped, Windowed};
-use super::pins::{PINNED_MAPS, PPPOE_PROGS, check_pinned_version, names_data, slot_name_text};
+use super::pins::{
+    PINNED_MAPS, PPPOE_HANDOFF, PPPOE_PROGS, check_pinned_version, names_data, slot_name_text,
+};
 use super::{Datapath, Lagging, LoadOptions, Mode, PPPOE_PROGRAMS, PROGRAM, PROGRAM_NAME, Sizing};
 
 macro_rules! take {
@@ -88,7 +90,7 @@ impl Datapath {
             // Before anything is pinned beside them.
             check_pinned_version(dir)?;
             for name in PINNED_MAPS {
-                if *name == PPPOE_PROGS && mode == Mode::Trace {
+                if (*name == PPPOE_PROGS || *name == PPPOE_HANDOFF) && mode == Mode::Trace {
                     continue;
                 }
                 let path = dir.join(name);

@@ -10,9 +10,8 @@ use router_common::{ABI_VERSION, Globals, SlotName};
 use super::error::{DatapathError, map_err};
 
 /// The maps that make the datapath's state, pinned under `pin_dir` by the
-/// daemon. (`TRACE_VERDICT` is the tracer's scratch space; `ICMP_RATE`,
-/// the ICMP messages' pace, and `PPPOE_HANDOFF`, a tail call's scratch
-/// space, start afresh with each program.)
+/// daemon. (`TRACE_VERDICT` is the tracer's scratch space, and
+/// `ICMP_RATE`, the ICMP messages' pace, starts afresh with each program.)
 pub const PINNED_MAPS: &[&str] = &[
     "GLOBALS",
     "IFINDEX_SLOT",
@@ -32,11 +31,18 @@ pub const PINNED_MAPS: &[&str] = &[
     // fills it with its own PPPoE programs, so that the program still
     // attached during a restart calls the new ones, never none.
     PPPOE_PROGS,
+    // ... and what the entry program hands them: the old entry program and
+    // the new PPPoE programs must share it during that time.
+    PPPOE_HANDOFF,
 ];
 
 /// The program array of the PPPoE programs, pinned by the forwarding
 /// instance only.
 pub const PPPOE_PROGS: &str = "PPPOE_PROGS";
+/// The entry program's per-CPU word to the PPPoE program it tail-calls,
+/// pinned with [`PPPOE_PROGS`] (and, like it, by the forwarding instance
+/// only).
+pub const PPPOE_HANDOFF: &str = "PPPOE_HANDOFF";
 
 /// Maps that earlier layouts pinned and this one no longer has (ABI 2:
 /// the member table and the counters apart). Their presence means pinned
