@@ -21,6 +21,7 @@ pub mod edge;
 pub mod explain;
 pub mod metrics;
 pub mod netlink;
+pub mod packet_socket;
 pub mod pppoe;
 pub mod provisioning;
 pub mod radius;

@@ -27,8 +27,8 @@ use tracing::{info, warn};
 use super::{
     ra::{Advert, Tags, attachment_mtu},
     schedule::{Pacing, Schedule, TokenBucket},
-    socket::PacketSocket,
 };
+use crate::packet_socket::PacketSocket;
 
 /// Most advertisements sent a second, over every attachment.
 pub const MAX_RATE: u64 = 2_000;
@@ -212,7 +212,7 @@ impl Adverts {
                 continue;
             };
             if iface.socket.is_none() {
-                match PacketSocket::open(&iface.facts.name, iface.facts.ifindex) {
+                match PacketSocket::sender(&iface.facts.name, iface.facts.ifindex) {
                     Ok(s) => iface.socket = Some(s),
                     Err(e) => {
                         if !iface.socket_error_logged {

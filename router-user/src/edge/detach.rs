@@ -10,11 +10,8 @@ use std::{collections::BTreeSet, time::Duration};
 
 use router_core::{config::Config, store::MemberView};
 
-use super::{
-    ra::{Advert, Tags, attachment_mtu},
-    socket::PacketSocket,
-};
-use crate::netlink::Snapshot;
+use super::ra::{Advert, Tags, attachment_mtu};
+use crate::{netlink::Snapshot, packet_socket::PacketSocket};
 
 /// Final advertisements a second, at most.
 pub const FINAL_RATE: u64 = 20_000;
@@ -86,7 +83,7 @@ pub fn final_adverts<'a>(
             out.problems.push(format!("{name}: down"));
             continue;
         }
-        let socket = match PacketSocket::open(name, link.ifindex) {
+        let socket = match PacketSocket::sender(name, link.ifindex) {
             Ok(s) => s,
             Err(e) => {
                 out.problems.push(e.to_string());

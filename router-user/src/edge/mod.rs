@@ -4,7 +4,8 @@
 //!
 //! - **unsolicited router advertisements** on every attachment where a
 //!   member with an IPv6 prefix lives: the frame ([`ra`], a pure codec),
-//!   the pacing ([`schedule`], pure), the packet socket ([`socket`]), the
+//!   the pacing ([`schedule`], pure), the packet socket
+//!   ([`crate::packet_socket`]), the
 //!   task that runs them ([`adverts`]) over the router's tables
 //!   ([`feed`]), and the final ones of `collecte stop --detach`
 //!   ([`detach`]);
@@ -29,7 +30,6 @@ pub mod offload;
 pub mod ra;
 pub mod record;
 pub mod schedule;
-pub mod socket;
 pub mod tags;
 
 pub use adverts::Stats;
