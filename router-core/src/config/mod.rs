@@ -111,6 +111,7 @@ pub mod pppoe;
 pub mod read;
 pub mod routes;
 pub mod schema;
+pub mod units;
 pub mod validate;
 
 #[cfg(test)]

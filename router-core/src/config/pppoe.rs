@@ -29,6 +29,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::units::number_and_unit;
+
 /// Default `[pppoe] ac_name`.
 pub const DEFAULT_AC_NAME: &str = "collecte";
 /// Default `[pppoe] mru`.
@@ -195,17 +197,14 @@ impl FromStr for Seconds {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let t = s.trim();
-        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-        let (digits, unit) = t.split_at(split);
         let bad = || {
             format!(
                 "invalid duration {s:?}: expected a number with a unit ms, s or m, \
                  e.g. \"3s\" or \"500ms\""
             )
         };
-        let n: u64 = digits.parse().map_err(|_| bad())?;
-        let ms = match unit.trim() {
+        let (n, unit) = number_and_unit(s).ok_or_else(bad)?;
+        let ms = match unit {
             "ms" => Some(n),
             "" | "s" => n.checked_mul(1000),
             "m" => n.checked_mul(60_000),

@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::pppoe::{PppoeConfig, RadiusConfig};
 use super::routes::RoutesConfig;
+use super::units::number_and_unit;
 use crate::member::{MacAddr, Member};
 
 /// Default `[datapath] pin_dir`.
@@ -254,17 +255,14 @@ impl FromStr for ByteSize {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let t = s.trim();
-        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-        let (digits, unit) = t.split_at(split);
         let bad = || {
             format!(
                 "invalid size {s:?}: expected a number of bytes with an optional unit \
                  (B, kB, MB, GB, KiB, MiB, GiB), e.g. \"256MiB\""
             )
         };
-        let n: u64 = digits.parse().map_err(|_| bad())?;
-        let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        let (n, unit) = number_and_unit(s).ok_or_else(bad)?;
+        let mult: u64 = match unit.to_ascii_lowercase().as_str() {
             "" | "b" => 1,
             "kb" => 1000,
             "mb" => 1000 * 1000,
